@@ -1,0 +1,365 @@
+//! Node configuration: built-in defaults, overridden by a TOML file, then by
+//! `HELIOGRAPH_*` environment variables and command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use libp2p::Multiaddr;
+use serde::{Deserialize, Serialize};
+
+use crate::waku::{PubsubTopic, TopicError};
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The TOML file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The TOML file is not valid for this schema.
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with line and column.
+        source: Box<toml::de::Error>,
+    },
+    /// A topic in the configuration is malformed.
+    #[error("invalid pubsub topic in configuration: {0}")]
+    Topic(#[from] TopicError),
+    /// Values that cannot work together.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole node configuration, as written in a TOML file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Folder for the node key and (later) the message store. Created if missing.
+    pub data_dir: PathBuf,
+    /// Log filter in `tracing` syntax, e.g. `info` or `heliograph_node=debug,info`.
+    pub log: String,
+    /// libp2p listeners, peers and connection limits.
+    pub network: NetworkConfig,
+    /// Waku relay (gossipsub) topics and cluster.
+    pub relay: RelayConfig,
+    /// The nwaku-compatible REST API.
+    pub rest: RestConfig,
+}
+
+/// libp2p listeners, peers and connection limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Multiaddrs to listen on; `/tcp/N/ws` for WebSocket (what js-waku dials).
+    pub listen: Vec<Multiaddr>,
+    /// Addresses other peers can reach this node at (put in identify and the ENR).
+    pub external_addresses: Vec<Multiaddr>,
+    /// Peers dialed at start and redialed with backoff whenever the connection drops.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Close a connection after this long without any open stream. js-waku light
+    /// clients ping only every 5 minutes, so keep this above that.
+    #[serde(with = "humantime_serde")]
+    pub idle_connection_timeout: Duration,
+    /// Most established connections in total.
+    pub max_connections: u32,
+    /// Most established connections to a single peer.
+    pub max_connections_per_peer: u32,
+    /// Most connections still in the handshake.
+    pub max_pending_connections: u32,
+    /// Longest wait between two redials of a bootstrap peer.
+    #[serde(with = "humantime_serde")]
+    pub max_redial_backoff: Duration,
+}
+
+/// Waku relay (gossipsub) topics and cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelayConfig {
+    /// Cluster id; peers of another cluster are disconnected.
+    pub cluster_id: u16,
+    /// Shards in the cluster, for autosharding content topics.
+    pub num_shards: u16,
+    /// Shards this node relays; empty means all `num_shards`.
+    pub shards: Vec<u16>,
+    /// Extra pubsub topics to relay, e.g. the legacy `/waku/2/default-waku/proto`.
+    pub pubsub_topics: Vec<String>,
+    /// Messages kept per topic for `GET /relay/v1/messages` polling.
+    pub cache_size: usize,
+}
+
+/// The nwaku-compatible REST API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RestConfig {
+    /// Serve the REST API at all.
+    pub enabled: bool,
+    /// Address of the REST API. Loopback by default: it can publish and dial.
+    pub addr: SocketAddr,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("heliograph-data"),
+            log: "info".into(),
+            network: NetworkConfig::default(),
+            relay: RelayConfig::default(),
+            rest: RestConfig::default(),
+        }
+    }
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/60000".parse().expect("valid literal"),
+                "/ip4/0.0.0.0/tcp/8000/ws".parse().expect("valid literal"),
+            ],
+            external_addresses: Vec::new(),
+            bootstrap: Vec::new(),
+            idle_connection_timeout: Duration::from_secs(600),
+            max_connections: 300,
+            max_connections_per_peer: 2,
+            max_pending_connections: 64,
+            max_redial_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig { cluster_id: 1, num_shards: 8, shards: Vec::new(), pubsub_topics: Vec::new(), cache_size: 100 }
+    }
+}
+
+impl Default for RestConfig {
+    fn default() -> Self {
+        RestConfig { enabled: true, addr: SocketAddr::from(([127, 0, 0, 1], 8645)) }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file; missing keys keep their defaults, unknown keys are errors.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { source, .. } => ConfigError::Parse { path: path.to_owned(), source },
+            other => other,
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse { path: PathBuf::new(), source: Box::new(e) })
+    }
+
+    /// Loads the configuration the way the binary does: defaults, then the TOML
+    /// file named by `--config`/`HELIOGRAPH_CONFIG`, then env vars and flags.
+    pub fn load(cli: Cli) -> Result<Self, ConfigError> {
+        let mut config = match &cli.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        cli.apply(&mut config);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The shards this node relays.
+    pub fn shards(&self) -> Vec<u16> {
+        if self.relay.shards.is_empty() { (0..self.relay.num_shards).collect() } else { self.relay.shards.clone() }
+    }
+
+    /// Every pubsub topic the node relays: its shards, then the extra topics.
+    pub fn pubsub_topics(&self) -> Result<Vec<PubsubTopic>, ConfigError> {
+        let cluster = self.relay.cluster_id;
+        let mut topics: Vec<PubsubTopic> =
+            self.shards().into_iter().map(|shard| PubsubTopic::Sharded { cluster, shard }).collect();
+        for raw in &self.relay.pubsub_topics {
+            let topic: PubsubTopic = raw.parse()?;
+            if let Some(other) = topic.cluster().filter(|c| *c != cluster) {
+                return Err(ConfigError::Invalid(format!(
+                    "pubsub topic {topic} is in cluster {other} but the node is in cluster {cluster}"
+                )));
+            }
+            if !topics.contains(&topic) {
+                topics.push(topic);
+            }
+        }
+        Ok(topics)
+    }
+
+    /// Checks values that the types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.relay.num_shards == 0 {
+            return Err(ConfigError::Invalid("relay.num_shards must be at least 1".into()));
+        }
+        if let Some(s) = self.relay.shards.iter().find(|s| **s >= self.relay.num_shards) {
+            return Err(ConfigError::Invalid(format!(
+                "shard {s} is out of range: the cluster has {} shards (0..{})",
+                self.relay.num_shards,
+                self.relay.num_shards - 1
+            )));
+        }
+        if self.network.listen.is_empty() {
+            return Err(ConfigError::Invalid("network.listen needs at least one address".into()));
+        }
+        if self.network.max_connections == 0 || self.network.max_connections_per_peer == 0 {
+            return Err(ConfigError::Invalid("connection limits must be at least 1".into()));
+        }
+        if self.relay.cache_size == 0 {
+            return Err(ConfigError::Invalid("relay.cache_size must be at least 1".into()));
+        }
+        self.pubsub_topics()?;
+        Ok(())
+    }
+}
+
+/// Heliograph relay node: Waku v2 relay over libp2p, with an nwaku-compatible REST API.
+///
+/// Every flag can also be set by a `HELIOGRAPH_*` environment variable or in a TOML file
+/// given with `--config` (see deploy/heliograph.toml for every key). Flags win over the
+/// environment, the environment over the file, the file over built-in defaults.
+#[derive(Debug, Default, Parser)]
+#[command(name = "heliograph", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    /// TOML configuration file.
+    #[arg(short, long, env = "HELIOGRAPH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Folder for the node key (stable peer id) and stored messages [default: ./heliograph-data].
+    #[arg(long, env = "HELIOGRAPH_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Log filter, e.g. `info`, `debug`, `heliograph_node=debug,info` [default: info].
+    #[arg(long, env = "HELIOGRAPH_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+
+    /// Address to listen on (repeatable). Use `/ip4/0.0.0.0/tcp/8000/ws` for WebSocket
+    /// [default: /ip4/0.0.0.0/tcp/60000 and /ip4/0.0.0.0/tcp/8000/ws].
+    #[arg(long = "listen", env = "HELIOGRAPH_LISTEN", value_delimiter = ',', value_name = "MULTIADDR")]
+    pub listen: Vec<Multiaddr>,
+
+    /// Publicly reachable address of this node, announced to peers (repeatable).
+    #[arg(
+        long = "external-address",
+        env = "HELIOGRAPH_EXTERNAL_ADDRESSES",
+        value_delimiter = ',',
+        value_name = "MULTIADDR"
+    )]
+    pub external_addresses: Vec<Multiaddr>,
+
+    /// Peer to connect to and keep connected, e.g. `/ip4/10.0.0.2/tcp/60000/p2p/16U…` (repeatable).
+    #[arg(long = "bootstrap", env = "HELIOGRAPH_BOOTSTRAP", value_delimiter = ',', value_name = "MULTIADDR")]
+    pub bootstrap: Vec<Multiaddr>,
+
+    /// Waku cluster id; peers of other clusters are disconnected [default: 1].
+    #[arg(long, env = "HELIOGRAPH_CLUSTER_ID", value_name = "ID")]
+    pub cluster_id: Option<u16>,
+
+    /// Number of shards in the cluster, used by autosharding [default: 8].
+    #[arg(long, env = "HELIOGRAPH_NUM_SHARDS", value_name = "N")]
+    pub num_shards: Option<u16>,
+
+    /// Shard to relay (repeatable) [default: every shard of the cluster].
+    #[arg(long = "shard", env = "HELIOGRAPH_SHARDS", value_delimiter = ',', value_name = "N")]
+    pub shards: Vec<u16>,
+
+    /// Extra pubsub topic to relay, e.g. `/waku/2/default-waku/proto` (repeatable).
+    #[arg(long = "pubsub-topic", env = "HELIOGRAPH_PUBSUB_TOPICS", value_delimiter = ',', value_name = "TOPIC")]
+    pub pubsub_topics: Vec<String>,
+
+    /// Address of the REST API and /metrics [default: 127.0.0.1:8645].
+    #[arg(long, env = "HELIOGRAPH_REST_ADDR", value_name = "IP:PORT")]
+    pub rest_addr: Option<SocketAddr>,
+
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+impl Cli {
+    /// Overrides `config` with every value given by flag or environment.
+    pub fn apply(&self, config: &mut Config) {
+        fn set<T: Clone>(target: &mut T, value: &Option<T>) {
+            if let Some(v) = value {
+                *target = v.clone();
+            }
+        }
+        fn set_list<T: Clone>(target: &mut Vec<T>, value: &[T]) {
+            if !value.is_empty() {
+                *target = value.to_vec();
+            }
+        }
+        set(&mut config.data_dir, &self.data_dir);
+        set(&mut config.log, &self.log);
+        set_list(&mut config.network.listen, &self.listen);
+        set_list(&mut config.network.external_addresses, &self.external_addresses);
+        set_list(&mut config.network.bootstrap, &self.bootstrap);
+        set(&mut config.relay.cluster_id, &self.cluster_id);
+        set(&mut config.relay.num_shards, &self.num_shards);
+        set_list(&mut config.relay.shards, &self.shards);
+        set_list(&mut config.relay.pubsub_topics, &self.pubsub_topics);
+        set(&mut config.rest.addr, &self.rest_addr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_relay_all_shards() {
+        let config = Config::default();
+        config.validate().expect("defaults are valid");
+        let topics = config.pubsub_topics().expect("topics");
+        assert_eq!(topics.len(), 8);
+        assert_eq!(topics[0].to_string(), "/waku/2/rs/1/0");
+    }
+
+    #[test]
+    fn toml_overrides_defaults_and_flags_override_toml() {
+        let mut config = Config::from_toml(
+            r#"
+            data_dir = "/var/lib/heliograph"
+            [relay]
+            cluster_id = 3
+            shards = [1, 2]
+            [network]
+            idle_connection_timeout = "90s"
+            "#,
+        )
+        .expect("valid");
+        assert_eq!(config.relay.cluster_id, 3);
+        assert_eq!(config.network.idle_connection_timeout, Duration::from_secs(90));
+        assert_eq!(config.rest, RestConfig::default());
+
+        let cli = Cli::parse_from(["heliograph", "--cluster-id", "5", "--shard", "0,1"]);
+        cli.apply(&mut config);
+        assert_eq!(config.relay.cluster_id, 5);
+        assert_eq!(config.relay.shards, [0, 1]);
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/heliograph"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let err = Config::from_toml("[relay]\nclustr_id = 3\n").expect_err("typo");
+        assert!(err.to_string().contains("clustr_id"), "{err}");
+        let mut config = Config::default();
+        config.relay.shards = vec![8];
+        assert!(config.validate().expect_err("out of range").to_string().contains("shard 8"));
+        config.relay.shards = vec![];
+        config.relay.pubsub_topics = vec!["/waku/2/rs/2/0".into()];
+        assert!(config.validate().expect_err("other cluster").to_string().contains("cluster 2"));
+    }
+}

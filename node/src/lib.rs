@@ -1,0 +1,99 @@
+//! Heliograph relay node: Waku v2 relay over libp2p with an nwaku-compatible
+//! REST API. The binary only parses configuration and calls [`Node::start`];
+//! everything else lives here so tests can drive it.
+
+pub mod config;
+pub mod identity;
+pub mod metrics;
+pub mod p2p;
+pub mod rest;
+pub mod waku;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use libp2p::{Multiaddr, PeerId};
+use prometheus_client::registry::Registry;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Cli, Config};
+
+/// Why the node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The libp2p side could not start.
+    #[error(transparent)]
+    Network(#[from] p2p::NetworkError),
+    /// The REST listener could not be bound.
+    #[error("cannot bind the REST API on {addr}: {source}")]
+    Rest {
+        /// The configured address.
+        addr: SocketAddr,
+        /// The IO error.
+        source: std::io::Error,
+    },
+}
+
+/// A running node.
+pub struct Node {
+    /// The node's peer id.
+    pub peer_id: PeerId,
+    /// Bound libp2p listen addresses.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// Bound REST address, if the REST API is on.
+    pub rest_addr: Option<SocketAddr>,
+    /// Handle to the swarm task.
+    pub network: p2p::NetworkHandle,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Node {
+    /// Starts every part of the node; returns once all listeners are bound.
+    /// Cancelling `shutdown` stops it; then await [`Node::stopped`].
+    pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Node, StartError> {
+        config.validate()?;
+        let mut registry = Registry::default();
+        let metrics = metrics::NodeMetrics::default();
+        metrics.register(&mut registry);
+        let (network, network_task) = p2p::spawn(&config, &mut registry, metrics.clone(), shutdown.clone()).await?;
+        let info = network.info().await;
+        let mut tasks = vec![network_task];
+        let mut rest_addr = None;
+        if config.rest.enabled {
+            let state = rest::AppState {
+                network: network.clone(),
+                cache: Arc::new(Mutex::new(rest::cache::RelayCache::new(config.relay.cache_size))),
+                registry: Arc::new(registry),
+                metrics,
+                cluster_id: config.relay.cluster_id,
+                num_shards: config.relay.num_shards,
+            };
+            tasks.push(rest::spawn_cache_filler(&state, shutdown.clone()));
+            let (addr, task) = rest::serve(&config, state, shutdown.clone())
+                .await
+                .map_err(|source| StartError::Rest { addr: config.rest.addr, source })?;
+            tasks.push(task);
+            rest_addr = Some(addr);
+        }
+        Ok(Node {
+            peer_id: network.peer_id(),
+            listen_addrs: info.map(|i| i.listen_addrs).unwrap_or_default(),
+            rest_addr,
+            network,
+            tasks,
+        })
+    }
+
+    /// Waits until every task of the node has stopped (after shutdown).
+    pub async fn stopped(self) {
+        for task in self.tasks {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "a node task panicked");
+            }
+        }
+    }
+}

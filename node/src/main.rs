@@ -1,0 +1,65 @@
+//! The `heliograph` binary: parses configuration, sets up logging, runs the
+//! node until SIGINT or SIGTERM, then shuts it down gracefully.
+
+use std::io::IsTerminal;
+
+use anyhow::Context;
+use clap::Parser;
+use heliograph_node::{Cli, Config, Node};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let print_config = cli.print_config;
+    let config = Config::load(cli)?;
+    if print_config {
+        print!("{}", toml::to_string_pretty(&config).context("cannot render the configuration")?);
+        return Ok(());
+    }
+    let filter = EnvFilter::try_new(&config.log).with_context(|| format!("invalid log filter `{}`", config.log))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(config))
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    // Listen for signals before announcing readiness, so an early SIGTERM is graceful too.
+    let signal = shutdown_signal()?;
+    let node = Node::start(config, shutdown.clone()).await.context("cannot start the node")?;
+
+    // One machine-readable line on stdout for supervisors and scripts.
+    let ready = serde_json::json!({
+        "event": "ready",
+        "peerId": node.peer_id.to_string(),
+        "listenAddresses": node.listen_addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "rest": node.rest_addr.map(|a| a.to_string()),
+    });
+    println!("{ready}");
+
+    signal.await?;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    node.stopped().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Registers SIGINT and SIGTERM handlers now; the future resolves on either.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = std::io::Result<()>>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,65 @@
+//! Prometheus metrics of the node, served at `/metrics`: peers, messages and
+//! bytes relayed per topic, messages dropped and why, plus libp2p's own.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Labels naming a pubsub topic.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicLabel {
+    /// The pubsub topic.
+    pub topic: String,
+}
+
+/// Labels naming why a message was dropped.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// A short reason, e.g. `malformed`, `too_large`, `duplicate`.
+    pub reason: String,
+}
+
+/// Every metric Heliograph itself records.
+#[derive(Debug, Clone, Default)]
+pub struct NodeMetrics {
+    /// Connected peers.
+    pub peers: Gauge,
+    /// Messages accepted from the mesh or published locally, per topic.
+    pub messages_relayed: Family<TopicLabel, Counter>,
+    /// Bytes of those messages, per topic.
+    pub bytes_relayed: Family<TopicLabel, Counter>,
+    /// Messages refused or lost, per reason.
+    pub messages_dropped: Family<ReasonLabel, Counter>,
+    /// Peers disconnected because they are in another cluster.
+    pub wrong_cluster_peers: Counter,
+}
+
+impl NodeMetrics {
+    /// Registers the metrics under the `heliograph` prefix.
+    pub fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("heliograph");
+        r.register("peers", "Connected peers", self.peers.clone());
+        r.register("relay_messages", "Messages relayed, per pubsub topic", self.messages_relayed.clone());
+        r.register("relay_bytes", "Bytes of messages relayed, per pubsub topic", self.bytes_relayed.clone());
+        r.register("relay_dropped_messages", "Messages dropped, per reason", self.messages_dropped.clone());
+        r.register(
+            "wrong_cluster_peers",
+            "Peers disconnected for being in another cluster",
+            self.wrong_cluster_peers.clone(),
+        );
+    }
+
+    /// Counts one relayed message of `bytes` bytes on `topic`.
+    pub fn relayed(&self, topic: &str, bytes: usize) {
+        let label = TopicLabel { topic: topic.to_owned() };
+        self.messages_relayed.get_or_create(&label).inc();
+        self.bytes_relayed.get_or_create(&label).inc_by(bytes as u64);
+    }
+
+    /// Counts one dropped message.
+    pub fn dropped(&self, reason: &str) {
+        self.messages_dropped.get_or_create(&ReasonLabel { reason: reason.to_owned() }).inc();
+    }
+}

@@ -1,0 +1,13 @@
+//! The libp2p edge of the node: transport, behaviours, and the task that owns
+//! the swarm. Everything else talks to it through [`NetworkHandle`].
+
+pub mod behaviour;
+pub mod codec;
+pub mod enr;
+pub mod metadata;
+pub mod network;
+pub mod redial;
+pub mod relay;
+pub mod transport;
+
+pub use network::{NetworkError, NetworkHandle, NodeInfo, PeerInfo, PublishError, PublishOutcome, spawn};

@@ -1,0 +1,644 @@
+//! The task that owns the libp2p swarm. Other parts of the node send it
+//! [`Command`]s through a bounded channel and receive relayed messages from a
+//! broadcast channel; they never touch the swarm.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use libp2p::core::ConnectedPoint;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
+use libp2p::identity::secp256k1;
+use libp2p::metrics::Recorder;
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::{ConnectionId, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, request_response};
+use prometheus_client::registry::Registry;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::behaviour::{Behaviour, BehaviourEvent};
+use super::enr::{self, Capabilities, EnrInput, NodeEnr};
+use super::metadata::{Metadata, Verdict};
+use super::redial::{Redialer, peer_of};
+use super::relay::{self, RelayError};
+use super::transport;
+use crate::config::Config;
+use crate::identity;
+use crate::metrics::NodeMetrics;
+use crate::waku::{MessageError, PubsubTopic, RelayMessage};
+
+/// Commands waiting for the swarm task.
+const COMMAND_QUEUE: usize = 1024;
+/// Relayed messages buffered for each local consumer before it lags.
+const DELIVERY_QUEUE: usize = 4096;
+/// Most pubsub topics the node joins, configured plus added at run time.
+const MAX_TOPICS: usize = 1024;
+/// How long start-up waits for every listener to be bound.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often bootstrap redials are checked.
+const REDIAL_TICK: Duration = Duration::from_millis(250);
+
+/// Why the network could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// The node key could not be loaded.
+    #[error(transparent)]
+    Identity(#[from] identity::IdentityError),
+    /// The relay could not be configured.
+    #[error(transparent)]
+    Relay(#[from] RelayError),
+    /// The transport could not be built.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: Multiaddr,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A configured topic is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+/// Why a publish did not reach the mesh.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The message itself is invalid.
+    #[error(transparent)]
+    Invalid(#[from] MessageError),
+    /// The node does not relay this topic.
+    #[error("this node does not relay pubsub topic {0}; subscribe to it first")]
+    NotSubscribed(PubsubTopic),
+    /// No peer relays this topic, so the message went nowhere.
+    #[error("no relay peers on pubsub topic {0}: the message was not published")]
+    NoPeers(PubsubTopic),
+    /// The message was published before and is not relayed again.
+    #[error("the message was already published")]
+    Duplicate,
+    /// Every peer's send queue is full.
+    #[error("all {0} relay peers are too slow to take the message; try again")]
+    QueuesFull(usize),
+    /// gossipsub refused it for another reason.
+    #[error("relay refused the message: {0}")]
+    Relay(String),
+    /// The node is shutting down.
+    #[error("the node is shutting down")]
+    Shutdown,
+}
+
+/// A successful publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishOutcome {
+    /// Peers on the topic that the message was handed to.
+    pub relay_peers: usize,
+}
+
+/// A connected peer, for `/admin/v1/peers`.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    /// The peer id.
+    pub peer_id: PeerId,
+    /// The address of the connection.
+    pub addr: Multiaddr,
+    /// Whether we dialed it.
+    pub outbound: bool,
+    /// Protocols it told us in identify.
+    pub protocols: Vec<String>,
+    /// Its agent version from identify.
+    pub agent: Option<String>,
+    /// Pubsub topics it relays.
+    pub topics: Vec<String>,
+    /// Pubsub topics on which it is in this node's mesh.
+    pub mesh: Vec<String>,
+}
+
+/// This node's identity and addresses, for `/debug/v1/info`.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    /// The peer id.
+    pub peer_id: PeerId,
+    /// Listen addresses, each ending in `/p2p/<peer id>`.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// The signed ENR, `enr:…`.
+    pub enr: String,
+    /// Pubsub topics joined.
+    pub topics: Vec<PubsubTopic>,
+}
+
+/// Where the outcome of a requested dial goes.
+type DialReply = oneshot::Sender<Result<PeerId, String>>;
+
+enum Command {
+    Publish { message: RelayMessage, reply: oneshot::Sender<Result<PublishOutcome, PublishError>> },
+    Subscribe { topic: PubsubTopic, reply: oneshot::Sender<Result<(), String>> },
+    Unsubscribe { topic: PubsubTopic, reply: oneshot::Sender<bool> },
+    Dial { addr: Multiaddr, reply: DialReply },
+    Peers { reply: oneshot::Sender<Vec<PeerInfo>> },
+    Info { reply: oneshot::Sender<NodeInfo> },
+}
+
+/// A cheap, cloneable handle to the swarm task.
+#[derive(Clone)]
+pub struct NetworkHandle {
+    commands: mpsc::Sender<Command>,
+    delivered: broadcast::Sender<Arc<RelayMessage>>,
+    peer_id: PeerId,
+}
+
+impl NetworkHandle {
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// Receives every message the node accepts, from the mesh or published locally.
+    pub fn messages(&self) -> broadcast::Receiver<Arc<RelayMessage>> {
+        self.delivered.subscribe()
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(make(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Publishes a validated message into the mesh.
+    pub async fn publish(&self, message: RelayMessage) -> Result<PublishOutcome, PublishError> {
+        self.call(|reply| Command::Publish { message, reply }).await.unwrap_or(Err(PublishError::Shutdown))
+    }
+
+    /// Joins a pubsub topic.
+    pub async fn subscribe(&self, topic: PubsubTopic) -> Result<(), String> {
+        self.call(|reply| Command::Subscribe { topic, reply }).await.unwrap_or_else(|| Err("shutting down".into()))
+    }
+
+    /// Leaves a pubsub topic joined at run time; configured topics stay. Returns whether it left.
+    pub async fn unsubscribe(&self, topic: PubsubTopic) -> bool {
+        self.call(|reply| Command::Unsubscribe { topic, reply }).await.unwrap_or(false)
+    }
+
+    /// Dials `addr` and waits until the connection is up or failed.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId, String> {
+        self.call(|reply| Command::Dial { addr, reply }).await.unwrap_or_else(|| Err("shutting down".into()))
+    }
+
+    /// Lists connected peers.
+    pub async fn peers(&self) -> Vec<PeerInfo> {
+        self.call(|reply| Command::Peers { reply }).await.unwrap_or_default()
+    }
+
+    /// This node's identity and addresses.
+    pub async fn info(&self) -> Option<NodeInfo> {
+        self.call(|reply| Command::Info { reply }).await
+    }
+}
+
+struct PeerState {
+    addr: Multiaddr,
+    outbound: bool,
+    protocols: Vec<String>,
+    agent: Option<String>,
+}
+
+struct Network {
+    swarm: Swarm<Behaviour>,
+    key: secp256k1::Keypair,
+    config: Config,
+    metrics: NodeMetrics,
+    libp2p_metrics: libp2p::metrics::Metrics,
+    metadata: Metadata,
+    configured: HashSet<PubsubTopic>,
+    joined: HashSet<PubsubTopic>,
+    peers: HashMap<PeerId, PeerState>,
+    listen_addrs: Vec<Multiaddr>,
+    enr: NodeEnr,
+    enr_seq: u64,
+    redialer: Redialer,
+    pending_dials: HashMap<ConnectionId, (Multiaddr, Option<DialReply>)>,
+    disconnect_after_response: HashSet<PeerId>,
+    delivered: broadcast::Sender<Arc<RelayMessage>>,
+}
+
+/// Builds the swarm, binds every listener, joins the configured topics, and
+/// spawns the swarm task. Returns once the node is listening.
+pub async fn spawn(
+    config: &Config,
+    registry: &mut Registry,
+    metrics: NodeMetrics,
+    shutdown: CancellationToken,
+) -> Result<(NetworkHandle, tokio::task::JoinHandle<()>), NetworkError> {
+    let key = identity::load_or_create(&config.data_dir)?;
+    let keypair = identity::libp2p_keypair(&key);
+    let behaviour = Behaviour::new(&keypair, &config.network)?;
+    let idle = config.network.idle_connection_timeout;
+    let mut swarm = SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_other_transport(transport::build)
+        .map_err(|e| NetworkError::Transport(e.to_string()))?
+        .with_behaviour(|_| behaviour)
+        .map_err(|e| NetworkError::Transport(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+        .build();
+
+    let topics = config.pubsub_topics()?;
+    for topic in &topics {
+        join(&mut swarm, topic);
+    }
+    for addr in &config.network.external_addresses {
+        swarm.add_external_address(addr.clone());
+    }
+    let listen_addrs = bind(&mut swarm, &config.network.listen).await?;
+    let peer_id = *swarm.local_peer_id();
+    let libp2p_metrics = libp2p::metrics::Metrics::new(registry.sub_registry_with_prefix("libp2p"));
+    let enr = build_enr(&key, config, &listen_addrs, 1).map_err(|e| NetworkError::Transport(e.to_string()))?;
+    info!(%peer_id, addrs = ?listen_addrs, "listening");
+
+    let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+    let (delivered, _) = broadcast::channel(DELIVERY_QUEUE);
+    let network = Network {
+        swarm,
+        metadata: Metadata::new(config.relay.cluster_id, config.shards()),
+        configured: topics.iter().cloned().collect(),
+        joined: topics.into_iter().collect(),
+        key,
+        config: config.clone(),
+        metrics,
+        libp2p_metrics,
+        peers: HashMap::new(),
+        listen_addrs,
+        enr,
+        enr_seq: 1,
+        redialer: Redialer::new(
+            config.network.bootstrap.iter().cloned(),
+            config.network.max_redial_backoff,
+            Instant::now(),
+        ),
+        pending_dials: HashMap::new(),
+        disconnect_after_response: HashSet::new(),
+        delivered: delivered.clone(),
+    };
+    let handle = NetworkHandle { commands: commands_tx, delivered, peer_id };
+    let task = tokio::spawn(network.run(commands_rx, shutdown).instrument(info_span!("network", %peer_id)));
+    Ok((handle, task))
+}
+
+fn join(swarm: &mut Swarm<Behaviour>, topic: &PubsubTopic) -> bool {
+    let ident = IdentTopic::new(topic.to_string());
+    relay::score_topic(&mut swarm.behaviour_mut().relay, ident.clone());
+    swarm.behaviour_mut().relay.subscribe(&ident).unwrap_or(false)
+}
+
+/// Binds every listener and waits until each has an address.
+async fn bind(swarm: &mut Swarm<Behaviour>, listen: &[Multiaddr]) -> Result<Vec<Multiaddr>, NetworkError> {
+    let mut waiting = HashMap::new();
+    for addr in listen {
+        let id = swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetworkError::Listen { addr: addr.clone(), reason: e.to_string() })?;
+        waiting.insert(id, addr.clone());
+    }
+    let mut bound = Vec::new();
+    let deadline = tokio::time::Instant::now() + LISTEN_TIMEOUT;
+    while !waiting.is_empty() {
+        let event = tokio::time::timeout_at(deadline, swarm.select_next_some()).await.map_err(|_| {
+            let addr = waiting.values().next().cloned().unwrap_or_else(Multiaddr::empty);
+            NetworkError::Listen { addr, reason: "timed out waiting for the listener".into() }
+        })?;
+        match event {
+            SwarmEvent::NewListenAddr { listener_id, address } => {
+                waiting.remove(&listener_id);
+                bound.push(address);
+            }
+            SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
+                if let Some(addr) = waiting.remove(&listener_id) {
+                    let reason = reason.err().map_or_else(|| "closed".to_owned(), |e| e.to_string());
+                    return Err(NetworkError::Listen { addr, reason });
+                }
+            }
+            SwarmEvent::ListenerError { listener_id, error } => {
+                if let Some(addr) = waiting.remove(&listener_id) {
+                    return Err(NetworkError::Listen { addr, reason: error.to_string() });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(bound)
+}
+
+fn build_enr(
+    key: &secp256k1::Keypair,
+    config: &Config,
+    listen: &[Multiaddr],
+    seq: u64,
+) -> Result<NodeEnr, enr::EnrError> {
+    let addrs: Vec<Multiaddr> = config.network.external_addresses.iter().chain(listen).cloned().collect();
+    enr::build(
+        key,
+        &EnrInput {
+            seq,
+            addrs: &addrs,
+            capabilities: Capabilities { relay: true, ..Default::default() },
+            cluster: config.relay.cluster_id,
+            shards: &config.shards(),
+        },
+    )
+}
+
+impl Network {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>, shutdown: CancellationToken) {
+        let mut redial = tokio::time::interval(REDIAL_TICK);
+        redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                Some(command) = commands.recv() => self.on_command(command),
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                _ = redial.tick() => self.redial(),
+            }
+        }
+        info!("network stopped");
+    }
+
+    fn redial(&mut self) {
+        for addr in self.redialer.due(Instant::now()) {
+            debug!(%addr, "dialing bootstrap peer");
+            self.start_dial(addr, None);
+        }
+    }
+
+    fn start_dial(&mut self, addr: Multiaddr, reply: Option<DialReply>) {
+        let opts = DialOpts::unknown_peer_id().address(addr.clone()).build();
+        let opts = match peer_of(&addr) {
+            Some(peer) => DialOpts::peer_id(peer).addresses(vec![addr.clone()]).build(),
+            None => opts,
+        };
+        let id = opts.connection_id();
+        match self.swarm.dial(opts) {
+            Ok(()) => {
+                self.pending_dials.insert(id, (addr, reply));
+            }
+            Err(e) => {
+                debug!(%addr, error = %e, "dial refused");
+                self.redialer.dial_failed(&addr, Instant::now(), rand::random());
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Publish { message, reply } => {
+                let _ = reply.send(self.publish(message));
+            }
+            Command::Subscribe { topic, reply } => {
+                let result = if self.joined.contains(&topic) {
+                    Ok(())
+                } else if self.joined.len() >= MAX_TOPICS {
+                    Err(format!("the node already relays {MAX_TOPICS} topics, the limit"))
+                } else {
+                    join(&mut self.swarm, &topic);
+                    info!(topic = %topic, "joined pubsub topic");
+                    self.joined.insert(topic);
+                    Ok(())
+                };
+                let _ = reply.send(result);
+            }
+            Command::Unsubscribe { topic, reply } => {
+                let left = !self.configured.contains(&topic) && self.joined.remove(&topic);
+                if left {
+                    self.swarm.behaviour_mut().relay.unsubscribe(&IdentTopic::new(topic.to_string()));
+                    info!(topic = %topic, "left pubsub topic");
+                }
+                let _ = reply.send(left);
+            }
+            Command::Dial { addr, reply } => self.start_dial(addr, Some(reply)),
+            Command::Peers { reply } => {
+                let relay = &self.swarm.behaviour().relay;
+                let mut topics: HashMap<PeerId, Vec<String>> = HashMap::new();
+                for (peer, peer_topics) in relay.all_peers() {
+                    topics.insert(*peer, peer_topics.iter().map(|t| t.to_string()).collect());
+                }
+                let mut mesh: HashMap<PeerId, Vec<String>> = HashMap::new();
+                for topic in relay.topics() {
+                    for peer in relay.mesh_peers(topic) {
+                        mesh.entry(*peer).or_default().push(topic.to_string());
+                    }
+                }
+                let list = self
+                    .peers
+                    .iter()
+                    .map(|(id, p)| PeerInfo {
+                        peer_id: *id,
+                        addr: p.addr.clone(),
+                        outbound: p.outbound,
+                        protocols: p.protocols.clone(),
+                        agent: p.agent.clone(),
+                        topics: topics.remove(id).unwrap_or_default(),
+                        mesh: mesh.remove(id).unwrap_or_default(),
+                    })
+                    .collect();
+                let _ = reply.send(list);
+            }
+            Command::Info { reply } => {
+                let peer_id = *self.swarm.local_peer_id();
+                let p2p = libp2p::multiaddr::Protocol::P2p(peer_id);
+                let mut topics: Vec<PubsubTopic> = self.joined.iter().cloned().collect();
+                topics.sort();
+                let _ = reply.send(NodeInfo {
+                    peer_id,
+                    listen_addrs: self.listen_addrs.iter().map(|a| a.clone().with(p2p.clone())).collect(),
+                    enr: self.enr.to_base64(),
+                    topics,
+                });
+            }
+        }
+    }
+
+    fn publish(&mut self, message: RelayMessage) -> Result<PublishOutcome, PublishError> {
+        let topic = message.pubsub_topic.clone();
+        if !self.joined.contains(&topic) {
+            return Err(PublishError::NotSubscribed(topic));
+        }
+        let hash = IdentTopic::new(topic.to_string()).hash();
+        let relay = &mut self.swarm.behaviour_mut().relay;
+        let relay_peers = relay.all_peers().filter(|(_, topics)| topics.contains(&&hash)).count();
+        match relay.publish(hash, message.encoded.clone()) {
+            Ok(_) => {
+                debug!(topic = %topic, relay_peers, "published");
+                self.deliver(message);
+                Ok(PublishOutcome { relay_peers })
+            }
+            Err(gossipsub::PublishError::Duplicate) => {
+                self.metrics.dropped("duplicate");
+                Err(PublishError::Duplicate)
+            }
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                self.metrics.dropped("no_peers");
+                Err(PublishError::NoPeers(topic))
+            }
+            Err(gossipsub::PublishError::AllQueuesFull(n)) => {
+                self.metrics.dropped("queues_full");
+                Err(PublishError::QueuesFull(n))
+            }
+            Err(e) => Err(PublishError::Relay(e.to_string())),
+        }
+    }
+
+    /// Hands an accepted message to local consumers (REST cache, store, bridge).
+    fn deliver(&mut self, message: RelayMessage) {
+        self.metrics.relayed(&message.pubsub_topic.to_string(), message.encoded.len());
+        // No receiver is fine: nobody local is listening.
+        let _ = self.delivered.send(Arc::new(message));
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        self.libp2p_metrics.record(&event);
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(event)) => self.on_relay_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Metadata(event)) => self.on_metadata_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => {
+                self.libp2p_metrics.record(&event);
+                if let libp2p::identify::Event::Received { peer_id, info, .. } = event
+                    && let Some(peer) = self.peers.get_mut(&peer_id)
+                {
+                    peer.protocols = info.protocols.iter().map(ToString::to_string).collect();
+                    peer.agent = Some(info.agent_version);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => self.libp2p_metrics.record(&event),
+            SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
+                let dialed = self.pending_dials.remove(&connection_id);
+                let addr = endpoint.get_remote_address().clone();
+                self.redialer.connected(peer_id, dialed.as_ref().map(|(a, _)| a));
+                if let Some((_, Some(reply))) = dialed {
+                    let _ = reply.send(Ok(peer_id));
+                }
+                if num_established.get() == 1 {
+                    info!(peer = %peer_id, %addr, "peer connected");
+                    self.peers.insert(
+                        peer_id,
+                        PeerState {
+                            addr,
+                            outbound: matches!(endpoint, ConnectedPoint::Dialer { .. }),
+                            protocols: Vec::new(),
+                            agent: None,
+                        },
+                    );
+                    self.metrics.peers.set(self.peers.len() as i64);
+                    let request = self.metadata.request();
+                    self.swarm.behaviour_mut().metadata.send_request(&peer_id, request);
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, cause, .. } => {
+                info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "peer disconnected");
+                self.peers.remove(&peer_id);
+                self.disconnect_after_response.remove(&peer_id);
+                self.metrics.peers.set(self.peers.len() as i64);
+                self.redialer.disconnected(peer_id, Instant::now());
+            }
+            SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
+                if let Some((addr, reply)) = self.pending_dials.remove(&connection_id) {
+                    debug!(peer = ?peer_id, %addr, %error, "dial failed");
+                    self.redialer.dial_failed(&addr, Instant::now(), rand::random());
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(error.to_string()));
+                    }
+                }
+            }
+            SwarmEvent::NewListenAddr { address, .. } if !self.listen_addrs.contains(&address) => {
+                self.listen_addrs.push(address);
+                self.refresh_enr();
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| a != &address);
+                self.refresh_enr();
+            }
+            SwarmEvent::ListenerError { error, .. } => warn!(%error, "listener error"),
+            _ => {}
+        }
+    }
+
+    fn refresh_enr(&mut self) {
+        self.enr_seq += 1;
+        match build_enr(&self.key, &self.config, &self.listen_addrs, self.enr_seq) {
+            Ok(enr) => self.enr = enr,
+            Err(e) => warn!(error = %e, "cannot rebuild ENR; keeping the previous one"),
+        }
+    }
+
+    fn on_relay_event(&mut self, event: gossipsub::Event) {
+        self.libp2p_metrics.record(&event);
+        let gossipsub::Event::Message { propagation_source, message_id, message } = event else {
+            return;
+        };
+        let span = info_span!("relay", peer = %propagation_source, topic = %message.topic);
+        let _guard = span.enter();
+        let verdict = message.topic.as_str().parse::<PubsubTopic>().map_err(|e| e.to_string()).and_then(|topic| {
+            RelayMessage::decode(topic, message.data).map_err(|e| {
+                self.metrics.dropped(e.label());
+                e.to_string()
+            })
+        });
+        let relay = &mut self.swarm.behaviour_mut().relay;
+        match verdict {
+            Ok(relayed) => {
+                relay.report_message_validation_result(&message_id, &propagation_source, MessageAcceptance::Accept);
+                self.deliver(relayed);
+            }
+            Err(reason) => {
+                debug!(%reason, "rejected message from peer");
+                relay.report_message_validation_result(&message_id, &propagation_source, MessageAcceptance::Reject);
+            }
+        }
+    }
+
+    fn on_metadata_event(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
+                let (response, verdict) = self.metadata.answer(&request);
+                if self.swarm.behaviour_mut().metadata.send_response(channel, response).is_err() {
+                    debug!(%peer, "metadata stream closed before the response");
+                }
+                if let Verdict::WrongCluster(cluster) = verdict {
+                    // Disconnect once the peer has our answer, so it learns why.
+                    self.wrong_cluster(peer, cluster, false);
+                }
+            }
+            Event::Message { peer, message: Message::Response { response, .. }, .. } => {
+                if let Verdict::WrongCluster(cluster) = self.metadata.judge_response(&response) {
+                    self.wrong_cluster(peer, cluster, true);
+                }
+            }
+            Event::ResponseSent { peer, .. } | Event::InboundFailure { peer, .. } => {
+                if self.disconnect_after_response.remove(&peer) {
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                }
+            }
+            Event::OutboundFailure { peer, error, .. } => {
+                debug!(%peer, %error, "metadata request failed; keeping the peer");
+            }
+        }
+    }
+
+    fn wrong_cluster(&mut self, peer: PeerId, cluster: u32, now: bool) {
+        warn!(%peer, their_cluster = cluster, our_cluster = self.config.relay.cluster_id, "peer is in another cluster: disconnecting");
+        self.metrics.wrong_cluster_peers.inc();
+        self.redialer.exclude(peer);
+        if now {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        } else {
+            self.disconnect_after_response.insert(peer);
+        }
+    }
+}

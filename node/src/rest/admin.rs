@@ -1,0 +1,96 @@
+//! Health, debug, admin and metrics endpoints.
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use libp2p::Multiaddr;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+
+/// `GET /health`: ready once the node serves (it only answers after start-up).
+pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    let ready = state.network.info().await.is_some();
+    let status = if ready { "READY" } else { "SHUTTING_DOWN" };
+    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(json!({ "nodeHealth": status, "protocolsHealth": [ { "Relay": status } ] })))
+}
+
+/// `GET /debug/v1/info`: listen addresses and ENR.
+pub async fn info(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let info = state.network.info().await.ok_or_else(|| ApiError::unavailable("the node is shutting down"))?;
+    Ok(Json(json!({
+        "listenAddresses": info.listen_addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "enrUri": info.enr,
+        "peerId": info.peer_id.to_string(),
+        "pubsubTopics": info.topics.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /debug/v1/version`.
+pub async fn version() -> String {
+    format!("heliograph-v{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// `GET /admin/v1/peers`: connected peers with address and protocols.
+pub async fn peers(State(state): State<AppState>) -> Json<Value> {
+    let mut peers = state.network.peers().await;
+    peers.sort_by_key(|p| p.peer_id.to_string());
+    Json(Value::Array(
+        peers
+            .into_iter()
+            .map(|p| {
+                json!({
+                    "multiaddr": p.addr.with(libp2p::multiaddr::Protocol::P2p(p.peer_id)).to_string(),
+                    "peerId": p.peer_id.to_string(),
+                    "protocols": p.protocols,
+                    "connected": true,
+                    "direction": if p.outbound { "outbound" } else { "inbound" },
+                    "agent": p.agent,
+                    "pubsubTopics": p.topics,
+                    "meshTopics": p.mesh,
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// `POST /admin/v1/peers`: dials each multiaddr and waits for the outcome.
+pub async fn connect(
+    State(state): State<AppState>,
+    body: Result<Json<Vec<String>>, JsonRejection>,
+) -> Result<&'static str, ApiError> {
+    let Json(addrs) = body.map_err(|e| ApiError::bad_request(format!("expected a JSON list of multiaddrs: {e}")))?;
+    if addrs.is_empty() || addrs.len() > 64 {
+        return Err(ApiError::bad_request("give between 1 and 64 multiaddrs"));
+    }
+    let parsed = addrs
+        .iter()
+        .map(|a| a.parse::<Multiaddr>().map_err(|e| ApiError::bad_request(format!("`{a}` is not a multiaddr: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let dials = parsed.into_iter().map(|addr| {
+        let network = state.network.clone();
+        async move { (addr.clone(), network.dial(addr).await) }
+    });
+    let failures: Vec<String> = futures::future::join_all(dials)
+        .await
+        .into_iter()
+        .filter_map(|(addr, r)| r.err().map(|e| format!("{addr}: {e}")))
+        .collect();
+    if failures.is_empty() {
+        Ok("OK")
+    } else {
+        Err(ApiError::bad_request(format!("Failed to connect to peers: {}", failures.join("; "))))
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &state.registry)
+        .map_err(|e| ApiError::unavailable(format!("cannot encode metrics: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text))
+}

@@ -1,0 +1,52 @@
+//! The REST API's error: a status code and a plain-text message saying what
+//! is wrong, as nwaku answers.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::p2p::PublishError;
+
+/// An error answered to a REST client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    /// 400 with `message`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError { status: StatusCode::BAD_REQUEST, message: message.into() }
+    }
+
+    /// 404 with `message`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError { status: StatusCode::NOT_FOUND, message: message.into() }
+    }
+
+    /// 503 with `message`.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message: message.into() }
+    }
+}
+
+impl From<PublishError> for ApiError {
+    fn from(e: PublishError) -> Self {
+        let status = match &e {
+            PublishError::Invalid(crate::waku::MessageError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
+            PublishError::Invalid(_) | PublishError::NotSubscribed(_) => StatusCode::BAD_REQUEST,
+            PublishError::Duplicate => StatusCode::CONFLICT,
+            PublishError::QueuesFull(_) => StatusCode::TOO_MANY_REQUESTS,
+            PublishError::NoPeers(_) | PublishError::Relay(_) | PublishError::Shutdown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        };
+        ApiError { status, message: format!("Failed to publish: {e}") }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, self.message).into_response()
+    }
+}

@@ -1,0 +1,134 @@
+//! The nwaku-compatible REST API (axum): health, debug, admin, relay and
+//! Prometheus metrics. [`app`] builds the router; [`serve`] runs it until
+//! shutdown.
+
+mod admin;
+pub mod cache;
+pub mod error;
+pub mod message_json;
+mod relay;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::config::Config;
+use crate::metrics::NodeMetrics;
+use crate::p2p::NetworkHandle;
+use cache::RelayCache;
+
+/// Largest request body: one maximal message in base64 JSON, with room to spare.
+const MAX_BODY: usize = 512 * 1024;
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The swarm task.
+    pub network: NetworkHandle,
+    /// REST polling caches.
+    pub cache: Arc<Mutex<RelayCache>>,
+    /// Prometheus registry for `/metrics`.
+    pub registry: Arc<Registry>,
+    /// Node metrics.
+    pub metrics: NodeMetrics,
+    /// Cluster id, for topic checks.
+    pub cluster_id: u16,
+    /// Shards in the cluster, for autosharding.
+    pub num_shards: u16,
+}
+
+impl AppState {
+    /// Locks the cache; a poisoned lock still holds consistent queues.
+    fn cache(&self) -> std::sync::MutexGuard<'_, RelayCache> {
+        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The REST router.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(admin::health))
+        .route("/debug/v1/info", get(admin::info))
+        .route("/debug/v1/version", get(admin::version))
+        .route("/admin/v1/peers", get(admin::peers).post(admin::connect))
+        .route("/metrics", get(admin::metrics))
+        .route("/relay/v1/subscriptions", post(relay::subscribe).delete(relay::unsubscribe))
+        .route("/relay/v1/messages/{topic}", get(relay::messages).post(relay::publish))
+        .route("/relay/v1/auto/subscriptions", post(relay::auto_subscribe).delete(relay::auto_unsubscribe))
+        .route("/relay/v1/auto/messages", post(relay::auto_publish))
+        .route("/relay/v1/auto/messages/{content_topic}", get(relay::auto_messages).post(relay::auto_publish_to))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(request_timeout))
+        .with_state(state)
+}
+
+/// Fills the REST caches from the node's relayed messages until shutdown.
+pub fn spawn_cache_filler(state: &AppState, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+    let mut messages = state.network.messages();
+    let state = state.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                received = messages.recv() => match received {
+                    Ok(message) => {
+                        let evicted = state.cache().push(&message);
+                        for _ in 0..evicted {
+                            state.metrics.dropped("rest_cache_full");
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        warn!(missed = n, "REST cache fell behind the relay");
+                        state.metrics.messages_dropped
+                            .get_or_create(&crate::metrics::ReasonLabel { reason: "rest_cache_lagged".into() })
+                            .inc_by(n);
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+            }
+        }
+    })
+}
+
+/// Binds the REST listener; returns the bound address and the serving task.
+pub async fn serve(
+    config: &Config,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(config.rest.addr).await?;
+    let addr = listener.local_addr()?;
+    info!(%addr, "REST API listening");
+    let router = app(state);
+    let task = tokio::spawn(
+        async move {
+            let served = axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+            if let Err(e) = served {
+                warn!(error = %e, "REST server stopped with an error");
+            }
+        }
+        .instrument(info_span!("rest", %addr)),
+    );
+    Ok((addr, task))
+}
+
+/// Requests taking longer than this are cut off (a dial waits on the network).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn request_timeout(request: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => error::ApiError::unavailable("request timed out").into_response(),
+    }
+}

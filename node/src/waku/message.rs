@@ -1,0 +1,128 @@
+//! Validation of relayed WakuMessages: what the node accepts from peers and
+//! from its own APIs before it enters the mesh.
+
+use heliograph_proto::{Message, WakuMessage};
+use sha2::{Digest, Sha256};
+
+use super::topic::{MAX_TOPIC_LEN, PubsubTopic};
+
+/// Largest encoded WakuMessage relayed: 150 KiB, as in the Waku network.
+pub const MAX_MESSAGE_SIZE: usize = 150 * 1024;
+
+/// Why a message was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    /// The encoded message is larger than [`MAX_MESSAGE_SIZE`].
+    #[error("message is {0} bytes, larger than the {MAX_MESSAGE_SIZE}-byte limit")]
+    TooLarge(usize),
+    /// The bytes are not a WakuMessage protobuf.
+    #[error("message is not a valid WakuMessage protobuf: {0}")]
+    Malformed(#[from] heliograph_proto::DecodeError),
+    /// The content topic is empty.
+    #[error("message has no content topic")]
+    NoContentTopic,
+    /// The content topic is longer than the topic limit.
+    #[error("content topic is {0} bytes, the limit is {MAX_TOPIC_LEN}")]
+    ContentTopicTooLong(usize),
+}
+
+impl MessageError {
+    /// A short label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            MessageError::TooLarge(_) => "too_large",
+            MessageError::Malformed(_) => "malformed",
+            MessageError::NoContentTopic => "no_content_topic",
+            MessageError::ContentTopicTooLong(_) => "content_topic_too_long",
+        }
+    }
+}
+
+/// A validated message on a pubsub topic, with its encoded form and relay id.
+#[derive(Debug, Clone)]
+pub struct RelayMessage {
+    /// The pubsub topic it travels on.
+    pub pubsub_topic: PubsubTopic,
+    /// The decoded message.
+    pub message: WakuMessage,
+    /// The exact bytes relayed in gossipsub.
+    pub encoded: Vec<u8>,
+}
+
+impl RelayMessage {
+    /// Validates bytes received from the mesh.
+    pub fn decode(pubsub_topic: PubsubTopic, encoded: Vec<u8>) -> Result<Self, MessageError> {
+        if encoded.len() > MAX_MESSAGE_SIZE {
+            return Err(MessageError::TooLarge(encoded.len()));
+        }
+        let message = WakuMessage::decode(encoded.as_slice())?;
+        check_fields(&message)?;
+        Ok(RelayMessage { pubsub_topic, message, encoded })
+    }
+
+    /// Validates a message built locally (REST, bridge) and encodes it.
+    pub fn encode(pubsub_topic: PubsubTopic, message: WakuMessage) -> Result<Self, MessageError> {
+        check_fields(&message)?;
+        let encoded = message.encode_to_vec();
+        if encoded.len() > MAX_MESSAGE_SIZE {
+            return Err(MessageError::TooLarge(encoded.len()));
+        }
+        Ok(RelayMessage { pubsub_topic, message, encoded })
+    }
+
+    /// The relay message id: sha256 of the encoded message, as every Waku node computes it.
+    pub fn relay_id(&self) -> [u8; 32] {
+        relay_id(&self.encoded)
+    }
+}
+
+/// The gossipsub message id of Waku relay: sha256 of the message bytes.
+pub fn relay_id(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+fn check_fields(message: &WakuMessage) -> Result<(), MessageError> {
+    if message.content_topic.is_empty() {
+        return Err(MessageError::NoContentTopic);
+    }
+    if message.content_topic.len() > MAX_TOPIC_LEN {
+        return Err(MessageError::ContentTopicTooLong(message.content_topic.len()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topic() -> PubsubTopic {
+        PubsubTopic::Sharded { cluster: 1, shard: 0 }
+    }
+
+    #[test]
+    fn valid_message_round_trips() {
+        let msg = WakuMessage { payload: vec![1, 2, 3], content_topic: "/a/1/b/proto".into(), ..Default::default() };
+        let out = RelayMessage::encode(topic(), msg.clone()).expect("valid");
+        let back = RelayMessage::decode(topic(), out.encoded.clone()).expect("valid");
+        assert_eq!(back.message, msg);
+        assert_eq!(back.relay_id(), out.relay_id());
+        assert_eq!(out.relay_id(), <[u8; 32]>::from(Sha256::digest(&out.encoded)));
+    }
+
+    #[test]
+    fn refuses_garbage_missing_topic_and_oversize() {
+        assert!(matches!(RelayMessage::decode(topic(), vec![0xff, 0xff, 0xff]), Err(MessageError::Malformed(_))));
+        let no_topic = WakuMessage { payload: vec![1], ..Default::default() };
+        assert!(matches!(RelayMessage::encode(topic(), no_topic), Err(MessageError::NoContentTopic)));
+        let big = WakuMessage {
+            payload: vec![0; MAX_MESSAGE_SIZE],
+            content_topic: "/a/1/b/proto".into(),
+            ..Default::default()
+        };
+        assert!(matches!(RelayMessage::encode(topic(), big), Err(MessageError::TooLarge(_))));
+        assert!(matches!(
+            RelayMessage::decode(topic(), vec![0; MAX_MESSAGE_SIZE + 1]),
+            Err(MessageError::TooLarge(n)) if n == MAX_MESSAGE_SIZE + 1
+        ));
+    }
+}
