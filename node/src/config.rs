@@ -52,6 +52,8 @@ pub struct Config {
     pub relay: RelayConfig,
     /// The nwaku-compatible REST API.
     pub rest: RestConfig,
+    /// The message store (RocksDB) and the store v3 protocol.
+    pub store: StoreConfig,
 }
 
 /// libp2p listeners, peers and connection limits.
@@ -105,6 +107,64 @@ pub struct RestConfig {
     pub addr: SocketAddr,
 }
 
+/// How hard the store works to keep what it acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Durability {
+    /// Writes go to the write-ahead log before they are acknowledged, and the
+    /// log is fsynced once a second: an acknowledged message survives a killed
+    /// process; a power cut can lose the last second.
+    GroupCommit,
+    /// Every batch is fsynced before it is acknowledged: survives a power cut.
+    Strict,
+}
+
+/// The message store (RocksDB) and the store v3 protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Store relayed messages and serve store queries.
+    pub enabled: bool,
+    /// Database folder; empty means `<data_dir>/store`.
+    pub path: Option<PathBuf>,
+    /// What an acknowledged write survives.
+    pub durability: Durability,
+    /// Evict messages older than this (0 keeps them forever).
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+    /// Evict the oldest beyond this many messages (0: no limit).
+    pub max_messages: u64,
+    /// Evict the oldest beyond this many bytes of messages (0: no limit).
+    pub max_bytes: u64,
+    /// How often retention runs.
+    #[serde(with = "humantime_serde")]
+    pub retention_interval: Duration,
+    /// Largest page a store query gets.
+    pub max_page_size: usize,
+    /// After a restart or a partition, fetch missed messages from peers' stores.
+    pub gap_fill: bool,
+    /// Longest window gap filling looks back.
+    #[serde(with = "humantime_serde")]
+    pub gap_fill_max_window: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            enabled: true,
+            path: None,
+            durability: Durability::GroupCommit,
+            max_age: Duration::from_secs(2 * 24 * 3600),
+            max_messages: 10_000_000,
+            max_bytes: 8 * 1024 * 1024 * 1024,
+            retention_interval: Duration::from_secs(10),
+            max_page_size: 100,
+            gap_fill: true,
+            gap_fill_max_window: Duration::from_secs(6 * 3600),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -113,6 +173,7 @@ impl Default for Config {
             network: NetworkConfig::default(),
             relay: RelayConfig::default(),
             rest: RestConfig::default(),
+            store: StoreConfig::default(),
         }
     }
 }
@@ -217,6 +278,9 @@ impl Config {
         if self.network.max_connections == 0 || self.network.max_connections_per_peer == 0 {
             return Err(ConfigError::Invalid("connection limits must be at least 1".into()));
         }
+        if self.store.max_page_size == 0 {
+            return Err(ConfigError::Invalid("store.max_page_size must be at least 1".into()));
+        }
         if self.relay.cache_size == 0 {
             return Err(ConfigError::Invalid("relay.cache_size must be at least 1".into()));
         }
@@ -283,6 +347,23 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_REST_ADDR", value_name = "IP:PORT")]
     pub rest_addr: Option<SocketAddr>,
 
+    /// Turn the message store off (no RocksDB, no store protocol).
+    #[arg(long, env = "HELIOGRAPH_NO_STORE")]
+    pub no_store: bool,
+
+    /// Store durability: `group-commit` (fsync each second) or `strict` (fsync before ack)
+    /// [default: group-commit].
+    #[arg(long, env = "HELIOGRAPH_STORE_DURABILITY", value_name = "MODE")]
+    pub store_durability: Option<Durability>,
+
+    /// Evict stored messages older than this, e.g. `2d`, `12h` [default: 2d].
+    #[arg(long, env = "HELIOGRAPH_STORE_MAX_AGE", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub store_max_age: Option<Duration>,
+
+    /// Evict the oldest stored messages beyond this count [default: 10000000].
+    #[arg(long, env = "HELIOGRAPH_STORE_MAX_MESSAGES", value_name = "N")]
+    pub store_max_messages: Option<u64>,
+
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -311,6 +392,12 @@ impl Cli {
         set_list(&mut config.relay.shards, &self.shards);
         set_list(&mut config.relay.pubsub_topics, &self.pubsub_topics);
         set(&mut config.rest.addr, &self.rest_addr);
+        if self.no_store {
+            config.store.enabled = false;
+        }
+        set(&mut config.store.durability, &self.store_durability);
+        set(&mut config.store.max_age, &self.store_max_age);
+        set(&mut config.store.max_messages, &self.store_max_messages);
     }
 }
 

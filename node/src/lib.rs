@@ -7,6 +7,7 @@ pub mod identity;
 pub mod metrics;
 pub mod p2p;
 pub mod rest;
+pub mod store;
 pub mod waku;
 
 use std::net::SocketAddr;
@@ -59,9 +60,40 @@ impl Node {
         let mut registry = Registry::default();
         let metrics = metrics::NodeMetrics::default();
         metrics.register(&mut registry);
-        let (network, network_task) = p2p::spawn(&config, &mut registry, metrics.clone(), shutdown.clone()).await?;
+        let store = if config.store.enabled {
+            match store::Store::open(&config.store, &config.data_dir, metrics.clone(), shutdown.clone()) {
+                Ok(store) => Some(store),
+                Err(e) => {
+                    // The node still relays; store queries get "service unavailable".
+                    tracing::error!(error = %e, "running without a message store");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let (network, network_task) =
+            p2p::spawn(&config, &mut registry, metrics.clone(), store.clone(), shutdown.clone()).await?;
         let info = network.info().await;
         let mut tasks = vec![network_task];
+        if let Some(store) = &store {
+            tasks.push(store.spawn_ingest(network.messages(), shutdown.clone()));
+            tasks.push(store::retention::spawn(
+                store.clone(),
+                (&config.store).into(),
+                config.store.retention_interval,
+                shutdown.clone(),
+            ));
+            if config.store.gap_fill {
+                tasks.push(store::sync::spawn(
+                    store.clone(),
+                    network.clone(),
+                    metrics.clone(),
+                    config.store.gap_fill_max_window,
+                    shutdown.clone(),
+                ));
+            }
+        }
         let mut rest_addr = None;
         if config.rest.enabled {
             let state = rest::AppState {
@@ -69,6 +101,7 @@ impl Node {
                 cache: Arc::new(Mutex::new(rest::cache::RelayCache::new(config.relay.cache_size))),
                 registry: Arc::new(registry),
                 metrics,
+                store,
                 cluster_id: config.relay.cluster_id,
                 num_shards: config.relay.num_shards,
             };

@@ -34,6 +34,18 @@ pub struct NodeMetrics {
     pub messages_dropped: Family<ReasonLabel, Counter>,
     /// Peers disconnected because they are in another cluster.
     pub wrong_cluster_peers: Counter,
+    /// Messages in the store.
+    pub store_messages: Gauge,
+    /// Bytes of messages in the store.
+    pub store_bytes: Gauge,
+    /// Messages evicted by retention.
+    pub store_evictions: Counter,
+    /// Failed store writes (for example: disk full).
+    pub store_write_errors: Counter,
+    /// Store queries run (local and from peers).
+    pub store_queries: Counter,
+    /// Messages fetched from peers' stores by gap filling.
+    pub gap_filled_messages: Counter,
 }
 
 impl NodeMetrics {
@@ -48,6 +60,16 @@ impl NodeMetrics {
             "wrong_cluster_peers",
             "Peers disconnected for being in another cluster",
             self.wrong_cluster_peers.clone(),
+        );
+        r.register("store_messages", "Messages in the store", self.store_messages.clone());
+        r.register("store_bytes", "Bytes of messages in the store", self.store_bytes.clone());
+        r.register("store_evictions", "Messages evicted by retention", self.store_evictions.clone());
+        r.register("store_write_errors", "Failed store writes", self.store_write_errors.clone());
+        r.register("store_queries", "Store queries run", self.store_queries.clone());
+        r.register(
+            "gap_filled_messages",
+            "Messages fetched from peers by gap filling",
+            self.gap_filled_messages.clone(),
         );
     }
 

@@ -67,7 +67,8 @@ async fn restart_keeps_the_peer_id() {
     let first = TestNode::tcp(dir.path(), &[]).await;
     let id = first.peer_id.clone();
     let status = first.stop().await;
-    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    let log = std::fs::read_to_string(dir.path().join("node.log")).unwrap_or_default();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}:\n{log}");
     let second = TestNode::tcp(dir.path(), &[]).await;
     assert_eq!(second.peer_id, id);
     assert!(second.log().contains("shutting down"), "SIGTERM was handled gracefully");

@@ -16,6 +16,10 @@ use crate::config::NetworkConfig;
 
 /// Largest metadata frame accepted (cluster id plus a shard list).
 const MAX_METADATA_FRAME: usize = 4 * 1024;
+/// Largest store query accepted (100 content topics or hashes fit easily).
+const MAX_STORE_REQUEST: usize = 64 * 1024;
+/// Largest store response sent or accepted: js-waku's frame limit.
+pub const MAX_STORE_RESPONSE: usize = 4 * 1024 * 1024;
 
 /// The identify protocol id.
 pub const IDENTIFY_PROTOCOL: &str = "/ipfs/id/1.0.0";
@@ -33,11 +37,14 @@ pub struct Behaviour {
     pub ping: ping::Behaviour,
     /// Waku metadata: cluster id and shards exchanged on every new connection.
     pub metadata: request_response::Behaviour<FrameCodec>,
+    /// Store v3 queries: served when the node has a store, always usable as a client.
+    pub store: request_response::Behaviour<FrameCodec>,
 }
 
 impl Behaviour {
-    /// Builds the behaviour for `key` under the network limits.
-    pub fn new(key: &Keypair, network: &NetworkConfig) -> Result<Self, RelayError> {
+    /// Builds the behaviour for `key` under the network limits; `serve_store`
+    /// advertises and answers store queries.
+    pub fn new(key: &Keypair, network: &NetworkConfig, serve_store: bool) -> Result<Self, RelayError> {
         let limits = connection_limits::ConnectionLimits::default()
             .with_max_established(Some(network.max_connections))
             .with_max_established_per_peer(Some(network.max_connections_per_peer))
@@ -53,12 +60,27 @@ impl Behaviour {
                 .with_request_timeout(Duration::from_secs(10))
                 .with_max_concurrent_streams(64),
         );
+        let store = request_response::Behaviour::with_codec(
+            FrameCodec::new(MAX_STORE_REQUEST, MAX_STORE_RESPONSE),
+            [(
+                StreamProtocol::new(heliograph_proto::protocol_id::STORE_QUERY),
+                if serve_store {
+                    request_response::ProtocolSupport::Full
+                } else {
+                    request_response::ProtocolSupport::Outbound
+                },
+            )],
+            request_response::Config::default()
+                .with_request_timeout(Duration::from_secs(30))
+                .with_max_concurrent_streams(64),
+        );
         Ok(Behaviour {
             limits: connection_limits::Behaviour::new(limits),
             relay: relay::behaviour()?,
             identify: identify::Behaviour::new(identify),
             ping: ping::Behaviour::new(ping::Config::new()),
             metadata,
+            store,
         })
     }
 }

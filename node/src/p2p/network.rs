@@ -12,7 +12,7 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::identity::secp256k1;
 use libp2p::metrics::Recorder;
 use libp2p::swarm::dial_opts::DialOpts;
-use libp2p::swarm::{ConnectionId, SwarmEvent};
+use libp2p::swarm::{ConnectionId, DialError, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, request_response};
 use prometheus_client::registry::Registry;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -28,7 +28,11 @@ use super::transport;
 use crate::config::Config;
 use crate::identity;
 use crate::metrics::NodeMetrics;
+use crate::store::Store;
+use crate::store::query::{self, Query, QueryError};
 use crate::waku::{MessageError, PubsubTopic, RelayMessage};
+use heliograph_proto::Message;
+use heliograph_proto::store::{StoreQueryRequest, StoreQueryResponse};
 
 /// Commands waiting for the swarm task.
 const COMMAND_QUEUE: usize = 1024;
@@ -40,6 +44,8 @@ const MAX_TOPICS: usize = 1024;
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often bootstrap redials are checked.
 const REDIAL_TICK: Duration = Duration::from_millis(250);
+/// Store queries served at once; more get 429.
+const MAX_CONCURRENT_QUERIES: usize = 32;
 
 /// Why the network could not start.
 #[derive(Debug, thiserror::Error)]
@@ -141,7 +147,14 @@ enum Command {
     Dial { addr: Multiaddr, reply: DialReply },
     Peers { reply: oneshot::Sender<Vec<PeerInfo>> },
     Info { reply: oneshot::Sender<NodeInfo> },
+    StoreQuery { peer: PeerId, request: StoreQueryRequest, reply: StoreReply },
 }
+
+/// Where the answer of a store query to a peer goes.
+type StoreReply = oneshot::Sender<Result<StoreQueryResponse, String>>;
+
+/// A store response computed off the swarm task, waiting to be sent.
+type DeferredResponse = (request_response::ResponseChannel<Vec<u8>>, Vec<u8>);
 
 /// A cheap, cloneable handle to the swarm task.
 #[derive(Clone)]
@@ -197,6 +210,13 @@ impl NetworkHandle {
     pub async fn info(&self) -> Option<NodeInfo> {
         self.call(|reply| Command::Info { reply }).await
     }
+
+    /// Sends a store v3 query to a connected `peer` and waits for its answer.
+    pub async fn store_query(&self, peer: PeerId, request: StoreQueryRequest) -> Result<StoreQueryResponse, String> {
+        self.call(|reply| Command::StoreQuery { peer, request, reply })
+            .await
+            .unwrap_or_else(|| Err("shutting down".into()))
+    }
 }
 
 struct PeerState {
@@ -223,6 +243,10 @@ struct Network {
     pending_dials: HashMap<ConnectionId, (Multiaddr, Option<DialReply>)>,
     disconnect_after_response: HashSet<PeerId>,
     delivered: broadcast::Sender<Arc<RelayMessage>>,
+    store: Option<Store>,
+    query_slots: Arc<tokio::sync::Semaphore>,
+    pending_store: HashMap<request_response::OutboundRequestId, StoreReply>,
+    deferred_tx: mpsc::Sender<DeferredResponse>,
 }
 
 /// Builds the swarm, binds every listener, joins the configured topics, and
@@ -231,11 +255,12 @@ pub async fn spawn(
     config: &Config,
     registry: &mut Registry,
     metrics: NodeMetrics,
+    store: Option<Store>,
     shutdown: CancellationToken,
 ) -> Result<(NetworkHandle, tokio::task::JoinHandle<()>), NetworkError> {
     let key = identity::load_or_create(&config.data_dir)?;
     let keypair = identity::libp2p_keypair(&key);
-    let behaviour = Behaviour::new(&keypair, &config.network)?;
+    let behaviour = Behaviour::new(&keypair, &config.network, store.is_some())?;
     let idle = config.network.idle_connection_timeout;
     let mut swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
@@ -256,11 +281,13 @@ pub async fn spawn(
     let listen_addrs = bind(&mut swarm, &config.network.listen).await?;
     let peer_id = *swarm.local_peer_id();
     let libp2p_metrics = libp2p::metrics::Metrics::new(registry.sub_registry_with_prefix("libp2p"));
-    let enr = build_enr(&key, config, &listen_addrs, 1).map_err(|e| NetworkError::Transport(e.to_string()))?;
+    let enr = build_enr(&key, config, &listen_addrs, 1, store.is_some())
+        .map_err(|e| NetworkError::Transport(e.to_string()))?;
     info!(%peer_id, addrs = ?listen_addrs, "listening");
 
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
     let (delivered, _) = broadcast::channel(DELIVERY_QUEUE);
+    let (deferred_tx, deferred_rx) = mpsc::channel(MAX_CONCURRENT_QUERIES);
     let network = Network {
         swarm,
         metadata: Metadata::new(config.relay.cluster_id, config.shards()),
@@ -282,9 +309,14 @@ pub async fn spawn(
         pending_dials: HashMap::new(),
         disconnect_after_response: HashSet::new(),
         delivered: delivered.clone(),
+        store,
+        query_slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_QUERIES)),
+        pending_store: HashMap::new(),
+        deferred_tx,
     };
     let handle = NetworkHandle { commands: commands_tx, delivered, peer_id };
-    let task = tokio::spawn(network.run(commands_rx, shutdown).instrument(info_span!("network", %peer_id)));
+    let task =
+        tokio::spawn(network.run(commands_rx, deferred_rx, shutdown).instrument(info_span!("network", %peer_id)));
     Ok((handle, task))
 }
 
@@ -337,6 +369,7 @@ fn build_enr(
     config: &Config,
     listen: &[Multiaddr],
     seq: u64,
+    store: bool,
 ) -> Result<NodeEnr, enr::EnrError> {
     let addrs: Vec<Multiaddr> = config.network.external_addresses.iter().chain(listen).cloned().collect();
     enr::build(
@@ -344,7 +377,7 @@ fn build_enr(
         &EnrInput {
             seq,
             addrs: &addrs,
-            capabilities: Capabilities { relay: true, ..Default::default() },
+            capabilities: Capabilities { relay: true, store, ..Default::default() },
             cluster: config.relay.cluster_id,
             shards: &config.shards(),
         },
@@ -352,7 +385,12 @@ fn build_enr(
 }
 
 impl Network {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>, shutdown: CancellationToken) {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut deferred: mpsc::Receiver<DeferredResponse>,
+        shutdown: CancellationToken,
+    ) {
         let mut redial = tokio::time::interval(REDIAL_TICK);
         redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -360,6 +398,11 @@ impl Network {
                 biased;
                 () = shutdown.cancelled() => break,
                 Some(command) = commands.recv() => self.on_command(command),
+                Some((channel, response)) = deferred.recv() => {
+                    if self.swarm.behaviour_mut().store.send_response(channel, response).is_err() {
+                        debug!("store client went away before the response");
+                    }
+                }
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = redial.tick() => self.redial(),
             }
@@ -384,6 +427,12 @@ impl Network {
         match self.swarm.dial(opts) {
             Ok(()) => {
                 self.pending_dials.insert(id, (addr, reply));
+            }
+            Err(DialError::DialPeerConditionFalse(_)) => {
+                // Already connected to that peer: the dial's purpose is met.
+                if let (Some(reply), Some(peer)) = (reply, peer_of(&addr)) {
+                    let _ = reply.send(Ok(peer));
+                }
             }
             Err(e) => {
                 debug!(%addr, error = %e, "dial refused");
@@ -422,6 +471,10 @@ impl Network {
                 let _ = reply.send(left);
             }
             Command::Dial { addr, reply } => self.start_dial(addr, Some(reply)),
+            Command::StoreQuery { peer, request, reply } => {
+                let id = self.swarm.behaviour_mut().store.send_request(&peer, request.encode_to_vec());
+                self.pending_store.insert(id, reply);
+            }
             Command::Peers { reply } => {
                 let relay = &self.swarm.behaviour().relay;
                 let mut topics: HashMap<PeerId, Vec<String>> = HashMap::new();
@@ -506,6 +559,7 @@ impl Network {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Relay(event)) => self.on_relay_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Metadata(event)) => self.on_metadata_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Store(event)) => self.on_store_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => {
                 self.libp2p_metrics.record(&event);
                 if let libp2p::identify::Event::Received { peer_id, info, .. } = event
@@ -570,7 +624,7 @@ impl Network {
 
     fn refresh_enr(&mut self) {
         self.enr_seq += 1;
-        match build_enr(&self.key, &self.config, &self.listen_addrs, self.enr_seq) {
+        match build_enr(&self.key, &self.config, &self.listen_addrs, self.enr_seq, self.store.is_some()) {
             Ok(enr) => self.enr = enr,
             Err(e) => warn!(error = %e, "cannot rebuild ENR; keeping the previous one"),
         }
@@ -631,6 +685,70 @@ impl Network {
         }
     }
 
+    fn on_store_event(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
+                self.serve_store_query(peer, &request, channel);
+            }
+            Event::Message { message: Message::Response { request_id, response }, .. } => {
+                if let Some(reply) = self.pending_store.remove(&request_id) {
+                    let decoded = StoreQueryResponse::decode(response.as_slice())
+                        .map_err(|e| format!("the store peer sent an invalid response: {e}"));
+                    let _ = reply.send(decoded);
+                }
+            }
+            Event::OutboundFailure { request_id, error, peer, .. } => {
+                if let Some(reply) = self.pending_store.remove(&request_id) {
+                    let _ = reply.send(Err(format!("store query to {peer} failed: {error}")));
+                }
+            }
+            Event::InboundFailure { peer, error, .. } => debug!(%peer, %error, "store request stream failed"),
+            Event::ResponseSent { .. } => {}
+        }
+    }
+
+    /// Answers a store query: bad requests at once, good ones on the blocking pool.
+    fn serve_store_query(&mut self, peer: PeerId, request: &[u8], channel: request_response::ResponseChannel<Vec<u8>>) {
+        let Some(store) = self.store.clone() else { return };
+        let parsed = StoreQueryRequest::decode(request)
+            .map_err(|e| (String::new(), format!("malformed store query: {e}")))
+            .and_then(|req| {
+                let id = req.request_id.clone();
+                Query::from_request(req, store.max_page_size()).map_err(|e| (id, e.to_string()))
+            });
+        let query = match parsed {
+            Ok(q) => q,
+            Err((request_id, desc)) => {
+                debug!(%peer, %desc, "refused store query");
+                let response = StoreQueryResponse {
+                    request_id,
+                    status_code: Some(query::status::BAD_REQUEST),
+                    status_desc: Some(desc),
+                    ..Default::default()
+                };
+                let _ = self.swarm.behaviour_mut().store.send_response(channel, response.encode_to_vec());
+                return;
+            }
+        };
+        let Ok(permit) = self.query_slots.clone().try_acquire_owned() else {
+            let response = StoreQueryResponse {
+                request_id: query.request_id,
+                status_code: Some(query::status::TOO_MANY_REQUESTS),
+                status_desc: Some("too many store queries at once; retry shortly".into()),
+                ..Default::default()
+            };
+            let _ = self.swarm.behaviour_mut().store.send_response(channel, response.encode_to_vec());
+            return;
+        };
+        let deferred = self.deferred_tx.clone();
+        tokio::spawn(async move {
+            let response = answer_query(&store, query).await;
+            drop(permit);
+            let _ = deferred.send((channel, response.encode_to_vec())).await;
+        });
+    }
+
     fn wrong_cluster(&mut self, peer: PeerId, cluster: u32, now: bool) {
         warn!(%peer, their_cluster = cluster, our_cluster = self.config.relay.cluster_id, "peer is in another cluster: disconnecting");
         self.metrics.wrong_cluster_peers.inc();
@@ -641,4 +759,17 @@ impl Network {
             self.disconnect_after_response.insert(peer);
         }
     }
+}
+
+/// Runs a validated query and builds the response, trimmed to the frame limit.
+pub async fn answer_query(store: &Store, query: Query) -> StoreQueryResponse {
+    let (request_id, forward, include_data) = (query.request_id.clone(), query.forward, query.include_data);
+    let outcome = store
+        .query(query)
+        .await
+        .map(|page| query::fit(page, forward, include_data, super::behaviour::MAX_STORE_RESPONSE - 1024));
+    if let Err(QueryError::Store(e)) = &outcome {
+        warn!(error = %e, "store query failed");
+    }
+    query::response(request_id, include_data, outcome)
 }

@@ -24,6 +24,11 @@ impl ApiError {
         ApiError { status: StatusCode::NOT_FOUND, message: message.into() }
     }
 
+    /// 507 with `message`: the store could not keep it (for example: disk full).
+    pub fn insufficient_storage(message: impl Into<String>) -> Self {
+        ApiError { status: StatusCode::INSUFFICIENT_STORAGE, message: message.into() }
+    }
+
     /// 503 with `message`.
     pub fn unavailable(message: impl Into<String>) -> Self {
         ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message: message.into() }

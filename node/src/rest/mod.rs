@@ -7,6 +7,7 @@ pub mod cache;
 pub mod error;
 pub mod message_json;
 mod relay;
+mod store;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -42,6 +43,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Node metrics.
     pub metrics: NodeMetrics,
+    /// The message store, if the node has one.
+    pub store: Option<crate::store::Store>,
     /// Cluster id, for topic checks.
     pub cluster_id: u16,
     /// Shards in the cluster, for autosharding.
@@ -68,6 +71,7 @@ pub fn app(state: AppState) -> Router {
         .route("/relay/v1/auto/subscriptions", post(relay::auto_subscribe).delete(relay::auto_unsubscribe))
         .route("/relay/v1/auto/messages", post(relay::auto_publish))
         .route("/relay/v1/auto/messages/{content_topic}", get(relay::auto_messages).post(relay::auto_publish_to))
+        .route("/store/v3/messages", get(store::messages))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(request_timeout))
         .with_state(state)

@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use super::AppState;
 use super::error::ApiError;
 use super::message_json::MessageJson;
+use crate::store::StoredMessage;
 use crate::waku::{ContentTopic, PubsubTopic, RelayMessage};
 
 /// Most topics in one subscription request.
@@ -84,7 +85,16 @@ async fn publish_to(
 ) -> Result<&'static str, ApiError> {
     let Json(json) = body.map_err(|e| ApiError::bad_request(format!("malformed message: {e}")))?;
     let message = RelayMessage::encode(topic, json.into_message()?).map_err(crate::p2p::PublishError::from)?;
+    let stored = (message.message.ephemeral != Some(true))
+        .then(|| StoredMessage::new(message.pubsub_topic.to_string(), message.message.clone(), crate::store::now_ns()));
     state.network.publish(message).await?;
+    // 200 means relayed and, unless ephemeral, stored (durably per the store's mode).
+    if let (Some(store), Some(stored)) = (&state.store, stored) {
+        store
+            .put(vec![stored])
+            .await
+            .map_err(|e| ApiError::insufficient_storage(format!("published to the mesh but not stored: {e}")))?;
+    }
     Ok("OK")
 }
 

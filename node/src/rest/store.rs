@@ -1,0 +1,132 @@
+//! `GET /store/v3/messages`: store v3 queries over REST with nwaku's query
+//! parameters and JSON shape, answered locally or by a peer (`peerAddr`).
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Query as UrlQuery, State};
+use axum::http::StatusCode;
+use base64::Engine;
+use heliograph_proto::store::{StoreQueryRequest, StoreQueryResponse};
+use libp2p::Multiaddr;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::message_json::MessageJson;
+use crate::p2p::network::answer_query;
+use crate::p2p::redial::peer_of;
+use crate::store::query::{Query, QueryError, response};
+
+/// Reads a hash given as `0x…` hex, plain hex, or (url-safe) base64.
+fn parse_hash(raw: &str, what: &str) -> Result<Vec<u8>, ApiError> {
+    let raw = raw.trim();
+    let hex_digits = raw.strip_prefix("0x").unwrap_or(raw);
+    if hex_digits.len() == 64
+        && let Ok(bytes) = hex::decode(hex_digits)
+    {
+        return Ok(bytes);
+    }
+    let engines = [&base64::engine::general_purpose::STANDARD, &base64::engine::general_purpose::URL_SAFE];
+    engines
+        .iter()
+        .find_map(|e| e.decode(raw).ok().filter(|b| b.len() == 32))
+        .ok_or_else(|| ApiError::bad_request(format!("{what} `{raw}` is not a 32-byte hash in hex or base64")))
+}
+
+fn parse_bool(params: &HashMap<String, String>, key: &str, default: bool) -> Result<bool, ApiError> {
+    match params.get(key).map(String::as_str) {
+        None | Some("") => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(ApiError::bad_request(format!("{key} must be true or false, not `{other}`"))),
+    }
+}
+
+fn parse_int<T: std::str::FromStr>(params: &HashMap<String, String>, key: &str) -> Result<Option<T>, ApiError> {
+    match params.get(key).map(String::as_str) {
+        None | Some("") => Ok(None),
+        Some(v) => {
+            v.parse().map(Some).map_err(|_| ApiError::bad_request(format!("{key} must be an integer, not `{v}`")))
+        }
+    }
+}
+
+fn list(params: &HashMap<String, String>, key: &str) -> Vec<String> {
+    params
+        .get(key)
+        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+fn request_from(params: &HashMap<String, String>) -> Result<StoreQueryRequest, ApiError> {
+    Ok(StoreQueryRequest {
+        request_id: params.get("requestId").cloned().unwrap_or_else(|| format!("rest-{}", rand::random::<u64>())),
+        include_data: parse_bool(params, "includeData", false)?,
+        pubsub_topic: params.get("pubsubTopic").filter(|t| !t.is_empty()).cloned(),
+        content_topics: list(params, "contentTopics"),
+        time_start: parse_int(params, "startTime")?,
+        time_end: parse_int(params, "endTime")?,
+        message_hashes: list(params, "hashes").iter().map(|h| parse_hash(h, "hash")).collect::<Result<_, _>>()?,
+        pagination_cursor: params
+            .get("cursor")
+            .filter(|c| !c.is_empty())
+            .map(|c| parse_hash(c, "cursor"))
+            .transpose()?,
+        pagination_forward: parse_bool(params, "ascending", true)?,
+        pagination_limit: parse_int(params, "pageSize")?,
+    })
+}
+
+fn to_json(res: StoreQueryResponse) -> (StatusCode, Json<Value>) {
+    let code = res.status_code.unwrap_or(500);
+    let http = StatusCode::from_u16(u16::try_from(code).unwrap_or(500)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let messages: Vec<Value> = res
+        .messages
+        .iter()
+        .map(|kv| {
+            json!({
+                "messageHash": kv.message_hash.as_ref().map(|h| format!("0x{}", hex::encode(h))),
+                "message": kv.message.as_ref().map(MessageJson::from),
+                "pubsubTopic": kv.pubsub_topic,
+            })
+        })
+        .collect();
+    let body = json!({
+        "requestId": res.request_id,
+        "statusCode": code,
+        "statusDesc": res.status_desc.unwrap_or_default(),
+        "messages": messages,
+        "paginationCursor": res.pagination_cursor.map(|c| format!("0x{}", hex::encode(c))),
+    });
+    (http, Json(body))
+}
+
+/// `GET /store/v3/messages`.
+pub async fn messages(
+    State(state): State<AppState>,
+    UrlQuery(params): UrlQuery<HashMap<String, String>>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let request = request_from(&params)?;
+    if let Some(addr) = params.get("peerAddr").filter(|a| !a.is_empty()) {
+        let addr: Multiaddr = addr.parse().map_err(|e| ApiError::bad_request(format!("peerAddr: {e}")))?;
+        let peer = peer_of(&addr).ok_or_else(|| ApiError::bad_request("peerAddr must end in /p2p/<peer id>"))?;
+        state
+            .network
+            .dial(addr)
+            .await
+            .map_err(|e| ApiError::unavailable(format!("cannot reach the store peer: {e}")))?;
+        let res = state.network.store_query(peer, request).await.map_err(ApiError::unavailable)?;
+        return Ok(to_json(res));
+    }
+    let Some(store) = &state.store else {
+        let err = QueryError::Unavailable("the store is disabled or failed to open".into());
+        return Ok(to_json(response(request.request_id, false, Err(err))));
+    };
+    let (id, include) = (request.request_id.clone(), request.include_data);
+    let res = match Query::from_request(request, store.max_page_size()) {
+        Ok(query) => answer_query(store, query).await,
+        Err(e) => response(id, include, Err(e)),
+    };
+    Ok(to_json(res))
+}
