@@ -95,6 +95,7 @@ type Db = MessageDb<Box<dyn KeyValueStore>>;
 enum WriteRequest {
     Insert { messages: Vec<StoredMessage>, ack: Option<oneshot::Sender<Result<(), StoreError>>> },
     Evict { max: usize, before: Option<i64>, ack: oneshot::Sender<Result<usize, StoreError>> },
+    Close { ack: oneshot::Sender<()> },
 }
 
 /// A cloneable handle to the store.
@@ -142,20 +143,23 @@ impl Store {
             .spawn(move || writer(writer_db, requests, strict, writer_metrics))
             .map_err(|e| StoreError::Io(format!("cannot start the store writer: {e}")))?;
         if !strict {
-            let db = db.clone();
+            // A weak reference: the commit loop must not keep a closed store open.
+            let db = Arc::downgrade(&db);
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(GROUP_COMMIT_INTERVAL);
                 loop {
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        _ = tick.tick() => {}
-                    }
-                    let db = db.clone();
+                    let stop = tokio::select! {
+                        () = shutdown.cancelled() => true,
+                        _ = tick.tick() => false,
+                    };
+                    let Some(db) = db.upgrade() else { break };
                     if let Ok(Err(e)) = tokio::task::spawn_blocking(move || db.sync()).await {
                         warn!(error = %e, "group commit failed");
                     }
+                    if stop {
+                        break;
+                    }
                 }
-                let _ = tokio::task::spawn_blocking(move || db.sync()).await;
             });
         }
         let store = Store { db, writes, max_page_size: config.max_page_size, metrics };
@@ -201,6 +205,25 @@ impl Store {
         let result = done.await.map_err(|_| StoreError::Closed)?;
         self.publish_stats();
         result
+    }
+
+    /// Writes what is queued, makes it durable, and closes the database once
+    /// every other handle is gone (waits for the writer thread to let go).
+    pub async fn close(self) {
+        let (ack, done) = oneshot::channel();
+        let Store { db, writes, .. } = self;
+        let weak = Arc::downgrade(&db);
+        drop(db);
+        if writes.send(WriteRequest::Close { ack }).await.is_ok() {
+            let _ = done.await;
+        }
+        // The group-commit loop may hold the database for the length of one sync.
+        for _ in 0..500 {
+            if weak.strong_count() == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Runs a query on the blocking pool.
@@ -259,6 +282,7 @@ impl Store {
 /// The writer thread: merges queued inserts into one batch per round.
 fn writer(db: Arc<Db>, mut requests: mpsc::Receiver<WriteRequest>, strict: bool, metrics: NodeMetrics) {
     let mut reported_failure = false;
+    let mut closed = None;
     while let Some(first) = requests.blocking_recv() {
         let mut inserts = Vec::new();
         let mut next = Some(first);
@@ -273,8 +297,9 @@ fn writer(db: Arc<Db>, mut requests: mpsc::Receiver<WriteRequest>, strict: bool,
                     }
                     let _ = ack.send(result);
                 }
+                WriteRequest::Close { ack } => closed = Some(ack),
             }
-            if inserts.len() < MAX_BATCH {
+            if closed.is_none() && inserts.len() < MAX_BATCH {
                 next = requests.try_recv().ok();
             }
         }
@@ -282,6 +307,16 @@ fn writer(db: Arc<Db>, mut requests: mpsc::Receiver<WriteRequest>, strict: bool,
         let stats = db.stats();
         metrics.store_messages.set(i64::try_from(stats.count).unwrap_or(i64::MAX));
         metrics.store_bytes.set(i64::try_from(stats.bytes).unwrap_or(i64::MAX));
+        if closed.is_some() {
+            break;
+        }
+    }
+    if let Err(e) = db.sync() {
+        warn!(error = %e, "final store sync failed");
+    }
+    drop(db);
+    if let Some(ack) = closed {
+        let _ = ack.send(());
     }
 }
 

@@ -50,8 +50,14 @@ pub async fn enforce(store: &Store, policy: Policy) -> Result<usize, super::Stor
         if over_count == 0 && !over_bytes {
             break;
         }
-        let chunk =
-            if over_count > 0 { usize::try_from(over_count).unwrap_or(CHUNK).min(CHUNK) } else { CHUNK.min(64) };
+        // Over the size limit: evict about as many messages as the excess holds, on average.
+        let over_by_size = if over_bytes {
+            let average = (stats.bytes / stats.count.max(1)).max(1);
+            (stats.bytes - policy.max_bytes).div_ceil(average)
+        } else {
+            0
+        };
+        let chunk = usize::try_from(over_count.max(over_by_size)).unwrap_or(CHUNK).clamp(1, CHUNK);
         let n = store.evict(chunk, None).await?;
         if n == 0 {
             break;
