@@ -233,3 +233,56 @@ impl Drop for Unmount {
         let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ephemeral_messages_are_relayed_but_never_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = meshed_pair(dir.path(), &[]).await;
+    b.subscribe(TOPIC).await;
+    let path = format!("/relay/v1/messages/{}", urlencoding::encode(TOPIC));
+    let (mut msg, hash) = numbered(7);
+    msg["ephemeral"] = json!(true);
+    let (status, body) = a.post_json(&path, &msg).await;
+    assert_eq!(status, 200, "{body}");
+    let payload = msg["payload"].as_str().expect("payload").to_owned();
+    assert_eq!(b.count_arrivals(TOPIC, &payload, Duration::from_millis(300)).await, 1, "relayed");
+    let (durable, durable_hash) = numbered(8);
+    assert_eq!(a.post_json(&path, &durable).await.0, 200);
+    for node in [&a, &b] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let stored = stored_hashes(node, None).await;
+            assert!(!stored.contains(&hash), "an ephemeral message was stored");
+            if stored.contains(&durable_hash) {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the durable message never got stored");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_store_gives_a_clear_error_and_the_node_keeps_relaying() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a_dir = dir.path().join("a");
+    // A store folder whose RocksDB files are garbage.
+    let store_dir = a_dir.join("store");
+    std::fs::create_dir_all(&store_dir).expect("dir");
+    std::fs::write(store_dir.join("CURRENT"), "MANIFEST-000099\n").expect("write");
+    std::fs::write(store_dir.join("MANIFEST-000099"), vec![0xde; 4096]).expect("write");
+    let a = TestNode::tcp(&a_dir, &[]).await;
+    assert!(a.log().contains("running without a message store"), "{}", a.log());
+    let (status, body) = a.get("/store/v3/messages?pubsubTopic=%2Fwaku%2F2%2Frs%2F1%2F0").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("no message store"), "{body}");
+
+    let b = TestNode::tcp(&dir.path().join("b"), &["--bootstrap", &a.addr()]).await;
+    b.subscribe(TOPIC).await;
+    a.wait_for_mesh(TOPIC, &[&b.peer_id]).await;
+    b.wait_for_mesh(TOPIC, &[&a.peer_id]).await;
+    let (msg, payload) = common::message("relayed without a store");
+    let (status, body) = a.post_json(&format!("/relay/v1/messages/{}", urlencoding::encode(TOPIC)), &msg).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(b.count_arrivals(TOPIC, &payload, Duration::from_millis(300)).await, 1);
+}
