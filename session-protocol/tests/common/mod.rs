@@ -47,6 +47,10 @@ pub struct Pair {
     pub dapp_events: Vec<Event>,
     pub wallet_events: Vec<Event>,
     pub refused: Vec<(Side, IncomingError)>,
+    /// Every envelope an endpoint accepted, in order.
+    pub accepted: Vec<Flight>,
+    /// Envelopes accepted a second time (must stay zero).
+    pub double_accepts: usize,
 }
 
 pub fn start() -> Now {
@@ -81,6 +85,8 @@ impl Pair {
             dapp_events: Vec::new(),
             wallet_events: Vec::new(),
             refused: Vec::new(),
+            accepted: Vec::new(),
+            double_accepts: 0,
         }
     }
 
@@ -130,8 +136,14 @@ impl Pair {
     pub fn deliver(&mut self, flight: &Flight) -> Result<(), IncomingError> {
         let now = self.now;
         let result = self.ep(flight.to).handle_incoming(flight.topic.as_str(), &flight.message, now);
-        if let Err(e) = &result {
-            self.refused.push((flight.to, e.clone()));
+        match &result {
+            Err(e) => self.refused.push((flight.to, e.clone())),
+            Ok(()) => {
+                if self.accepted.iter().any(|a| a.to == flight.to && a.message == flight.message) {
+                    self.double_accepts += 1;
+                }
+                self.accepted.push(flight.clone());
+            }
         }
         result
     }
