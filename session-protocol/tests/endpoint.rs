@@ -2,6 +2,8 @@
 //! per-item answers, requests, timeouts, cancellation, permissions, lifecycle
 //! events, multiplexing fairness, flood bounds, presence and resume.
 
+#![allow(clippy::unwrap_used)] // a panic is how a test reports failure
+
 mod common;
 
 use std::time::Duration;

@@ -4,6 +4,8 @@
 //! misrouted or replayed envelope, every event matches something the peer really
 //! sent (once), and honest traffic still completes.
 
+#![allow(clippy::unwrap_used)] // a panic is how a test reports failure
+
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -3,6 +3,8 @@
 //! byte-identical in both directions. Skips (with a printed reason) only when `node`
 //! or `npm` is not installed.
 
+#![allow(clippy::unwrap_used)] // a panic is how a test reports failure
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};

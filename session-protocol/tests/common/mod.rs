@@ -99,8 +99,7 @@ impl Pair {
 
     /// Drains every output of `side` into the network model; returns its events.
     pub fn pump(&mut self, side: Side) -> Vec<Event> {
-        loop {
-            let Some(change) = self.ep(side).poll_topic_change() else { break };
+        while let Some(change) = self.ep(side).poll_topic_change() {
             match change {
                 TopicChange::Subscribe(topic) => {
                     self.subs.entry(side).or_default().insert(topic.clone());
