@@ -67,6 +67,13 @@ impl PermissionSet {
             .collect()
     }
 
+    /// Records permissions the wallet reported as granted (dapp-side view).
+    pub fn insert(&mut self, permissions: impl IntoIterator<Item = Permission>) {
+        for p in permissions {
+            self.granted.insert(p.parent_capability.clone(), p);
+        }
+    }
+
     /// Revokes `capabilities`; returns those that were held.
     pub fn revoke(&mut self, capabilities: &[String]) -> Vec<String> {
         capabilities.iter().filter(|c| self.granted.remove(c.as_str()).is_some()).cloned().collect()
@@ -86,6 +93,16 @@ impl PermissionSet {
     pub fn to_result(permissions: &[Permission]) -> Value {
         json!(permissions)
     }
+}
+
+/// A permission change waiting for the wallet's answer (dapp side).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PendingChange {
+    /// `wallet_requestPermissions`: the answer lists what was granted.
+    Request,
+    /// `wallet_revokePermissions` of these capabilities.
+    Revoke(Vec<String>),
 }
 
 /// Reads the capability names from `wallet_requestPermissions` or

@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use crate::envelope::Envelope;
 use crate::keys::{PublicKey, Topic};
-use crate::namespaces::{ItemResult, Namespaces, ProposalError, Request, granted_namespaces, grants};
-use crate::permissions::parse_capabilities;
+use crate::namespaces::{ItemResult, Namespaces, ProposalError, Request, granted_namespaces, grants, parse_namespaces};
+use crate::permissions::{PendingChange, Permission, parse_capabilities};
 use crate::rpc::{ErrorObject, Message};
 
 use super::state::{Phase, ReceivedProposal};
@@ -93,7 +93,16 @@ impl Endpoint {
             proposer.get("publicKey").and_then(Value::as_str).ok_or_else(|| bad(M, "no proposer.publicKey"))?;
         let proposer_key =
             PublicKey::from_hex(key_hex).map_err(|_| bad(M, "proposer.publicKey is not 32 hex bytes"))?;
-        let request: Request = serde_json::from_value(params.clone()).map_err(|_| bad(M, "namespaces malformed"))?;
+        let namespaces = |field: &str| match params.get(field) {
+            None | Some(Value::Null) => Some(Namespaces::new()),
+            Some(v) => parse_namespaces(v),
+        };
+        let request = Request {
+            required_namespaces: namespaces("requiredNamespaces")
+                .ok_or_else(|| bad(M, "requiredNamespaces malformed"))?,
+            optional_namespaces: namespaces("optionalNamespaces")
+                .ok_or_else(|| bad(M, "optionalNamespaces malformed"))?,
+        };
         let metadata = proposer.get("metadata").cloned().unwrap_or(Value::Null);
         let bound = self.config.max_inbound_pending;
         let p = self.pairings.get_mut(topic).ok_or_else(|| IncomingError::UnknownTopic(topic.clone()))?;
@@ -197,6 +206,17 @@ impl Endpoint {
             }
             return Ok(());
         }
+        if let (Some(change), Ok(result)) = (&pending.change, &outcome) {
+            match change {
+                PendingChange::Request => {
+                    let granted: Vec<Permission> = serde_json::from_value(result.clone()).unwrap_or_default();
+                    s.permissions.insert(granted);
+                }
+                PendingChange::Revoke(caps) => {
+                    s.permissions.revoke(caps);
+                }
+            }
+        }
         if !pending.internal {
             self.push_event(lane, Event::Response { session: topic.clone(), id, outcome });
         }
@@ -227,10 +247,8 @@ impl Endpoint {
             if PublicKey::from_hex(from).ok().as_ref() != Some(controller) {
                 return Err(IncomingError::WrongController);
             }
-            let namespaces: Namespaces = params
-                .get("namespaces")
-                .and_then(|n| serde_json::from_value(n.clone()).ok())
-                .ok_or_else(|| bad(M, "namespaces malformed"))?;
+            let namespaces =
+                params.get("namespaces").and_then(parse_namespaces).ok_or_else(|| bad(M, "namespaces malformed"))?;
             let expiry = params.get("expiry").and_then(Value::as_u64).ok_or_else(|| bad(M, "no expiry"))?;
             s.results = results.clone();
             s.peer_metadata = params.pointer("/controller/metadata").cloned().unwrap_or(Value::Null);
@@ -272,9 +290,9 @@ impl Endpoint {
                 self.push_event(lane, Event::SessionExtended { session, expiry });
             }
             "wc_sessionUpdate" => {
-                let namespaces: Namespaces = params
+                let namespaces = params
                     .get("namespaces")
-                    .and_then(|n| serde_json::from_value(n.clone()).ok())
+                    .and_then(parse_namespaces)
                     .ok_or_else(|| bad("wc_sessionUpdate", "namespaces malformed"))?;
                 s.namespaces = namespaces.clone();
                 self.auto_respond(topic, &key, id, Ok(json!(true)), &method);

@@ -30,7 +30,7 @@ use crate::envelope::{self, MAX_ENCODED_LEN};
 use crate::fair::FairQueue;
 use crate::keys::{KeyPair, SymKey, Topic};
 use crate::namespaces::{Item, Namespaces, Outcome, ProposalError, Request};
-use crate::permissions::{Permission, PermissionSet};
+use crate::permissions::{PendingChange, Permission, PermissionSet, parse_capabilities};
 use crate::presence::Presence;
 use crate::replay::ReplayWindow;
 use crate::rpc::{ErrorObject, IdGenerator, Message};
@@ -314,6 +314,9 @@ impl Endpoint {
 
     /// Sends an application request (`wc_sessionRequest {request: {method, params}, chainId}`).
     /// Its answer arrives as [`Event::Response`] or [`Event::RequestTimedOut`].
+    /// EIP-2255 `wallet_requestPermissions` / `wallet_getPermissions` /
+    /// `wallet_revokePermissions` go through here too; granted and revoked
+    /// permissions are applied to this side's [`Endpoint::permissions`] view.
     /// Refused with [`EndpointError::QueueFull`] while this session's queue is full.
     pub fn request(
         &mut self,
@@ -324,8 +327,17 @@ impl Endpoint {
         now: Now,
     ) -> Result<u64, EndpointError> {
         self.active(session)?;
+        let change = match method {
+            "wallet_requestPermissions" => Some(PendingChange::Request),
+            "wallet_revokePermissions" => parse_capabilities(&params).ok().map(PendingChange::Revoke),
+            _ => None,
+        };
         let params = json!({"request": {"method": method, "params": params}, "chainId": chain_id});
-        self.send_request(session, "wc_sessionRequest", params, false, now)
+        let id = self.send_request(session, "wc_sessionRequest", params, false, now)?;
+        if let Some(p) = self.sessions.get_mut(session).and_then(|s| s.pending_out.get_mut(&id)) {
+            p.change = change;
+        }
+        Ok(id)
     }
 
     /// Answers a request received as [`Event::Request`].
@@ -473,6 +485,7 @@ impl Endpoint {
                 deadline: now.instant + timeout,
                 deadline_unix_ms,
                 internal,
+                change: None,
             };
             s.pending_out.insert(id, pending);
             s.presence.sent(now.instant);

@@ -14,7 +14,7 @@ use zeroize::Zeroize;
 
 use crate::keys::{KeyError, SymKey, Topic};
 use crate::namespaces::{ItemResult, Namespaces};
-use crate::permissions::PermissionSet;
+use crate::permissions::{PendingChange, PermissionSet};
 use crate::presence::Presence;
 use crate::replay::ReplayWindow;
 use crate::rpc::IdGenerator;
@@ -63,6 +63,9 @@ pub struct PendingSnapshot {
     pub deadline_unix_ms: u64,
     /// Whether the application sees its answer.
     pub internal: bool,
+    /// Permission change applied when the answer arrives.
+    #[serde(default)]
+    pub change: Option<PendingChange>,
 }
 
 /// A saved established session.
@@ -169,6 +172,7 @@ impl Endpoint {
                             method: p.method.clone(),
                             deadline_unix_ms: p.deadline_unix_ms,
                             internal: p.internal,
+                            change: p.change.clone(),
                         };
                         (*id, saved)
                     })
@@ -216,6 +220,7 @@ impl Endpoint {
                         deadline: now.instant + left,
                         deadline_unix_ms: p.deadline_unix_ms,
                         internal: p.internal,
+                        change: p.change.clone(),
                     };
                     (*id, pending)
                 })

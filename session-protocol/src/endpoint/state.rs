@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::keys::{KeyPair, PublicKey, SymKey, Topic};
 use crate::namespaces::{ItemResult, Namespaces, Request};
-use crate::permissions::PermissionSet;
+use crate::permissions::{PendingChange, PermissionSet};
 use crate::presence::Presence;
 use crate::replay::ReplayWindow;
 
@@ -76,6 +76,8 @@ pub(crate) struct PendingOut {
     pub deadline_unix_ms: u64,
     /// Heartbeats and protocol requests whose answers the app does not see.
     pub internal: bool,
+    /// A permission request or revocation to apply to our view when answered.
+    pub change: Option<PendingChange>,
 }
 
 /// One session over its own topic and key.
