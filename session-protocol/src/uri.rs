@@ -128,20 +128,20 @@ impl PairingUri {
 impl fmt::Display for PairingUri {
     /// Formats exactly like `formatUri` of `@walletconnect/utils` (keys sorted).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut params: Vec<(&str, String)> = vec![
-            ("expiryTimestamp", self.expiry.to_string()),
-            ("relay-protocol", RELAY_PROTOCOL.to_owned()),
-            ("symKey", self.sym_key.to_hex().to_string()),
+        // Keys in the order `URLSearchParams` sorting gives; the key hex is written
+        // straight from a zeroizing buffer.
+        let sym_key = self.sym_key.to_hex();
+        let expiry = self.expiry.to_string();
+        let methods = self.methods.as_ref().map(|m| m.join(","));
+        let params = [
+            ("expiryTimestamp", Some(expiry.as_str())),
+            ("methods", methods.as_deref()),
+            ("relay-data", self.relay_data.as_deref()),
+            ("relay-protocol", Some(RELAY_PROTOCOL)),
+            ("symKey", Some(sym_key.as_str())),
         ];
-        if let Some(methods) = &self.methods {
-            params.push(("methods", methods.join(",")));
-        }
-        if let Some(data) = &self.relay_data {
-            params.push(("relay-data", data.clone()));
-        }
-        params.sort_by(|a, b| a.0.cmp(b.0));
         write!(f, "wc:{}@{VERSION}?", self.topic)?;
-        for (i, (k, v)) in params.iter().enumerate() {
+        for (i, (k, v)) in params.iter().filter_map(|(k, v)| v.map(|v| (k, v))).enumerate() {
             if i > 0 {
                 f.write_str("&")?;
             }

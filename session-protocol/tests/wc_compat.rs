@@ -5,9 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test reports failure
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
+mod js_runner;
 
 use heliograph_session::envelope::{self, Envelope};
 use heliograph_session::{KeyPair, PairingUri, PublicKey, SymKey};
@@ -15,31 +13,8 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::{Value, json};
 
-fn tool_present(name: &str) -> bool {
-    Command::new(name).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
-}
-
 fn run_js(input: &Value) -> Option<Value> {
-    if !tool_present("node") || !tool_present("npm") {
-        println!("SKIPPED: node and npm are needed to cross-check with @walletconnect/utils");
-        return None;
-    }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
-    if !dir.join("node_modules/@walletconnect/utils").exists() {
-        let status = Command::new("sh").arg(dir.join("install.sh")).status().expect("run install.sh");
-        assert!(status.success(), "npm ci in tests/js failed");
-    }
-    let mut child = Command::new("node")
-        .arg("vectors.cjs")
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn node");
-    child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "vectors.cjs failed");
-    Some(serde_json::from_slice(&out.stdout).expect("vectors.cjs prints JSON"))
+    js_runner::node_available().then(|| js_runner::run("vectors.cjs", input))
 }
 
 #[test]
