@@ -165,7 +165,12 @@ impl Endpoint {
     // ---- session topic -------------------------------------------------------
 
     fn session_message(&mut self, topic: &Topic, msg: Message, now: Now) -> Result<(), IncomingError> {
+        let settling = self.sessions.get(topic).is_some_and(|s| matches!(s.phase, Phase::AwaitingSettle { .. }));
         match msg {
+            Message::Request { method, .. } if settling && method != "wc_sessionSettle" => {
+                // Refused before the replay check, so a redelivery after the settle still counts.
+                return Err(IncomingError::NotSettled(method));
+            }
             Message::Request { id, method, params } => {
                 self.check_replay(topic, id, now)?;
                 self.session_request(topic, id, method, params, now)?;
@@ -236,9 +241,6 @@ impl Endpoint {
         let lane = Some(topic.clone());
         let session = topic.clone();
         if let Phase::AwaitingSettle { controller, results, .. } = &s.phase {
-            if method != "wc_sessionSettle" {
-                return Err(IncomingError::NotSettled(method));
-            }
             const M: &str = "wc_sessionSettle";
             let from = params
                 .pointer("/controller/publicKey")

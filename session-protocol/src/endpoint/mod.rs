@@ -228,6 +228,10 @@ impl Endpoint {
         accounts: Vec<String>,
         now: Now,
     ) -> Result<Topic, EndpointError> {
+        if self.transmits.room(pairing) == 0 {
+            // Checked before the proposal is consumed, so the wallet can retry.
+            return Err(EndpointError::QueueFull(pairing.clone()));
+        }
         let p = self.pairings.get_mut(pairing).ok_or_else(|| EndpointError::UnknownPairing(pairing.clone()))?;
         let proposal = p.incoming.remove(&id).ok_or(EndpointError::UnknownProposal(id))?;
         let pairing_key = p.key.clone();
@@ -457,8 +461,8 @@ impl Endpoint {
 
     fn remove_session(&mut self, session: &Topic) -> Option<Session> {
         let s = self.sessions.remove(session)?;
+        // Events already queued for the session are still delivered.
         self.topic_changes.push_back(TopicChange::Unsubscribe(session.clone()));
-        self.events.remove_key(&Some(session.clone()));
         Some(s)
     }
 
