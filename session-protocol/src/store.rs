@@ -108,3 +108,54 @@ impl SessionStore for FileStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::{Config, Endpoint, Now};
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    use std::time::{Instant, UNIX_EPOCH};
+
+    fn snapshot() -> Snapshot {
+        let now = Now::new(Instant::now(), UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000));
+        let mut ep = Endpoint::new(Config::default(), ChaCha20Rng::seed_from_u64(1));
+        let _ = ep.create_pairing(now);
+        ep.snapshot()
+    }
+
+    #[test]
+    fn file_store_round_trips_and_replaces_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let mut store = FileStore::new(&path);
+        assert!(store.load().unwrap().is_none(), "missing file means no snapshot");
+        let snap = snapshot();
+        store.save(&snap).unwrap();
+        store.save(&snap).unwrap();
+        assert!(store.load().unwrap() == Some(snap));
+        assert!(!path.with_extension("tmp").exists(), "temporary file renamed away");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn corrupt_files_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        fs::write(&path, b"{not json").unwrap();
+        assert!(matches!(FileStore::new(&path).load(), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn memory_store_round_trips() {
+        let mut store = MemoryStore::new();
+        assert!(store.load().unwrap().is_none());
+        let snap = snapshot();
+        store.save(&snap).unwrap();
+        assert!(store.load().unwrap() == Some(snap));
+    }
+}

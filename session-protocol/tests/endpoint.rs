@@ -131,13 +131,15 @@ fn rejection_and_proposal_timeout() {
     let uri = pair.dapp.create_pairing(now);
     let pairing = pair.wallet.pair(&uri.to_string(), now).unwrap();
     pair.dapp.propose(&pairing, eip155_request(), now).unwrap();
-    pair.run(&mut |p, side, events| {
-        for e in events {
-            if let (Side::Wallet, Event::Proposal(prop)) = (side, e) {
-                p.wallet.reject(&prop.pairing, prop.id, "user said no").unwrap();
-            }
-        }
-    });
+    let propose = pair.dapp.poll_transmit().unwrap();
+    assert_eq!((propose.tag, propose.ttl.as_secs(), propose.prompt), (1100, 300, true));
+    pair.wallet.handle_incoming(propose.topic.as_str(), &propose.message, now).unwrap();
+    let Some(Event::Proposal(prop)) = pair.wallet.poll_event() else { panic!("no proposal") };
+    pair.wallet.reject(&prop.pairing, prop.id, "user said no").unwrap();
+    let reply = pair.wallet.poll_transmit().unwrap();
+    assert_eq!(reply.tag, 1120, "rejections carry WalletConnect's reject tag");
+    pair.dapp.handle_incoming(reply.topic.as_str(), &reply.message, now).unwrap();
+    pair.run(&mut nothing);
     assert!(pair.dapp_events.iter().any(|e| matches!(e,
         Event::ProposalFailed { error: ProposalError::Rejected(m), .. } if m == "user said no")));
 

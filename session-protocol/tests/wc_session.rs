@@ -69,6 +69,10 @@ fn js_dapp_connects_to_rust_wallet() {
     assert_eq!(id.to_string(), js["signId"].as_str().unwrap());
     assert_eq!((method.as_str(), chain_id.as_deref()), ("personal_sign", Some("eip155:1")));
     assert_eq!(params[0], Value::from("0x68656c6c6f"));
+    // Tags follow the WalletConnect table.
+    wallet.respond(&session, *id, Ok(json!("0xsig")), now).unwrap();
+    let answer = wallet.poll_transmit().unwrap();
+    assert_eq!((answer.tag, answer.ttl.as_secs(), answer.prompt), (1109, 900, false));
     // A replay of the JS request is refused.
     assert!(wallet.handle_incoming(session.as_str(), js["sign"].as_str().unwrap(), now).is_err());
 }

@@ -105,6 +105,13 @@ fn method_tags(method: &str) -> (u32, u32, u64, bool) {
     }
 }
 
+/// Publish tag and TTL of a response: the method's response tag, except that a
+/// refused proposal is tagged 1120 as WalletConnect does.
+fn response_tags(method: &str, is_err: bool) -> (u32, u64) {
+    let (_, tag, ttl, _) = method_tags(method);
+    if is_err && method == "wc_sessionPropose" { (1120, ttl) } else { (tag, ttl) }
+}
+
 impl Endpoint {
     /// A new endpoint with no pairings or sessions. `rng` supplies keys, nonces and ids.
     pub fn new(config: Config, rng: impl SecureRng + Send + 'static) -> Self {
@@ -506,7 +513,7 @@ impl Endpoint {
         outcome: Result<Value, ErrorObject>,
         method: &str,
     ) -> Result<(), EndpointError> {
-        let (_, tag, ttl, _) = method_tags(method);
+        let (tag, ttl) = response_tags(method, outcome.is_err());
         let msg = Message::Response { id, outcome };
         self.push_sealed(topic, key, &msg, tag, ttl, false, None, true)
     }
@@ -521,7 +528,7 @@ impl Endpoint {
         outcome: Result<Value, ErrorObject>,
         method: &str,
     ) {
-        let (_, tag, ttl, _) = method_tags(method);
+        let (tag, ttl) = response_tags(method, outcome.is_err());
         let msg = Message::Response { id, outcome };
         // Cannot fail with must = false except for size, and replies are small.
         let _ = self.push_sealed(topic, key, &msg, tag, ttl, false, None, false);

@@ -247,3 +247,32 @@ impl Endpoint {
         Ok(ep)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    use std::time::{Instant, UNIX_EPOCH};
+
+    #[test]
+    fn altered_or_foreign_snapshots_are_refused() {
+        let now = Now::new(Instant::now(), UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        let mut ep = Endpoint::new(Config::default(), ChaCha20Rng::seed_from_u64(1));
+        let uri = ep.create_pairing(now);
+        let snap = ep.snapshot();
+        assert!(!format!("{snap:?}").contains(uri.sym_key.to_hex().as_str()), "no secrets in Debug");
+        let restored = Endpoint::restore(Config::default(), ChaCha20Rng::seed_from_u64(2), &snap, now).unwrap();
+        assert_eq!(restored.pairings().collect::<Vec<_>>(), vec![&uri.topic]);
+
+        let mut wrong_version = snap.clone();
+        wrong_version.version = 99;
+        let err = Endpoint::restore(Config::default(), ChaCha20Rng::seed_from_u64(2), &wrong_version, now).unwrap_err();
+        assert_eq!(err, SnapshotError::Version(99));
+
+        let mut swapped = snap.clone();
+        swapped.pairings[0].sym_key = "11".repeat(32);
+        let err = Endpoint::restore(Config::default(), ChaCha20Rng::seed_from_u64(2), &swapped, now).unwrap_err();
+        assert_eq!(err, SnapshotError::TopicMismatch(uri.topic.clone()));
+    }
+}
