@@ -488,3 +488,17 @@ fn pairing_uri_errors_surface_through_pair() {
     assert!(matches!(pair.wallet.pair(&uri.to_string(), later), Err(EndpointError::Uri(_))));
     assert!(matches!(pair.wallet.pair("wc:nope", now), Err(EndpointError::Uri(_))));
 }
+
+#[test]
+fn timers_never_stay_due_after_handle_timeout() {
+    // A full transmit queue must not leave a heartbeat due forever (a busy loop for the driver).
+    let config = Config { transmit_bound: 2, heartbeat_interval: Duration::from_secs(10), ..Config::default() };
+    let mut pair = Pair::new(config, 18);
+    let session = pair.connect();
+    let now = pair.now;
+    pair.dapp.request(&session, None, "personal_sign", json!([]), now).unwrap();
+    pair.dapp.request(&session, None, "personal_sign", json!([]), now).unwrap();
+    let later = now.advance(Duration::from_secs(11));
+    pair.dapp.handle_timeout(later);
+    assert!(pair.dapp.poll_timeout().unwrap() > later.instant);
+}

@@ -700,9 +700,14 @@ impl Endpoint {
             );
             return;
         }
-        if heartbeat && self.transmits.room(topic) > 0 {
-            // Queue room was checked: the heartbeat cannot fail for lack of space.
-            let _ = self.send_request(topic, "wc_sessionPing", json!({}), true, now);
+        if heartbeat {
+            if self.transmits.room(topic) > 0 {
+                // Queue room was checked: the heartbeat cannot fail for lack of space.
+                let _ = self.send_request(topic, "wc_sessionPing", json!({}), true, now);
+            } else if let Some(s) = self.sessions.get_mut(topic) {
+                // The queue is busy anyway: skip this beat rather than fire the timer again at once.
+                s.presence.sent(now.instant);
+            }
         }
     }
 }
