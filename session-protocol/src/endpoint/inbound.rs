@@ -71,6 +71,11 @@ impl Endpoint {
                         self.auto_respond(topic, &key, id, Ok(json!(true)), &method);
                         Ok(())
                     }
+                    "wc_pairingDelete" => {
+                        self.pairings.remove(topic);
+                        self.topic_changes.push_back(TopicChange::Unsubscribe(topic.clone()));
+                        Ok(())
+                    }
                     _ => {
                         self.auto_respond(topic, &key, id, Err(ErrorObject::new(-32601, "method not found")), &method);
                         Ok(())
@@ -270,8 +275,8 @@ impl Endpoint {
         match method.as_str() {
             "wc_sessionPing" => self.auto_respond(topic, &key, id, Ok(json!(true)), &method),
             "wc_sessionDelete" => {
+                // Not answered, as WalletConnect wallets do: the peer has already unsubscribed.
                 let reason = params.get("message").and_then(Value::as_str).unwrap_or_default().to_owned();
-                self.auto_respond(topic, &key, id, Ok(json!(true)), &method);
                 self.remove_session(topic);
                 self.push_event(lane, Event::SessionDeleted { session, reason });
             }

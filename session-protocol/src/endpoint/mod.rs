@@ -724,3 +724,22 @@ fn initial_permissions(namespaces: &Namespaces, invoker: &str, date_ms: u64) -> 
     set.grant(invoker, &caps, date_ms);
     set
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_can_move_to_a_driver_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Endpoint>();
+    }
+
+    #[test]
+    fn tags_follow_the_walletconnect_table() {
+        assert_eq!(method_tags("wc_sessionRequest"), (1108, 1109, 900, true));
+        assert_eq!(response_tags("wc_sessionPropose", false), (1101, 300));
+        assert_eq!(response_tags("wc_sessionPropose", true), (1120, 300));
+        assert_eq!(method_tags("unknown"), (0, 0, 86400, false));
+    }
+}

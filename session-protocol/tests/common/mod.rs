@@ -176,6 +176,8 @@ impl Pair {
         for side in [Side::Dapp, Side::Wallet] {
             if self.ep(side).poll_timeout().is_some_and(|t| t <= now.instant) {
                 self.ep(side).handle_timeout(now);
+                let next = self.ep(side).poll_timeout();
+                assert!(next.is_none_or(|t| t > now.instant), "{side:?} timer still due after handle_timeout");
             }
         }
     }
