@@ -65,6 +65,17 @@ impl SymKey {
         &self.0
     }
 
+    /// A 6-digit short authentication string both holders of the key compute
+    /// alike; users compare it to rule out a substituted key.
+    pub fn short_auth_string(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(b"heliograph-sas-v1");
+        h.update(self.0.as_ref());
+        let d = h.finalize();
+        let n = u32::from_be_bytes([d[0], d[1], d[2], d[3]]) % 1_000_000;
+        format!("{n:06}")
+    }
+
     /// The relay topic of this key: hex(sha256(key)).
     pub fn topic(&self) -> Topic {
         Topic(hex::encode(Sha256::digest(self.0.as_ref())))
@@ -254,6 +265,15 @@ mod tests {
         assert_eq!(ka.topic(), kb.topic());
         let c = KeyPair::generate(&mut rng);
         assert_ne!(ka, c.derive_sym_key(&a.public()).unwrap());
+    }
+
+    #[test]
+    fn short_auth_string_is_six_digits_and_key_bound() {
+        let a = SymKey::from_bytes([1; 32]).short_auth_string();
+        assert_eq!(a.len(), 6);
+        assert!(a.bytes().all(|b| b.is_ascii_digit()));
+        assert_eq!(a, SymKey::from_bytes([1; 32]).short_auth_string());
+        assert_ne!(a, SymKey::from_bytes([2; 32]).short_auth_string());
     }
 
     #[test]

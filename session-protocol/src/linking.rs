@@ -12,7 +12,7 @@ use rand_core::{CryptoRng, RngCore};
 use sha3::{Digest, Keccak256};
 use subtle::ConstantTimeEq;
 
-use crate::uri::unix_secs;
+use crate::uri::{form_decode, form_encode, unix_secs};
 
 /// Nonce length in bytes.
 pub const NONCE_LEN: usize = 32;
@@ -35,6 +35,9 @@ pub enum LinkError {
     /// The signature does not verify for the claimed signer.
     #[error("signature does not match the claimed signer")]
     BadSignature,
+    /// A scanned challenge text is not `heliograph-link:<nonce>?expires=…&origin=…`.
+    #[error("not a link challenge: {0}")]
+    BadChallenge(&'static str),
 }
 
 /// A challenge to show to the device being linked.
@@ -54,9 +57,37 @@ impl LinkChallenge {
         format!("Link this device to {}\nNonce: {}\nExpires: {}", self.origin, hex::encode(self.nonce), self.expires)
     }
 
-    /// A compact text to put in a QR code.
+    /// A compact text to put in a QR code (origin form-encoded).
     pub fn to_qr_text(&self) -> String {
-        format!("heliograph-link:{}?expires={}&origin={}", hex::encode(self.nonce), self.expires, self.origin)
+        format!(
+            "heliograph-link:{}?expires={}&origin={}",
+            hex::encode(self.nonce),
+            self.expires,
+            form_encode(&self.origin)
+        )
+    }
+
+    /// Reads a scanned [`to_qr_text`](Self::to_qr_text), so the device can sign
+    /// [`message`](Self::message).
+    pub fn parse_qr_text(text: &str) -> Result<Self, LinkError> {
+        let rest = text.strip_prefix("heliograph-link:").ok_or(LinkError::BadChallenge("wrong scheme"))?;
+        let (nonce_hex, query) = rest.split_once('?').ok_or(LinkError::BadChallenge("no parameters"))?;
+        let mut nonce = [0u8; NONCE_LEN];
+        hex::decode_to_slice(nonce_hex, &mut nonce)
+            .map_err(|_| LinkError::BadChallenge("nonce is not 32 hex bytes"))?;
+        let (mut expires, mut origin) = (None, None);
+        for pair in query.split('&') {
+            match pair.split_once('=') {
+                Some(("expires", v)) => expires = v.parse::<u64>().ok(),
+                Some(("origin", v)) => origin = form_decode(v).ok(),
+                _ => {}
+            }
+        }
+        Ok(LinkChallenge {
+            nonce,
+            expires: expires.ok_or(LinkError::BadChallenge("no valid expires"))?,
+            origin: origin.ok_or(LinkError::BadChallenge("no valid origin"))?,
+        })
     }
 }
 
@@ -237,8 +268,15 @@ mod tests {
         let address = eth_address(key.verifying_key());
         let mut verifier = LinkVerifier::new("https://wallet.example", 8);
         let challenge = verifier.issue(&mut rng, now(), Duration::from_secs(60)).unwrap();
-        assert!(challenge.to_qr_text().contains(&hex::encode(challenge.nonce)));
-        let proof = LinkProof::Eip191 { address, signature: eth_sign(&key, &challenge.message()) };
+        // The device scans the QR text and signs what it reconstructs.
+        let scanned = LinkChallenge::parse_qr_text(&challenge.to_qr_text()).unwrap();
+        assert_eq!(scanned, challenge);
+        assert!(crate::qr::Qr::new(&challenge.to_qr_text()).is_ok());
+        assert_eq!(
+            LinkChallenge::parse_qr_text("heliograph-link:zz?expires=1&origin=o"),
+            Err(LinkError::BadChallenge("nonce is not 32 hex bytes"))
+        );
+        let proof = LinkProof::Eip191 { address, signature: eth_sign(&key, &scanned.message()) };
         assert_eq!(verifier.verify(&challenge.nonce, &proof, now()), Ok(LinkedIdentity::Ethereum(address)));
         assert_eq!(verifier.verify(&challenge.nonce, &proof, now()), Err(LinkError::UnknownOrUsedNonce));
     }

@@ -163,7 +163,7 @@ pub fn unix_secs(t: SystemTime) -> u64 {
 }
 
 /// `application/x-www-form-urlencoded`, as `URLSearchParams` writes it.
-fn form_encode(s: &str) -> String {
+pub(crate) fn form_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
@@ -175,7 +175,7 @@ fn form_encode(s: &str) -> String {
     out
 }
 
-fn form_decode(s: &str) -> Result<String, UriError> {
+pub(crate) fn form_decode(s: &str) -> Result<String, UriError> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -48,6 +48,7 @@ fn connect_delivers_everything_granted_at_once() {
     let caps: Vec<_> = dapp.permissions.iter().map(|p| p.parent_capability.as_str()).collect();
     assert_eq!(caps, ["eth_accounts", "eth_sendTransaction", "personal_sign"]);
     assert_eq!(pair.dapp.session_info(&session).unwrap().accounts, dapp.accounts);
+    assert_eq!(dapp.short_auth_string, wallet.short_auth_string, "both sides show the same code");
 }
 
 #[test]

@@ -119,6 +119,7 @@ impl Session {
             results: self.results.clone(),
             expiry: self.expiry,
             peer_metadata: self.peer_metadata.clone(),
+            short_auth_string: self.key.short_auth_string(),
         }
     }
 }

@@ -156,6 +156,8 @@ pub struct ConnectResult {
     pub expiry: u64,
     /// The peer's metadata.
     pub peer_metadata: Value,
+    /// Six digits derived from the session key; both sides show the same value.
+    pub short_auth_string: String,
 }
 
 /// A proposal the wallet must answer with `approve` or `reject`.
