@@ -503,3 +503,29 @@ fn timers_never_stay_due_after_handle_timeout() {
     pair.dapp.handle_timeout(later);
     assert!(pair.dapp.poll_timeout().unwrap() > later.instant);
 }
+
+#[test]
+fn huge_messages_are_refused_without_touching_other_sessions() {
+    let mut pair = Pair::new(Config::default(), 19);
+    let now = pair.now;
+    let uri = pair.dapp.create_pairing(now);
+    let pairing = pair.wallet.pair(&uri.to_string(), now).unwrap();
+    pair.dapp.propose(&pairing, eip155_request(), now).unwrap();
+    pair.dapp.propose(&pairing, eip155_request(), now).unwrap();
+    pair.run(&mut approve_all);
+    let sessions: Vec<Topic> = pair.dapp.sessions().cloned().collect();
+    let huge = json!(["x".repeat(200 * 1024)]);
+    assert!(matches!(
+        pair.dapp.request(&sessions[0], None, "personal_sign", huge, now),
+        Err(EndpointError::TooLarge(_))
+    ));
+    // An oversized envelope pushed by the relay is refused before any decryption work.
+    let oversized = "A".repeat(heliograph_session::envelope::MAX_ENCODED_LEN + 4);
+    assert!(matches!(
+        pair.wallet.handle_incoming(sessions[0].as_str(), &oversized, now),
+        Err(IncomingError::Envelope(heliograph_session::EnvelopeError::TooLarge(_)))
+    ));
+    let id = pair.dapp.request(&sessions[1], None, "personal_sign", json!(["small"]), now).unwrap();
+    pair.run(&mut answer_requests);
+    assert!(pair.dapp_events.iter().any(|e| matches!(e, Event::Response { id: r, .. } if *r == id)));
+}
