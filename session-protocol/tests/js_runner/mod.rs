@@ -1,0 +1,41 @@
+//! Runs a script of `tests/js` with Node against the pinned `@walletconnect`
+//! packages (installed by `tests/js/install.sh` = `npm ci` when missing).
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+fn tool_present(name: &str) -> bool {
+    Command::new(name).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// Whether `node` and `npm` are installed; prints why the test is skipped if not.
+pub fn node_available() -> bool {
+    let present = tool_present("node") && tool_present("npm");
+    if !present {
+        println!("SKIPPED: node and npm are needed to cross-check with @walletconnect/utils");
+    }
+    present
+}
+
+/// Runs `script` with `input` on stdin and parses its JSON stdout.
+pub fn run(script: &str, input: &Value) -> Value {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    if !dir.join("node_modules/@walletconnect/utils").exists() {
+        let status = Command::new("sh").arg(dir.join("install.sh")).status().expect("run install.sh");
+        assert!(status.success(), "npm ci in tests/js failed");
+    }
+    let mut child = Command::new("node")
+        .arg(script)
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn node");
+    child.stdin.take().expect("stdin piped").write_all(input.to_string().as_bytes()).expect("write to node");
+    let out = child.wait_with_output().expect("wait for node");
+    assert!(out.status.success(), "{script} failed");
+    serde_json::from_slice(&out.stdout).expect("script prints JSON")
+}
