@@ -86,8 +86,10 @@ impl<K: KeyValueStore> MessageDb<K> {
         let mut seen = HashSet::new();
         let mut new = 0;
         let (mut count, mut bytes) = (self.count.load(Ordering::Relaxed), self.bytes.load(Ordering::Relaxed));
-        for m in messages {
-            if !seen.insert(m.hash) || self.kv.get(Column::Messages, &m.hash)?.is_some() {
+        let keys: Vec<&[u8]> = messages.iter().map(|m| m.hash.as_slice()).collect();
+        let stored = self.kv.multi_get(Column::Messages, &keys)?;
+        for (m, existing) in messages.iter().zip(stored) {
+            if existing.is_some() || !seen.insert(m.hash) {
                 continue;
             }
             let value = m.encode();
@@ -187,13 +189,15 @@ impl<K: KeyValueStore> MessageDb<K> {
         if !q.forward {
             hits.reverse();
         }
-        let mut messages = Vec::with_capacity(hits.len());
-        for (_, hash) in &hits {
-            // A message evicted between the index scan and this read is skipped.
-            if let Some(m) = self.get(hash)? {
-                messages.push(m);
-            }
-        }
+        let keys: Vec<&[u8]> = hits.iter().map(|(_, h)| h.as_slice()).collect();
+        // A message evicted between the index scan and this read is skipped.
+        let messages = self
+            .kv
+            .multi_get(Column::Messages, &keys)?
+            .into_iter()
+            .flatten()
+            .map(|v| StoredMessage::decode(&v))
+            .collect::<Result<Vec<_>, _>>()?;
         let cursor = if !more {
             None
         } else if q.forward {

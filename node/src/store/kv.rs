@@ -59,6 +59,11 @@ pub trait KeyValueStore: Send + Sync + 'static {
     /// Reads one value.
     fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// Reads many values of one column at once, in the order of `keys`.
+    fn multi_get(&self, column: Column, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|k| self.get(column, k)).collect()
+    }
+
     /// Applies `ops` atomically; with `sync`, durably (fsync) before returning.
     fn write(&self, ops: Vec<WriteOp>, sync: bool) -> Result<(), StoreError>;
 

@@ -72,6 +72,9 @@ impl<T: KeyValueStore + ?Sized> KeyValueStore for Box<T> {
     fn get(&self, column: kv::Column, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         (**self).get(column, key)
     }
+    fn multi_get(&self, column: kv::Column, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        (**self).multi_get(column, keys)
+    }
     fn write(&self, ops: Vec<kv::WriteOp>, sync: bool) -> Result<(), StoreError> {
         (**self).write(ops, sync)
     }

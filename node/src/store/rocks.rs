@@ -50,6 +50,15 @@ impl KeyValueStore for RocksKv {
         Ok(self.db.get_cf(self.cf(column)?, key)?)
     }
 
+    fn multi_get(&self, column: Column, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let cf = self.cf(column)?;
+        self.db
+            .batched_multi_get_cf(cf, keys.iter().copied(), false)
+            .into_iter()
+            .map(|r| Ok(r?.map(|v| v.to_vec())))
+            .collect()
+    }
+
     fn write(&self, ops: Vec<WriteOp>, sync: bool) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();
         for op in ops {
