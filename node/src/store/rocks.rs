@@ -28,9 +28,18 @@ impl RocksKv {
         options.set_compression_type(rocksdb::DBCompressionType::Lz4);
         options.set_max_background_jobs(2);
         options.set_keep_log_file_num(4);
+        let cache = rocksdb::Cache::new_lru_cache(64 * 1024 * 1024);
         let cfs = Column::ALL.map(|c| {
             let mut cf = Options::default();
             cf.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            let mut table = rocksdb::BlockBasedOptions::default();
+            table.set_block_cache(&cache);
+            if c == Column::Messages {
+                // Most inserts look up a hash that is not stored yet: a bloom filter answers without disk reads.
+                table.set_bloom_filter(10.0, false);
+                table.set_cache_index_and_filter_blocks(true);
+            }
+            cf.set_block_based_table_factory(&table);
             ColumnFamilyDescriptor::new(c.name(), cf)
         });
         let db = DB::open_cf_descriptors(&options, path, cfs)
