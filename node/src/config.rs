@@ -105,6 +105,8 @@ pub struct RestConfig {
     pub enabled: bool,
     /// Address of the REST API. Loopback by default: it can publish and dial.
     pub addr: SocketAddr,
+    /// Folder of static pages (e.g. the demo dapp and wallet) served under `/demo/`.
+    pub static_dir: Option<PathBuf>,
 }
 
 /// How hard the store works to keep what it acknowledged.
@@ -204,7 +206,7 @@ impl Default for RelayConfig {
 
 impl Default for RestConfig {
     fn default() -> Self {
-        RestConfig { enabled: true, addr: SocketAddr::from(([127, 0, 0, 1], 8645)) }
+        RestConfig { enabled: true, addr: SocketAddr::from(([127, 0, 0, 1], 8645)), static_dir: None }
     }
 }
 
@@ -347,6 +349,10 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_REST_ADDR", value_name = "IP:PORT")]
     pub rest_addr: Option<SocketAddr>,
 
+    /// Folder of static pages served under `/demo/` on the REST address (e.g. the demo apps).
+    #[arg(long, env = "HELIOGRAPH_STATIC_DIR", value_name = "DIR")]
+    pub static_dir: Option<PathBuf>,
+
     /// Turn the message store off (no RocksDB, no store protocol).
     #[arg(long, env = "HELIOGRAPH_NO_STORE")]
     pub no_store: bool,
@@ -392,6 +398,9 @@ impl Cli {
         set_list(&mut config.relay.shards, &self.shards);
         set_list(&mut config.relay.pubsub_topics, &self.pubsub_topics);
         set(&mut config.rest.addr, &self.rest_addr);
+        if self.static_dir.is_some() {
+            config.rest.static_dir.clone_from(&self.static_dir);
+        }
         if self.no_store {
             config.store.enabled = false;
         }

@@ -104,6 +104,7 @@ impl Node {
                 store,
                 cluster_id: config.relay.cluster_id,
                 num_shards: config.relay.num_shards,
+                static_dir: config.rest.static_dir.clone(),
             };
             tasks.push(rest::spawn_cache_filler(&state, shutdown.clone()));
             let (addr, task) = rest::serve(&config, state, shutdown.clone())

@@ -38,3 +38,32 @@ fn print_config_merges_file_env_and_flags() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("shard 99 is out of range"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_pages_are_served_under_demo_and_nothing_outside() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pages = dir.path().join("pages");
+    std::fs::create_dir_all(&pages).expect("dir");
+    std::fs::write(pages.join("index.html"), "<h1>demo</h1>").expect("write");
+    std::fs::write(dir.path().join("secret.txt"), "do not serve").expect("write");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_heliograph"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--rest-addr", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-store", "--static-dir"])
+        .arg(&pages)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let ready: serde_json::Value =
+        serde_json::from_str(&lines.next_line().await.expect("read").expect("ready line")).expect("json");
+    let base = format!("http://{}", ready["rest"].as_str().expect("rest"));
+    let page = reqwest::get(format!("{base}/demo/index.html")).await.expect("get");
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.text().await.expect("body"), "<h1>demo</h1>");
+    let escape = reqwest::get(format!("{base}/demo/..%2Fsecret.txt")).await.expect("get");
+    assert_ne!(escape.status(), 200, "path traversal must not reach files outside the folder");
+}

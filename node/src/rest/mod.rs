@@ -49,6 +49,8 @@ pub struct AppState {
     pub cluster_id: u16,
     /// Shards in the cluster, for autosharding.
     pub num_shards: u16,
+    /// Folder served under `/demo/`, if any.
+    pub static_dir: Option<std::path::PathBuf>,
 }
 
 impl AppState {
@@ -60,7 +62,11 @@ impl AppState {
 
 /// The REST router.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let router = match &state.static_dir {
+        Some(dir) => Router::new().nest_service("/demo", tower_http::services::ServeDir::new(dir)),
+        None => Router::new(),
+    };
+    router
         .route("/health", get(admin::health))
         .route("/debug/v1/info", get(admin::info))
         .route("/debug/v1/version", get(admin::version))
