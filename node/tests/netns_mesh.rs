@@ -4,9 +4,15 @@
 //! address. A message published at one node reaches every node's store; then
 //! a node is killed and a message published elsewhere still reaches the rest.
 //!
-//! Needs root (CAP_SYS_ADMIN + CAP_NET_ADMIN), `ip` and `curl`; elsewhere it
-//! prints `SKIPPED: <reason>` and passes. Namespaces are removed on drop.
+//! A second test serves an EIP-1459 ENR tree holding node 1's record from a
+//! DNS server in the bridge namespace: a node given only the `enrtree://` URL
+//! resolves it, dials node 1 and receives the mesh's messages.
+//!
+//! Needs root (CAP_SYS_ADMIN + CAP_NET_ADMIN), `ip`, `curl` (and `python3` for
+//! the DNS server); elsewhere it prints `SKIPPED: <reason>` and passes.
+//! Namespaces are removed on drop.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -37,6 +43,7 @@ fn ip(args: &[&str]) -> Result<(), String> {
 /// The namespaces and links of one test run; removed on drop, also on failure.
 struct Net {
     tag: String,
+    nodes: usize,
 }
 
 impl Net {
@@ -49,12 +56,13 @@ impl Net {
     }
 
     fn all(&self) -> Vec<String> {
-        (1..=NODES).map(|i| self.ns(i)).chain([self.bridge_ns()]).collect()
+        (1..=self.nodes).map(|i| self.ns(i)).chain([self.bridge_ns()]).collect()
     }
 
-    /// Builds the namespaces, or says why it cannot.
-    fn build() -> Result<Net, String> {
-        let net = Net { tag: format!("{}", std::process::id() % 100_000) };
+    /// Builds `nodes` namespaces on one bridge, or says why it cannot. `test`
+    /// (one letter) keeps the names of tests running at once apart.
+    fn build(test: char, nodes: usize) -> Result<Net, String> {
+        let net = Net { tag: format!("{}{test}", std::process::id() % 100_000), nodes };
         for ns in net.all() {
             let _ = ip(&["netns", "del", &ns]); // leftovers of a killed run
         }
@@ -62,7 +70,7 @@ impl Net {
         ip(&["netns", "add", &br])?;
         ip(&["-n", &br, "link", "add", "br0", "type", "bridge"])?;
         ip(&["-n", &br, "link", "set", "br0", "up"])?;
-        for i in 1..=NODES {
+        for i in 1..=nodes {
             let ns = net.ns(i);
             let (inner, outer) = (format!("hg{}v{i}", net.tag), format!("hg{}b{i}", net.tag));
             ip(&["netns", "add", &ns])?;
@@ -81,7 +89,9 @@ impl Drop for Net {
     fn drop(&mut self) {
         for ns in self.all() {
             let _ = ip(&["netns", "del", &ns]);
+            let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(&ns));
         }
+        let _ = std::fs::remove_dir("/etc/netns"); // only if empty
     }
 }
 
@@ -94,7 +104,7 @@ struct NsNode {
 }
 
 impl NsNode {
-    async fn start(ns: &str, index: usize, dir: &Path, bootstrap: Option<String>) -> NsNode {
+    async fn start(ns: &str, index: usize, dir: &Path, args: &[String]) -> NsNode {
         std::fs::create_dir_all(dir).expect("data dir");
         let log = std::fs::File::create(dir.join("node.log")).expect("log");
         let mut cmd = Command::new("ip");
@@ -102,9 +112,7 @@ impl NsNode {
             .arg(dir)
             .args(["--listen", &format!("/ip4/{SUBNET}.{index}/tcp/60000")])
             .args(["--rest-addr", "127.0.0.1:8645", "--log", "info,heliograph_node=debug"]);
-        if let Some(addr) = &bootstrap {
-            cmd.args(["--bootstrap", addr]);
-        }
+        cmd.args(args);
         let mut child = cmd
             .env_remove("HELIOGRAPH_CONFIG")
             .stdout(Stdio::piped())
@@ -222,7 +230,7 @@ async fn five_namespaces_form_a_mesh_store_every_message_and_heal_after_a_kill()
         println!("SKIPPED: {reason}");
         return;
     }
-    let net = match Net::build() {
+    let net = match Net::build('m', NODES) {
         Ok(net) => net,
         Err(e) => {
             println!("SKIPPED: network namespaces are not permitted here: {e}");
@@ -232,14 +240,15 @@ async fn five_namespaces_form_a_mesh_store_every_message_and_heal_after_a_kill()
     let started = Instant::now();
     let tmp = tempfile::tempdir().expect("tempdir");
 
-    let first = NsNode::start(&net.ns(1), 1, &tmp.path().join("n1"), None).await;
+    let first = NsNode::start(&net.ns(1), 1, &tmp.path().join("n1"), &[]).await;
     let boot = format!("/ip4/{SUBNET}.1/tcp/60000");
     let mut nodes = vec![first];
     for i in 2..=NODES {
         // Nodes 2 and 3 pin node 1's peer id; 4 and 5 dial the bare address,
         // as deploy/compose.yaml and the Helm chart do.
         let addr = if i <= 3 { format!("{boot}/p2p/{}", nodes[0].peer_id) } else { boot.clone() };
-        nodes.push(NsNode::start(&net.ns(i), i, &tmp.path().join(format!("n{i}")), Some(addr)).await);
+        let args = ["--bootstrap".to_owned(), addr];
+        nodes.push(NsNode::start(&net.ns(i), i, &tmp.path().join(format!("n{i}")), &args).await);
     }
 
     // Every node reaches node 1 over the bridge, and node 1 meshes with all of them.
@@ -299,4 +308,106 @@ async fn five_namespaces_form_a_mesh_store_every_message_and_heal_after_a_kill()
     drop(dead);
     drop(net);
     assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+}
+
+/// Signs an ENR tree holding `enr` for `domain`; returns the zone and the `enrtree://` URL.
+fn enr_tree(domain: &str, enr: &str) -> (BTreeMap<String, Vec<String>>, String) {
+    use enr::k256::ecdsa::signature::hazmat::PrehashSigner;
+    use enr::k256::ecdsa::{Signature, SigningKey};
+    use heliograph_node::p2p::enrtree::entry_hash;
+    use sha3::Keccak256;
+
+    let key = SigningKey::from_slice(&[0x5a; 32]).expect("tree key");
+    let mut zone = BTreeMap::new();
+    let mut put = |text: String| {
+        let hash = entry_hash(&text);
+        zone.insert(format!("{hash}.{domain}"), vec![text]);
+        hash
+    };
+    let leaf = put(enr.to_owned());
+    let enrs = put(format!("enrtree-branch:{leaf}"));
+    let links = put("enrtree-branch:".to_owned());
+    let unsigned = format!("enrtree-root:v1 e={enrs} l={links} seq=1");
+    let sig: Signature = key.sign_prehash(&<Keccak256 as sha3::Digest>::digest(unsigned.as_bytes())).expect("sign");
+    let mut sig = sig.to_bytes().to_vec();
+    sig.push(0);
+    let root = format!("{unsigned} sig={}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig));
+    zone.insert(domain.to_owned(), vec![root]);
+    let public = data_encoding::BASE32_NOPAD.encode(&key.verifying_key().to_sec1_bytes());
+    (zone, format!("enrtree://{public}@{domain}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_given_only_an_enrtree_url_finds_the_mesh_through_dns() {
+    if let Some(reason) = unsupported() {
+        println!("SKIPPED: {reason}");
+        return;
+    }
+    if std::process::Command::new("python3").arg("--version").output().is_err() {
+        println!("SKIPPED: python3 (for the test DNS server) is not installed");
+        return;
+    }
+    if !Path::new("/etc/resolv.conf").exists() {
+        println!("SKIPPED: no /etc/resolv.conf for `ip netns exec` to replace");
+        return;
+    }
+    let net = match Net::build('d', 2) {
+        Ok(net) => net,
+        Err(e) => {
+            println!("SKIPPED: network namespaces are not permitted here: {e}");
+            return;
+        }
+    };
+    let dns_ip = format!("{SUBNET}.254");
+    ip(&["-n", &net.bridge_ns(), "addr", "add", &format!("{dns_ip}/24"), "dev", "br0"]).expect("DNS address");
+    let tmp = tempfile::tempdir().expect("tempdir");
+
+    // Node 1 and its signed record, as /debug/v1/info hands it out.
+    let first = NsNode::start(&net.ns(1), 1, &tmp.path().join("n1"), &[]).await;
+    let (status, body) = first.curl("GET", "/debug/v1/info", None).await;
+    assert_eq!(status, 200, "{body}");
+    let info: Value = serde_json::from_str(&body).expect("JSON");
+    let record = info["enrUri"].as_str().expect("enrUri");
+
+    // The tree, served by a DNS server in the bridge namespace.
+    let domain = "nodes.heliograph.test";
+    let (zone, url) = enr_tree(domain, record);
+    let zone_file = tmp.path().join("zone.json");
+    std::fs::write(&zone_file, serde_json::to_string(&zone).expect("zone JSON")).expect("write zone");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/txt_dns.py");
+    let mut dns = Command::new("ip")
+        .args(["netns", "exec", &net.bridge_ns(), "python3", script])
+        .arg(&zone_file)
+        .arg(&dns_ip)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the DNS server");
+    let mut lines = BufReader::new(dns.stdout.take().expect("stdout")).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.expect("DNS server ready");
+    assert_eq!(ready.expect("read").as_deref(), Some("ready"));
+
+    // Node 2 resolves with that server only: `ip netns exec` mounts this file over /etc/resolv.conf.
+    let etc = Path::new("/etc/netns").join(net.ns(2));
+    std::fs::create_dir_all(&etc).expect("/etc/netns dir");
+    std::fs::write(etc.join("resolv.conf"), format!("nameserver {dns_ip}\noptions timeout:1 attempts:2\n"))
+        .expect("resolv.conf");
+    let second =
+        NsNode::start(&net.ns(2), 2, &tmp.path().join("n2"), &["--dns-discovery-url".to_owned(), url.clone()]).await;
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !second.peers().await.iter().any(|p| p["peerId"] == *first.peer_id) {
+        assert!(Instant::now() < deadline, "node 2 never found node 1 through {url}; log:\n{}", read_log(&second.dir));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (msg, hash) = message("found through DNS", 1_712_345_678_000_000_003);
+    first.publish(&msg).await;
+    second.wait_stored(&hash).await;
+    assert!(read_log(&second.dir).contains("ENR tree resolved"), "the node logs what it found");
+    println!("netns DNS discovery: {url} resolved to node 1 {}", first.peer_id);
+
+    drop(second);
+    drop(first);
+    let _ = dns.kill().await;
+    drop(net);
 }
