@@ -237,3 +237,19 @@ async fn grafana_dashboard_charts_metrics_the_node_exports() {
     assert!(text.contains("# TYPE heliograph_store_query_seconds histogram"));
     drop(other);
 }
+
+#[test]
+fn dns_discovery_urls_are_checked_when_the_config_loads() {
+    let url = "enrtree://AKPYQIUQIL7PSIACI32J7FGZW56E5FKHEFCCOFHILBIMW3M6LWXS2@nodes.example.org";
+    let env = BTreeMap::from([("HELIOGRAPH_DNS_DISCOVERY_URLS".to_owned(), url.to_owned())]);
+    let config = print_config("an ENR tree URL", &env, &[]);
+    assert_eq!(config.network.dns_discovery_urls, [url]);
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_heliograph"))
+        .args(["--print-config", "--dns-discovery-url", "enrtree://not-base32@nodes.example.org"])
+        .output()
+        .expect("run");
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("invalid ENR tree URL") && stderr.contains("base32"), "{stderr}");
+}
