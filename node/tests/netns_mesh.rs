@@ -411,3 +411,42 @@ async fn a_node_given_only_an_enrtree_url_finds_the_mesh_through_dns() {
     let _ = dns.kill().await;
     drop(net);
 }
+
+/// The `HEALTHCHECK` command of deploy/Dockerfile, as Docker runs it.
+fn dockerfile_healthcheck() -> Vec<String> {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/Dockerfile")).expect("Dockerfile");
+    let joined = text.replace("\\\n", " ");
+    let line = joined.lines().find(|l| l.starts_with("HEALTHCHECK")).expect("a HEALTHCHECK");
+    let cmd = &line[line.find("CMD [").expect("exec-form CMD") + 4..];
+    serde_json::from_str(cmd.trim()).expect("CMD is a JSON array")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dockerfile_healthcheck_passes_on_a_serving_node_and_fails_without_one() {
+    if let Some(reason) = unsupported() {
+        println!("SKIPPED: {reason}");
+        return;
+    }
+    let net = match Net::build('h', 1) {
+        Ok(net) => net,
+        Err(e) => {
+            println!("SKIPPED: network namespaces are not permitted here: {e}");
+            return;
+        }
+    };
+    let check = dockerfile_healthcheck();
+    assert_eq!(check[0], "bash");
+    let run_check = || async {
+        let status = Command::new("ip").args(["netns", "exec", &net.ns(1)]).args(&check).status().await.expect("run");
+        status.success()
+    };
+    // Nothing listens yet: the check fails.
+    assert!(!run_check().await, "the health check passes with no node");
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let node = NsNode::start(&net.ns(1), 1, &tmp.path().join("n1"), &[]).await;
+    assert!(run_check().await, "the health check fails on a serving node; log:\n{}", read_log(&node.dir));
+    drop(node);
+    drop(net);
+}
