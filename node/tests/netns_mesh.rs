@@ -151,6 +151,26 @@ impl NsNode {
         (status.trim().parse().unwrap_or(0), body.to_owned())
     }
 
+    /// A sample of `/metrics`: the value of the line starting with `series`.
+    async fn metric(&self, series: &str) -> Option<f64> {
+        let (status, text) = self.curl("GET", "/metrics", None).await;
+        assert_eq!(status, 200);
+        text.lines().find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+    }
+
+    /// Waits until `series` reads `want` (gauges are sampled each second).
+    async fn wait_metric(&self, series: &str, want: f64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = self.metric(series).await;
+            if got == Some(want) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{series} at {} is {got:?}, expected {want}", self.ns);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn peers(&self) -> Vec<Value> {
         let (status, body) = self.curl("GET", "/admin/v1/peers", None).await;
         assert_eq!(status, 200, "peers: {body}");
@@ -274,6 +294,10 @@ async fn five_namespaces_form_a_mesh_store_every_message_and_heal_after_a_kill()
         assert!(addr.contains(&format!("{SUBNET}.1/tcp/60000")), "node 1 reached over the bridge, got {addr}");
     }
 
+    // The mesh gauge of node 1 counts its four mesh peers on the topic.
+    let mesh_series = format!("heliograph_mesh_peers{{topic=\"{TOPIC}\"}}");
+    nodes[0].wait_metric(&mesh_series, 4.0).await;
+
     // Published at a leaf (node 3): relayed through node 1 and stored everywhere.
     let (msg, hash) = message("across five namespaces", 1_712_345_678_000_000_001);
     nodes[2].publish(&msg).await;
@@ -290,11 +314,15 @@ async fn five_namespaces_form_a_mesh_store_every_message_and_heal_after_a_kill()
         assert!(Instant::now() < deadline, "node 1 still lists the killed node");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    nodes[0].wait_metric(&mesh_series, 3.0).await;
     let (msg, hash) = message("after node 2 died", 1_712_345_678_000_000_002);
     nodes[3].publish(&msg).await;
     for node in &nodes {
         node.wait_stored(&hash).await;
     }
+    // Every store lookup above was timed by the store query histogram.
+    let queries = nodes[0].metric("heliograph_store_query_seconds_count").await.expect("histogram count");
+    assert!(queries >= 2.0, "store queries timed: {queries}");
     let remaining = nodes[0].peers().await;
     assert_eq!(remaining.len(), NODES - 2, "node 1 keeps the three live peers: {remaining:?}");
 
