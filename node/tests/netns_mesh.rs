@@ -432,9 +432,21 @@ async fn a_node_given_only_an_enrtree_url_finds_the_mesh_through_dns() {
     first.publish(&msg).await;
     second.wait_stored(&hash).await;
     assert!(read_log(&second.dir).contains("ENR tree resolved"), "the node logs what it found");
-    println!("netns DNS discovery: {url} resolved to node 1 {}", first.peer_id);
+
+    // Node 1 restarts (same key, same address): node 2 dials it again by itself.
+    let mut first = first;
+    first.child.kill().await.expect("kill node 1");
+    let restarted = NsNode::start(&net.ns(1), 1, &tmp.path().join("n1"), &[]).await;
+    assert_eq!(restarted.peer_id, first.peer_id, "the key survives a restart");
+    let deadline = Instant::now() + Duration::from_secs(45);
+    while !second.peers().await.iter().any(|p| p["peerId"] == *first.peer_id) {
+        assert!(Instant::now() < deadline, "node 2 never redialed the restarted node 1");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    println!("netns DNS discovery: {url} resolved to node 1 {}, redialed after its restart", first.peer_id);
 
     drop(second);
+    drop(restarted);
     drop(first);
     let _ = dns.kill().await;
     drop(net);

@@ -42,6 +42,8 @@ pub const MAX_TREES: usize = 4;
 const REFRESH: Duration = Duration::from_secs(30 * 60);
 /// First wait after a failed resolution; doubles up to [`REFRESH`].
 const RETRY: Duration = Duration::from_secs(5);
+/// How often peers found in the trees are dialed again if not connected.
+const REDIAL: Duration = Duration::from_secs(30);
 
 const ROOT_PREFIX: &str = "enrtree-root:v1";
 const BRANCH_PREFIX: &str = "enrtree-branch:";
@@ -380,7 +382,8 @@ pub fn dial_addrs(record: &NodeEnr) -> Vec<Multiaddr> {
 }
 
 /// Resolves every URL now and every 30 minutes (retrying failures with
-/// backoff), and asks the swarm to dial each address found.
+/// backoff), and keeps the peers found connected: every 30 s each peer that is
+/// not connected is dialed, one address after the other until one works.
 pub fn spawn(
     urls: Vec<EnrTreeUrl>,
     network: NetworkHandle,
@@ -395,36 +398,49 @@ pub fn spawn(
             }
         };
         let mut retry = RETRY;
+        let mut next_resolve = tokio::time::Instant::now();
+        // Per tree, the dialable addresses of each node found (kept when a refresh fails).
+        let mut found: Vec<Vec<Vec<Multiaddr>>> = vec![Vec::new(); urls.len()];
         loop {
-            let mut failed = false;
-            for url in &urls {
-                match resolve(&resolver, url).await {
-                    Ok(found) => {
-                        let addrs: Vec<Multiaddr> = found.enrs.iter().flat_map(dial_addrs).collect();
-                        info!(domain = %url.domain, nodes = found.enrs.len(), addrs = addrs.len(), skipped = found.skipped, "ENR tree resolved");
-                        for addr in addrs {
-                            let network = network.clone();
-                            tokio::spawn(async move {
-                                if let Err(e) = network.dial(addr.clone()).await {
-                                    debug!(%addr, error = %e, "dial of a DNS-discovered peer failed");
-                                }
-                            });
+            let cycle = tokio::time::Instant::now();
+            if cycle >= next_resolve {
+                let mut failed = false;
+                for (url, peers) in urls.iter().zip(&mut found) {
+                    match resolve(&resolver, url).await {
+                        Ok(tree) => {
+                            *peers = tree.enrs.iter().map(dial_addrs).filter(|a| !a.is_empty()).collect();
+                            info!(domain = %url.domain, nodes = tree.enrs.len(), dialable = peers.len(), skipped = tree.skipped, "ENR tree resolved");
+                        }
+                        Err(e) => {
+                            warn!(domain = %url.domain, error = %e, "ENR tree resolution failed");
+                            failed = true;
                         }
                     }
-                    Err(e) => {
-                        warn!(domain = %url.domain, error = %e, "ENR tree resolution failed");
-                        failed = true;
-                    }
                 }
+                next_resolve = cycle + if failed { retry } else { REFRESH };
+                retry = if failed { (retry * 2).min(REFRESH) } else { RETRY };
             }
-            let wait = if failed { retry } else { REFRESH };
-            retry = if failed { (retry * 2).min(REFRESH) } else { RETRY };
+            // A connected peer's dial returns at once (the swarm skips it).
+            let dials = found.iter().flatten().map(|addrs| dial_one_of(&network, addrs));
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(wait) => {}
+                () = async {
+                    let _ = tokio::time::timeout(REDIAL, futures::future::join_all(dials)).await;
+                    tokio::time::sleep_until((cycle + REDIAL).min(next_resolve.max(cycle + RETRY))).await;
+                } => {}
             }
         }
     })
+}
+
+/// Dials a peer's addresses in order until one connects.
+async fn dial_one_of(network: &NetworkHandle, addrs: &[Multiaddr]) {
+    for addr in addrs {
+        match network.dial(addr.clone()).await {
+            Ok(_) => return,
+            Err(e) => debug!(%addr, error = %e, "dial of a DNS-discovered peer failed"),
+        }
+    }
 }
 
 #[cfg(test)]
