@@ -66,6 +66,9 @@ pub struct NetworkConfig {
     pub external_addresses: Vec<Multiaddr>,
     /// Peers dialed at start and redialed with backoff whenever the connection drops.
     pub bootstrap: Vec<Multiaddr>,
+    /// EIP-1459 ENR trees (`enrtree://<key>@<domain>`) resolved over DNS for more
+    /// peers to dial, as nwaku's `--dns-discovery-url`.
+    pub dns_discovery_urls: Vec<String>,
     /// Close a connection after this long without any open stream. js-waku light
     /// clients ping only every 5 minutes, so keep this above that.
     #[serde(with = "humantime_serde")]
@@ -189,6 +192,7 @@ impl Default for NetworkConfig {
             ],
             external_addresses: Vec::new(),
             bootstrap: Vec::new(),
+            dns_discovery_urls: Vec::new(),
             idle_connection_timeout: Duration::from_secs(600),
             max_connections: 300,
             max_connections_per_peer: 2,
@@ -286,6 +290,9 @@ impl Config {
         if self.relay.cache_size == 0 {
             return Err(ConfigError::Invalid("relay.cache_size must be at least 1".into()));
         }
+        for url in &self.network.dns_discovery_urls {
+            url.parse::<crate::p2p::enrtree::EnrTreeUrl>().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        }
         self.pubsub_topics()?;
         Ok(())
     }
@@ -328,6 +335,15 @@ pub struct Cli {
     /// Peer to connect to and keep connected, e.g. `/ip4/10.0.0.2/tcp/60000/p2p/16U…` (repeatable).
     #[arg(long = "bootstrap", env = "HELIOGRAPH_BOOTSTRAP", value_delimiter = ',', value_name = "MULTIADDR")]
     pub bootstrap: Vec<Multiaddr>,
+
+    /// EIP-1459 ENR tree to discover peers from over DNS, `enrtree://<key>@<domain>` (repeatable).
+    #[arg(
+        long = "dns-discovery-url",
+        env = "HELIOGRAPH_DNS_DISCOVERY_URLS",
+        value_delimiter = ',',
+        value_name = "ENRTREE_URL"
+    )]
+    pub dns_discovery_urls: Vec<String>,
 
     /// Waku cluster id; peers of other clusters are disconnected [default: 1].
     #[arg(long, env = "HELIOGRAPH_CLUSTER_ID", value_name = "ID")]
@@ -393,6 +409,7 @@ impl Cli {
         set_list(&mut config.network.listen, &self.listen);
         set_list(&mut config.network.external_addresses, &self.external_addresses);
         set_list(&mut config.network.bootstrap, &self.bootstrap);
+        set_list(&mut config.network.dns_discovery_urls, &self.dns_discovery_urls);
         set(&mut config.relay.cluster_id, &self.cluster_id);
         set(&mut config.relay.num_shards, &self.num_shards);
         set_list(&mut config.relay.shards, &self.shards);

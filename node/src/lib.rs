@@ -76,6 +76,11 @@ impl Node {
             p2p::spawn(&config, &mut registry, metrics.clone(), store.clone(), shutdown.clone()).await?;
         let info = network.info().await;
         let mut tasks = vec![network_task];
+        let trees: Vec<p2p::enrtree::EnrTreeUrl> =
+            config.network.dns_discovery_urls.iter().filter_map(|u| u.parse().ok()).collect();
+        if !trees.is_empty() {
+            tasks.push(p2p::enrtree::spawn(trees, network.clone(), shutdown.clone()));
+        }
         if let Some(store) = &store {
             tasks.push(store.spawn_ingest(network.messages(), shutdown.clone()));
             tasks.push(store::retention::spawn(

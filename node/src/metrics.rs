@@ -5,6 +5,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// Labels naming a pubsub topic.
@@ -21,8 +22,13 @@ pub struct ReasonLabel {
     pub reason: String,
 }
 
+/// Buckets of [`NodeMetrics::store_query_seconds`]: 100 µs to about 3.3 s.
+fn store_query_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
 /// Every metric Heliograph itself records.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NodeMetrics {
     /// Connected peers.
     pub peers: Gauge,
@@ -46,6 +52,30 @@ pub struct NodeMetrics {
     pub store_queries: Counter,
     /// Messages fetched from peers' stores by gap filling.
     pub gap_filled_messages: Counter,
+    /// Peers in this node's gossipsub mesh, per pubsub topic (sampled each second).
+    pub mesh_peers: Family<TopicLabel, Gauge>,
+    /// How long store queries take (local and from peers), in seconds.
+    pub store_query_seconds: Histogram,
+}
+
+impl Default for NodeMetrics {
+    fn default() -> Self {
+        NodeMetrics {
+            peers: Gauge::default(),
+            messages_relayed: Family::default(),
+            bytes_relayed: Family::default(),
+            messages_dropped: Family::default(),
+            wrong_cluster_peers: Counter::default(),
+            store_messages: Gauge::default(),
+            store_bytes: Gauge::default(),
+            store_evictions: Counter::default(),
+            store_write_errors: Counter::default(),
+            store_queries: Counter::default(),
+            gap_filled_messages: Counter::default(),
+            mesh_peers: Family::default(),
+            store_query_seconds: store_query_histogram(),
+        }
+    }
 }
 
 impl NodeMetrics {
@@ -71,6 +101,8 @@ impl NodeMetrics {
             "Messages fetched from peers by gap filling",
             self.gap_filled_messages.clone(),
         );
+        r.register("mesh_peers", "Peers in the gossipsub mesh, per pubsub topic", self.mesh_peers.clone());
+        r.register("store_query_seconds", "Store query duration in seconds", self.store_query_seconds.clone());
     }
 
     /// Counts one relayed message of `bytes` bytes on `topic`.

@@ -4,6 +4,7 @@
 pub mod behaviour;
 pub mod codec;
 pub mod enr;
+pub mod enrtree;
 pub mod metadata;
 pub mod network;
 pub mod redial;

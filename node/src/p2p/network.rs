@@ -44,6 +44,8 @@ const MAX_TOPICS: usize = 1024;
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often bootstrap redials are checked.
 const REDIAL_TICK: Duration = Duration::from_millis(250);
+/// How often the mesh size per topic is sampled into the metrics.
+const MESH_METRICS_TICK: Duration = Duration::from_secs(1);
 /// Store queries served at once; more get 429.
 const MAX_CONCURRENT_QUERIES: usize = 32;
 
@@ -393,6 +395,8 @@ impl Network {
     ) {
         let mut redial = tokio::time::interval(REDIAL_TICK);
         redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut mesh_tick = tokio::time::interval(MESH_METRICS_TICK);
+        mesh_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
                 biased;
@@ -405,9 +409,21 @@ impl Network {
                 }
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = redial.tick() => self.redial(),
+                _ = mesh_tick.tick() => self.record_mesh(),
             }
         }
         info!("network stopped");
+    }
+
+    /// Samples the mesh size of every joined topic into `heliograph_mesh_peers`.
+    fn record_mesh(&mut self) {
+        let relay = &self.swarm.behaviour().relay;
+        for topic in &self.joined {
+            let hash = IdentTopic::new(topic.to_string()).hash();
+            let size = relay.mesh_peers(&hash).count();
+            let label = crate::metrics::TopicLabel { topic: topic.to_string() };
+            self.metrics.mesh_peers.get_or_create(&label).set(i64::try_from(size).unwrap_or(i64::MAX));
+        }
     }
 
     fn redial(&mut self) {
@@ -466,6 +482,7 @@ impl Network {
                 let left = !self.configured.contains(&topic) && self.joined.remove(&topic);
                 if left {
                     self.swarm.behaviour_mut().relay.unsubscribe(&IdentTopic::new(topic.to_string()));
+                    self.metrics.mesh_peers.remove(&crate::metrics::TopicLabel { topic: topic.to_string() });
                     info!(topic = %topic, "left pubsub topic");
                 }
                 let _ = reply.send(left);

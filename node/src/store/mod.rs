@@ -233,9 +233,12 @@ impl Store {
     pub async fn query(&self, query: Query) -> Result<Page, QueryError> {
         let db = self.db.clone();
         self.metrics.store_queries.inc();
-        tokio::task::spawn_blocking(move || db.query(&query))
+        let started = std::time::Instant::now();
+        let result = tokio::task::spawn_blocking(move || db.query(&query))
             .await
-            .map_err(|e| QueryError::Store(StoreError::Io(format!("query task failed: {e}"))))?
+            .map_err(|e| QueryError::Store(StoreError::Io(format!("query task failed: {e}"))))?;
+        self.metrics.store_query_seconds.observe(started.elapsed().as_secs_f64());
+        result
     }
 
     /// The ordering time of the newest stored message.
