@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod identity;
+pub mod light;
 pub mod metrics;
 pub mod p2p;
 pub mod rest;
@@ -29,6 +30,9 @@ pub enum StartError {
     /// The libp2p side could not start.
     #[error(transparent)]
     Network(#[from] p2p::NetworkError),
+    /// The light-client services could not start.
+    #[error(transparent)]
+    Light(#[from] light::LightError),
     /// The REST listener could not be bound.
     #[error("cannot bind the REST API on {addr}: {source}")]
     Rest {
@@ -76,6 +80,17 @@ impl Node {
             p2p::spawn(&config, &mut registry, metrics.clone(), store.clone(), shutdown.clone()).await?;
         let info = network.info().await;
         let mut tasks = vec![network_task];
+        tasks.extend(light::spawn(
+            light::Services {
+                network: network.clone(),
+                store: store.clone(),
+                metrics: metrics.clone(),
+                policy: light::TopicPolicy::from_config(&config)?,
+                filter_limits: light::filter::Limits::default(),
+                own_enr: info.as_ref().map(|i| i.enr.clone()),
+            },
+            shutdown.clone(),
+        )?);
         if let Some(store) = &store {
             tasks.push(store.spawn_ingest(network.messages(), shutdown.clone()));
             tasks.push(store::retention::spawn(
