@@ -298,3 +298,41 @@ async fn peer_exchange_learns_and_serves_enrs_and_identify_lists_protocols() {
     assert_eq!(decoded.response.and_then(|r| r.status_code), Some(peer_exchange::status::BAD_REQUEST));
     assert!(a.metric("heliograph_peer_exchange_enrs", "").await >= 3.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_takes_no_pushes_is_dropped_without_slowing_others() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = TestNode::tcp(&dir.path().join("a"), &[]).await;
+    let b = TestNode::tcp(&dir.path().join("b"), &["--bootstrap", &a.addr()]).await;
+    // `deaf` subscribes but does not speak the push protocol; `good` does.
+    let mut deaf = client(&a.addr()).await;
+    let mut good = client(&a.addr()).await;
+    let mut pushes = good.control.accept(StreamProtocol::new(protocol_id::FILTER_PUSH)).expect("accept");
+    let sub = filter_request(FilterSubscribeType::Subscribe, Some(TOPIC), &["/heliograph/1/test/proto"]);
+    assert_eq!(filter(&mut deaf, &sub).await.status_code, fs::OK);
+    assert_eq!(filter(&mut good, &sub).await.status_code, fs::OK);
+    assert_eq!(a.metric("heliograph_filter_subscribers", "").await, 2.0);
+
+    for i in 0..4 {
+        let (msg, _) = common::message(&format!("message {i}"));
+        b.publish_when_meshed(TOPIC, &msg).await;
+    }
+    let (_, mut stream) =
+        tokio::time::timeout(Duration::from_secs(10), pushes.next()).await.expect("push in time").expect("stream");
+    for _ in 0..4 {
+        let frame = tokio::time::timeout(Duration::from_secs(10), read_frame(&mut stream, 1 << 20))
+            .await
+            .expect("every push reaches the good subscriber")
+            .expect("frame");
+        assert!(MessagePush::decode(frame.as_slice()).expect("decodes").waku_message.is_some());
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while a.metric("heliograph_filter_evictions_total", "unreachable").await < 1.0 {
+        assert!(tokio::time::Instant::now() < deadline, "the deaf subscriber was never dropped:\n{}", a.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ping = filter_request(FilterSubscribeType::SubscriberPing, None, &[]);
+    assert_eq!(filter(&mut deaf, &ping).await.status_code, fs::NOT_FOUND, "the deaf subscription is gone");
+    assert_eq!(filter(&mut good, &ping).await.status_code, fs::OK, "the good one stays");
+    assert_eq!(a.metric("heliograph_filter_subscribers", "").await, 1.0);
+}
