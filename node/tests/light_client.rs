@@ -336,3 +336,37 @@ async fn a_subscriber_that_takes_no_pushes_is_dropped_without_slowing_others() {
     assert_eq!(filter(&mut good, &ping).await.status_code, fs::OK, "the good one stays");
     assert_eq!(a.metric("heliograph_filter_subscribers", "").await, 1.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_lightpush_reports_v3_statuses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = TestNode::tcp(&dir.path().join("a"), &[]).await;
+    let (msg, payload) = common::message("rest lightpush");
+    let body = serde_json::json!({ "pubsubTopic": TOPIC, "message": msg });
+    let (status, text) = a.post_json("/lightpush/v3/message", &body).await;
+    assert_eq!(status, 503, "no relay peers: {text}");
+    let answer: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!((answer["statusCode"].as_u64(), answer["relayPeerCount"].as_u64()), (Some(505), Some(0)));
+
+    let (status, text) = a.post_json("/lightpush/v3/message", &serde_json::json!({ "message": 5 })).await;
+    assert_eq!(status, 400, "{text}");
+    let foreign = serde_json::json!({ "pubsubTopic": "/waku/2/rs/4/0", "message": msg });
+    let (status, text) = a.post_json("/lightpush/v3/message", &foreign).await;
+    assert_eq!((status, text.contains("421")), (400, true), "{text}");
+
+    let b = TestNode::tcp(&dir.path().join("b"), &["--bootstrap", &a.addr()]).await;
+    b.subscribe(TOPIC).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let (status, text) = loop {
+        let (status, text) = a.post_json("/lightpush/v3/message", &body).await;
+        if status != 503 || tokio::time::Instant::now() > deadline {
+            break (status, text);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(status, 200, "{text}");
+    let answer: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(answer["statusCode"].as_u64(), Some(200));
+    assert!(answer["relayPeerCount"].as_u64().unwrap_or(0) >= 1, "{text}");
+    assert_eq!(b.count_arrivals(TOPIC, &payload, Duration::from_secs(2)).await, 1);
+}

@@ -445,7 +445,9 @@ impl Pusher {
         let Some(request) = read_request(&mut stream, MAX_LIGHTPUSH_REQUEST).await else { return };
         let (request_id, reply) =
             match lightpush::decode(version, request.as_deref().map_err(Clone::clone), &self.policy) {
-                Ok(push) => (push.request_id, self.publish(push.message).await),
+                Ok(push) => {
+                    (push.request_id, publish_and_store(&self.network, self.store.as_ref(), push.message).await)
+                }
                 Err(refusal) => {
                     (refusal.request_id, PushReply { status: refusal.status, desc: refusal.desc, relay_peers: None })
                 }
@@ -454,28 +456,29 @@ impl Pusher {
         self.metrics.light_request(version.label(), reply.status);
         respond(stream, &lightpush::response(version, request_id, reply.status, reply.desc, reply.relay_peers)).await;
     }
+}
 
-    async fn publish(&self, message: RelayMessage) -> PushReply {
-        let stored = (message.message.ephemeral != Some(true)).then(|| {
-            StoredMessage::new(message.pubsub_topic.to_string(), message.message.clone(), crate::store::now_ns())
-        });
-        let outcome = match self.network.publish(message).await {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                let status = lightpush::publish_status(&e);
-                let relay_peers = (status == lightpush::status::NO_PEERS).then_some(0);
-                return PushReply { status, desc: e.to_string(), relay_peers };
-            }
-        };
-        let relay_peers = Some(u32::try_from(outcome.relay_peers).unwrap_or(u32::MAX));
-        if let (Some(store), Some(stored)) = (&self.store, stored)
-            && let Err(e) = store.put(vec![stored]).await
-        {
-            let desc = format!("relayed to the mesh but not stored: {e}");
-            return PushReply { status: lightpush::status::INTERNAL_ERROR, desc, relay_peers };
+/// Publishes a lightpushed message as REST publishes are: relay first, then
+/// (unless ephemeral) the store. No relay peer is an error status, never a success.
+pub async fn publish_and_store(network: &NetworkHandle, store: Option<&Store>, message: RelayMessage) -> PushReply {
+    let stored = (message.message.ephemeral != Some(true))
+        .then(|| StoredMessage::new(message.pubsub_topic.to_string(), message.message.clone(), crate::store::now_ns()));
+    let outcome = match network.publish(message).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let status = lightpush::publish_status(&e);
+            let relay_peers = (status == lightpush::status::NO_PEERS).then_some(0);
+            return PushReply { status, desc: e.to_string(), relay_peers };
         }
-        PushReply { status: lightpush::status::SUCCESS, desc: "OK".into(), relay_peers }
+    };
+    let relay_peers = Some(u32::try_from(outcome.relay_peers).unwrap_or(u32::MAX));
+    if let (Some(store), Some(stored)) = (store, stored)
+        && let Err(e) = store.put(vec![stored]).await
+    {
+        let desc = format!("relayed to the mesh but not stored: {e}");
+        return PushReply { status: lightpush::status::INTERNAL_ERROR, desc, relay_peers };
     }
+    PushReply { status: lightpush::status::SUCCESS, desc: "OK".into(), relay_peers }
 }
 
 async fn serve_peer_exchange(cache: Arc<Mutex<EnrCache>>, metrics: NodeMetrics, peer: PeerId, mut stream: Stream) {
