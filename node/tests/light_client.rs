@@ -370,3 +370,68 @@ async fn rest_lightpush_reports_v3_statuses() {
     assert!(answer["relayPeerCount"].as_u64().unwrap_or(0) >= 1, "{text}");
     assert_eq!(b.count_arrivals(TOPIC, &payload, Duration::from_secs(2)).await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_subscriber_is_cut_off_and_a_fast_one_keeps_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = TestNode::tcp(&dir.path().join("a"), &[]).await;
+    let b = TestNode::tcp(&dir.path().join("b"), &["--bootstrap", &a.addr()]).await;
+    let mut slow = client(&a.addr()).await;
+    let mut fast = client(&a.addr()).await;
+    // The slow client takes the push stream but never reads it.
+    let mut slow_pushes = slow.control.accept(StreamProtocol::new(protocol_id::FILTER_PUSH)).expect("accept");
+    let held = tokio::spawn(async move {
+        let mut streams = Vec::new();
+        while let Some((_, s)) = slow_pushes.next().await {
+            streams.push(s);
+        }
+    });
+    let mut fast_pushes = fast.control.accept(StreamProtocol::new(protocol_id::FILTER_PUSH)).expect("accept");
+    let sub = filter_request(FilterSubscribeType::Subscribe, Some(TOPIC), &["/heliograph/1/test/proto"]);
+    assert_eq!(filter(&mut slow, &sub).await.status_code, fs::OK);
+    assert_eq!(filter(&mut fast, &sub).await.status_code, fs::OK);
+    let (count_tx, mut count_rx) = mpsc::channel::<usize>(1024);
+    tokio::spawn(async move {
+        let mut received = 0;
+        while let Some((_, mut stream)) = fast_pushes.next().await {
+            while read_frame(&mut stream, 1 << 20).await.is_ok() {
+                received += 1;
+                let _ = count_tx.try_send(received);
+            }
+        }
+    });
+
+    // 100 KiB messages fill the slow client's stream window after a few pushes;
+    // then its queue fills, and the drops that follow cut it off.
+    let padding = "x".repeat(100 * 1024);
+    let (first, _) = common::message(&format!("0 {padding}"));
+    b.publish_when_meshed(TOPIC, &first).await;
+    let path = format!("/relay/v1/messages/{}", urlencoding::encode(TOPIC));
+    let mut published = 1;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while a.metric("heliograph_filter_evictions_total", "slow").await < 1.0 {
+        assert!(tokio::time::Instant::now() < deadline, "the slow subscriber was never cut off:\n{}", a.log());
+        for _ in 0..20 {
+            let (msg, _) = common::message(&format!("{published} {padding}"));
+            let (status, body) = b.post_json(&path, &msg).await;
+            assert_eq!(status, 200, "{body}");
+            published += 1;
+        }
+    }
+    assert!(a.metric("heliograph_filter_push_dropped_total", "queue_full").await >= 128.0);
+    let ping = filter_request(FilterSubscribeType::SubscriberPing, None, &[]);
+    assert_eq!(filter(&mut slow, &ping).await.status_code, fs::NOT_FOUND, "the slow subscriber is gone");
+    assert_eq!(filter(&mut fast, &ping).await.status_code, fs::OK, "the fast one stays");
+
+    // The fast subscriber got every message A accepted (none dropped for it).
+    let accepted = a.metric("heliograph_relay_messages_total", TOPIC).await as usize;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut received = 0;
+    while received < accepted {
+        received = tokio::time::timeout_at(deadline, count_rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("fast subscriber got {received} of {accepted} ({published} published)"))
+            .expect("counter");
+    }
+    held.abort();
+}
