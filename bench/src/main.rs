@@ -3,9 +3,11 @@
 //!
 //! ```text
 //! cargo run -p heliograph-bench --release -- relay-mesh
+//! cargo run -p heliograph-bench --release -- light-clients
 //! ```
 
 mod baseline;
+mod light;
 mod mesh;
 mod stats;
 mod store;
@@ -55,10 +57,32 @@ enum Scenario {
         #[arg(long, default_value_t = 10_000)]
         queries: usize,
     },
+    /// Filter push latency and lightpush rate of many light clients on one service node.
+    LightClients {
+        /// Concurrent light clients, all subscribed by filter.
+        #[arg(long, default_value_t = 100)]
+        clients: usize,
+        /// Paced lightpushes for the push latency (one in flight, pushed to every client).
+        #[arg(long, default_value_t = 100)]
+        messages: usize,
+        /// Lightpushes per client in the rate phase (all clients at once).
+        #[arg(long, default_value_t = 20)]
+        per_client: usize,
+        /// Payload bytes.
+        #[arg(long, default_value_t = 256)]
+        size: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // Logs only when asked for (RUST_LOG), on stderr.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let (name, report) = match args.scenario {
         Scenario::RelayMesh { nodes, messages, burst, size } => {
@@ -66,6 +90,9 @@ fn main() -> anyhow::Result<()> {
         }
         Scenario::Store { messages, payload, queries } => {
             ("store", runtime.block_on(store(messages, payload, queries))?)
+        }
+        Scenario::LightClients { clients, messages, per_client, size } => {
+            ("light-clients", runtime.block_on(light_clients(clients, messages, per_client, size))?)
         }
     };
     println!("{report}");
@@ -131,5 +158,29 @@ async fn store(messages: usize, payload: usize, queries: usize) -> anyhow::Resul
     writeln!(out, "| 20-message page by content topic + time, p50 | {} | | |", micros(q.p50))?;
     writeln!(out, "| 20-message page by content topic + time, p99 | {} | | |\n", micros(q.p99))?;
     writeln!(out, "Goals: ingest ≥ 50 000 messages/s, query p50 ≤ 100 µs (nwaku's published mean: 11 ms).")?;
+    Ok(out)
+}
+
+async fn light_clients(clients: usize, messages: usize, per_client: usize, size: usize) -> anyhow::Result<String> {
+    let mut rtt = baseline::loopback_rtt(messages.max(100)).await?;
+    let mut result = light::run(clients, messages, per_client, size).await?;
+    let rtt = summarize(&mut rtt).ok_or_else(|| anyhow::anyhow!("no baseline samples"))?;
+    let push = summarize(&mut result.push_latencies).ok_or_else(|| anyhow::anyhow!("no push samples"))?;
+    let rate = result.pushed as f64 / result.elapsed.as_secs_f64().max(1e-9);
+    let ratio = |a: std::time::Duration, b: std::time::Duration| a.as_secs_f64() / b.as_secs_f64();
+
+    let mut out = String::new();
+    writeln!(out, "## {clients} light clients on one service node ({size}-byte payload)\n")?;
+    writeln!(out, "| measure | lightpush → filter push (every subscriber) | loopback TCP round trip | ratio |")?;
+    writeln!(out, "|---|---:|---:|---:|")?;
+    writeln!(out, "| p50 | {} | {} | {:.2}x |", micros(push.p50), micros(rtt.p50), ratio(push.p50, rtt.p50))?;
+    writeln!(out, "| p99 | {} | {} | {:.2}x |", micros(push.p99), micros(rtt.p99), ratio(push.p99, rtt.p99))?;
+    writeln!(out, "| samples | {} | {} | |\n", push.count, rtt.count)?;
+    writeln!(
+        out,
+        "Lightpush rate: {clients} clients × {per_client} requests at once: {} answered 200, {} not, \
+         {rate:.0} requests/s (each relayed to one peer and stored).",
+        result.pushed, result.failed
+    )?;
     Ok(out)
 }

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod identity;
+pub mod light;
 pub mod metrics;
 pub mod p2p;
 pub mod rest;
@@ -29,6 +30,9 @@ pub enum StartError {
     /// The libp2p side could not start.
     #[error(transparent)]
     Network(#[from] p2p::NetworkError),
+    /// The light-client services could not start.
+    #[error(transparent)]
+    Light(#[from] light::LightError),
     /// The REST listener could not be bound.
     #[error("cannot bind the REST API on {addr}: {source}")]
     Rest {
@@ -49,6 +53,7 @@ pub struct Node {
     pub rest_addr: Option<SocketAddr>,
     /// Handle to the swarm task.
     pub network: p2p::NetworkHandle,
+    store: Option<store::Store>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -81,6 +86,17 @@ impl Node {
         if !trees.is_empty() {
             tasks.push(p2p::enrtree::spawn(trees, network.clone(), shutdown.clone()));
         }
+        tasks.extend(light::spawn(
+            light::Services {
+                network: network.clone(),
+                store: store.clone(),
+                metrics: metrics.clone(),
+                policy: light::TopicPolicy::from_config(&config)?,
+                filter_limits: light::filter::Limits::default(),
+                own_enr: info.as_ref().map(|i| i.enr.clone()),
+            },
+            shutdown.clone(),
+        )?);
         if let Some(store) = &store {
             tasks.push(store.spawn_ingest(network.messages(), shutdown.clone()));
             tasks.push(store::retention::spawn(
@@ -106,7 +122,7 @@ impl Node {
                 cache: Arc::new(Mutex::new(rest::cache::RelayCache::new(config.relay.cache_size))),
                 registry: Arc::new(registry),
                 metrics,
-                store,
+                store: store.clone(),
                 cluster_id: config.relay.cluster_id,
                 num_shards: config.relay.num_shards,
                 static_dir: config.rest.static_dir.clone(),
@@ -123,6 +139,7 @@ impl Node {
             listen_addrs: info.map(|i| i.listen_addrs).unwrap_or_default(),
             rest_addr,
             network,
+            store,
             tasks,
         })
     }
@@ -133,6 +150,10 @@ impl Node {
             if let Err(e) = task.await {
                 tracing::error!(error = %e, "a node task panicked");
             }
+        }
+        // Close RocksDB before the process exits, not in a race with it.
+        if let Some(store) = self.store {
+            store.close().await;
         }
     }
 }

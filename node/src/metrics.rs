@@ -56,6 +56,8 @@ pub struct NodeMetrics {
     pub mesh_peers: Family<TopicLabel, Gauge>,
     /// How long store queries take (local and from peers), in seconds.
     pub store_query_seconds: Histogram,
+    /// Light-client state a remote peer can grow, and what was refused or dropped.
+    pub light: LightMetrics,
 }
 
 impl Default for NodeMetrics {
@@ -74,8 +76,39 @@ impl Default for NodeMetrics {
             gap_filled_messages: Counter::default(),
             mesh_peers: Family::default(),
             store_query_seconds: store_query_histogram(),
+            light: LightMetrics::default(),
         }
     }
+}
+
+/// Metrics of the light-client protocols (filter, lightpush, peer exchange).
+#[derive(Debug, Clone, Default)]
+pub struct LightMetrics {
+    /// Peers with at least one filter subscription.
+    pub filter_subscribers: Gauge,
+    /// Messages pushed to filter subscribers.
+    pub filter_pushes: Counter,
+    /// Filter pushes dropped, per reason (`queue_full`, `write_failed`, `lagged`).
+    pub filter_push_dropped: Family<ReasonLabel, Counter>,
+    /// Filter subscribers removed, per reason (`expired`, `slow`, `unreachable`).
+    pub filter_evictions: Family<ReasonLabel, Counter>,
+    /// Light-client requests answered, per protocol and status code.
+    pub requests: Family<RequestLabel, Counter>,
+    /// Inbound light-client streams refused because too many were open.
+    pub streams_refused: Counter,
+    /// Light-client streams open now.
+    pub streams_open: Gauge,
+    /// ENRs in the peer-exchange cache.
+    pub peer_exchange_enrs: Gauge,
+}
+
+/// Labels of a light-client request outcome.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabel {
+    /// `filter`, `lightpush` or `peer_exchange`.
+    pub protocol: String,
+    /// The status code answered.
+    pub status: u32,
 }
 
 impl NodeMetrics {
@@ -103,6 +136,20 @@ impl NodeMetrics {
         );
         r.register("mesh_peers", "Peers in the gossipsub mesh, per pubsub topic", self.mesh_peers.clone());
         r.register("store_query_seconds", "Store query duration in seconds", self.store_query_seconds.clone());
+        let l = &self.light;
+        r.register("filter_subscribers", "Peers with a filter subscription", l.filter_subscribers.clone());
+        r.register("filter_pushes", "Messages pushed to filter subscribers", l.filter_pushes.clone());
+        r.register("filter_push_dropped", "Filter pushes dropped, per reason", l.filter_push_dropped.clone());
+        r.register("filter_evictions", "Filter subscribers removed, per reason", l.filter_evictions.clone());
+        r.register("light_requests", "Light-client requests, per protocol and status", l.requests.clone());
+        r.register("light_streams_refused", "Light-client streams refused at the cap", l.streams_refused.clone());
+        r.register("light_streams_open", "Light-client streams open", l.streams_open.clone());
+        r.register("peer_exchange_enrs", "ENRs in the peer-exchange cache", l.peer_exchange_enrs.clone());
+    }
+
+    /// Counts one answered light-client request.
+    pub fn light_request(&self, protocol: &str, status: u32) {
+        self.light.requests.get_or_create(&RequestLabel { protocol: protocol.to_owned(), status }).inc();
     }
 
     /// Counts one relayed message of `bytes` bytes on `topic`.

@@ -1,5 +1,5 @@
 //! The composed libp2p behaviour of a Heliograph node: connection limits,
-//! Waku relay, identify, ping and metadata.
+//! Waku relay, identify, ping, metadata, store and the light-client streams.
 
 // The derive generates `BehaviourEvent`, whose variants carry no docs.
 #![allow(missing_docs)]
@@ -39,6 +39,9 @@ pub struct Behaviour {
     pub metadata: request_response::Behaviour<FrameCodec>,
     /// Store v3 queries: served when the node has a store, always usable as a client.
     pub store: request_response::Behaviour<FrameCodec>,
+    /// Raw streams for the light-client protocols (filter, lightpush, peer exchange),
+    /// served outside the swarm task by [`crate::light`].
+    pub streams: libp2p_stream::Behaviour,
 }
 
 impl Behaviour {
@@ -81,6 +84,7 @@ impl Behaviour {
             ping: ping::Behaviour::new(ping::Config::new()),
             metadata,
             store,
+            streams: libp2p_stream::Behaviour::new(),
         })
     }
 }

@@ -164,12 +164,18 @@ pub struct NetworkHandle {
     commands: mpsc::Sender<Command>,
     delivered: broadcast::Sender<Arc<RelayMessage>>,
     peer_id: PeerId,
+    streams: libp2p_stream::Control,
 }
 
 impl NetworkHandle {
     /// This node's peer id.
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
+    }
+
+    /// Opens and accepts raw protocol streams (the light-client protocols).
+    pub fn streams(&self) -> libp2p_stream::Control {
+        self.streams.clone()
     }
 
     /// Receives every message the node accepts, from the mesh or published locally.
@@ -316,7 +322,8 @@ pub async fn spawn(
         pending_store: HashMap::new(),
         deferred_tx,
     };
-    let handle = NetworkHandle { commands: commands_tx, delivered, peer_id };
+    let streams = network.swarm.behaviour().streams.new_control();
+    let handle = NetworkHandle { commands: commands_tx, delivered, peer_id, streams };
     let task =
         tokio::spawn(network.run(commands_rx, deferred_rx, shutdown).instrument(info_span!("network", %peer_id)));
     Ok((handle, task))
@@ -379,7 +386,7 @@ fn build_enr(
         &EnrInput {
             seq,
             addrs: &addrs,
-            capabilities: Capabilities { relay: true, store, ..Default::default() },
+            capabilities: Capabilities { relay: true, store, filter: true, lightpush: true },
             cluster: config.relay.cluster_id,
             shards: &config.shards(),
         },

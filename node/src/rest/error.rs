@@ -29,6 +29,11 @@ impl ApiError {
         ApiError { status: StatusCode::INSUFFICIENT_STORAGE, message: message.into() }
     }
 
+    /// What is wrong, as sent to the client.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// 503 with `message`.
     pub fn unavailable(message: impl Into<String>) -> Self {
         ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message: message.into() }

@@ -5,6 +5,7 @@
 mod admin;
 pub mod cache;
 pub mod error;
+mod lightpush;
 pub mod message_json;
 mod relay;
 mod store;
@@ -78,6 +79,7 @@ pub fn app(state: AppState) -> Router {
         .route("/relay/v1/auto/messages", post(relay::auto_publish))
         .route("/relay/v1/auto/messages/{content_topic}", get(relay::auto_messages).post(relay::auto_publish_to))
         .route("/store/v3/messages", get(store::messages))
+        .route("/lightpush/v3/message", post(lightpush::push))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(request_timeout))
         .with_state(state)

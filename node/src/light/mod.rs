@@ -1,0 +1,60 @@
+//! The light-client protocols a service node offers to `@waku/sdk` and other
+//! light nodes: filter v2, lightpush v3 and v2, and peer exchange. Each
+//! protocol's logic is pure and lives in its own module; [`service`] runs the
+//! streams (one request per stream, varint-length-prefixed protobuf) in tasks
+//! of their own, never in the swarm task.
+
+pub mod filter;
+pub mod lightpush;
+pub mod peer_exchange;
+pub mod service;
+
+use std::collections::HashSet;
+
+use crate::config::Config;
+use crate::waku::{ContentTopic, PubsubTopic};
+
+pub use lightpush::PushReply;
+pub use service::{LightError, Services, spawn};
+
+/// Which pubsub topics light clients may use: those this node relays.
+#[derive(Debug, Clone)]
+pub struct TopicPolicy {
+    cluster: u16,
+    num_shards: u16,
+    served: HashSet<PubsubTopic>,
+}
+
+impl TopicPolicy {
+    /// A policy for a node of `cluster` with `num_shards` autosharding shards that relays `served`.
+    pub fn new(cluster: u16, num_shards: u16, served: Vec<PubsubTopic>) -> Self {
+        TopicPolicy { cluster, num_shards, served: served.into_iter().collect() }
+    }
+
+    /// The policy of a node running `config`.
+    pub fn from_config(config: &Config) -> Result<Self, crate::config::ConfigError> {
+        Ok(TopicPolicy::new(config.relay.cluster_id, config.relay.num_shards, config.pubsub_topics()?))
+    }
+
+    /// Parses a pubsub topic and checks that this node serves it.
+    pub fn check(&self, raw: &str) -> Result<PubsubTopic, String> {
+        let topic: PubsubTopic = raw.parse().map_err(|e| format!("{e}"))?;
+        if let Some(other) = topic.cluster().filter(|c| *c != self.cluster) {
+            return Err(format!(
+                "pubsub topic {topic} is in cluster {other}, this node is in cluster {}",
+                self.cluster
+            ));
+        }
+        if !self.served.contains(&topic) {
+            return Err(format!("this node does not serve pubsub topic {topic}"));
+        }
+        Ok(topic)
+    }
+
+    /// The served pubsub topic a content topic is autosharded to.
+    pub fn autoshard(&self, content_topic: &str) -> Result<PubsubTopic, String> {
+        let topic: ContentTopic = content_topic.parse().map_err(|e| format!("{e}"))?;
+        let pubsub = topic.pubsub_topic(self.cluster, self.num_shards).map_err(|e| e.to_string())?;
+        self.check(&pubsub.to_string())
+    }
+}
