@@ -41,7 +41,7 @@ pub fn behaviour() -> Result<gossipsub::Behaviour, RelayError> {
         .map_err(|e| RelayError::Config(e.to_string()))?;
     let mut relay =
         gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config).map_err(|e| RelayError::Config(e.into()))?;
-    relay.with_peer_score(PeerScoreParams::default(), thresholds()).map_err(|e| RelayError::Config(e.to_string()))?;
+    relay.with_peer_score(score_params(), thresholds()).map_err(|e| RelayError::Config(e.to_string()))?;
     Ok(relay)
 }
 
@@ -71,6 +71,22 @@ pub fn score_topic(relay: &mut gossipsub::Behaviour, topic: IdentTopic) {
     let _ = relay.set_topic_params(topic, topic_score_params());
 }
 
+/// Peer score parameters. IP colocation (many peers on one IP) is penalised
+/// only beyond 50 peers, because light clients behind one NAT share an IP
+/// and count too; loopback is exempt (only the operator's own processes).
+fn score_params() -> PeerScoreParams {
+    PeerScoreParams {
+        ip_colocation_factor_threshold: 50.0,
+        ip_colocation_factor_whitelist: [
+            std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST),
+            std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        ]
+        .into_iter()
+        .collect(),
+        ..PeerScoreParams::default()
+    }
+}
+
 fn thresholds() -> PeerScoreThresholds {
     PeerScoreThresholds {
         gossip_threshold: -10.0,
@@ -88,6 +104,7 @@ mod tests {
     #[test]
     fn relay_configuration_is_accepted() {
         behaviour().expect("valid gossipsub configuration");
+        score_params().validate().expect("valid score params");
         topic_score_params().validate().expect("valid topic params");
         thresholds().validate().expect("valid thresholds");
     }
