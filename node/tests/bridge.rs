@@ -369,3 +369,61 @@ async fn tokens_are_required_checked_single_use_and_rate_limited() {
     assert_eq!(u16::from(closed.expect("close frame").code), 1013);
     assert!(node.metric("heliograph_bridge_rate_limited_total", "").await >= 1.0);
 }
+
+fn wc_url(node: &TestNode, key: &libp2p::identity::ed25519::Keypair) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    format!("ws://{}/?auth={}", node.bridge.as_deref().expect("bridge"), auth::sign(key, now, now + 3600))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walletconnect_messages_stored_before_a_restart_are_pushed_once_and_never_echoed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("node");
+    let dapp_key = libp2p::identity::ed25519::Keypair::generate();
+    let wallet_key = libp2p::identity::ed25519::Keypair::generate();
+    let topic = "5e".repeat(32);
+
+    let node = TestNode::tcp(&data, &[]).await;
+    let mut dapp = Client::connect_url(&wc_url(&node, &dapp_key)).await;
+    let reply = dapp.call("irn_subscribe", json!({"topic": topic})).await;
+    assert!(reply["result"].as_str().is_some_and(|id| id.len() == 64), "{reply}");
+    let reply = dapp.call("irn_publish", json!({"topic": topic, "message": "AAEC", "ttl": 300, "tag": 1108})).await;
+    assert_eq!(reply["result"], true);
+    // Give the store's group commit (1 s) time, then restart from the same data dir.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    drop(dapp);
+    node.stop().await;
+
+    let node = TestNode::tcp(&data, &[]).await;
+    let mut wallet = Client::connect_url(&wc_url(&node, &wallet_key)).await;
+    let reply = wallet.call("irn_subscribe", json!({"topic": topic})).await;
+    let sub_id = reply["result"].as_str().expect("subscription id").to_owned();
+    let push = wallet.push().await;
+    assert_eq!(push["method"], "irn_subscription");
+    assert_eq!(push["params"]["id"], sub_id.as_str());
+    assert_eq!(push["params"]["data"]["message"], "AAEC", "the message from before the restart, read from the store");
+    assert_eq!(push["params"]["data"]["tag"], 1108);
+    assert_eq!(push["params"]["data"]["topic"], topic.as_str());
+    // Ack it with the server's id, exactly as received.
+    wallet.send_text(json!({"id": push["id"], "jsonrpc": "2.0", "result": true}).to_string()).await;
+
+    // The publisher resubscribing gets no echo; the wallet reconnecting gets no re-delivery after its ack.
+    let mut dapp = Client::connect_url(&wc_url(&node, &dapp_key)).await;
+    dapp.call("irn_subscribe", json!({"topic": topic})).await;
+    let fetched = dapp.call("irn_fetchMessages", json!({"topic": topic})).await;
+    assert_eq!(fetched["result"]["messages"], json!([]), "never echoed to the publisher: {fetched}");
+    drop(wallet);
+    let mut wallet = Client::connect_url(&wc_url(&node, &wallet_key)).await;
+    wallet.call("irn_batchSubscribe", json!({"topics": [topic]})).await;
+    let fetched = wallet.call("irn_fetchMessages", json!({"topic": topic})).await;
+    assert_eq!(fetched["result"]["messages"], json!([]), "acked messages are done: {fetched}");
+    assert!(wallet.pushes.is_empty(), "no re-push after the ack: {:?}", wallet.pushes);
+
+    // A new message reaches the wallet live, and not the dapp that published it.
+    dapp.call("irn_publish", json!({"topic": topic, "message": "BBBB", "ttl": 300, "tag": 1109})).await;
+    let push = wallet.push().await;
+    assert_eq!(push["params"]["data"]["message"], "BBBB");
+    let (status, body) = node.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("/bridge/v1/tokens"));
+}

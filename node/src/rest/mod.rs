@@ -7,6 +7,7 @@ mod bridge_tokens;
 pub mod cache;
 pub mod error;
 pub mod message_json;
+mod openapi;
 mod relay;
 mod store;
 
@@ -76,6 +77,7 @@ pub fn app(state: AppState) -> Router {
         .route("/relay/v1/auto/messages/{content_topic}", get(relay::auto_messages).post(relay::auto_publish_to))
         .route("/store/v3/messages", get(store::messages))
         .route("/bridge/v1/tokens", post(bridge_tokens::issue))
+        .route("/openapi.json", get(openapi::document))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(request_timeout))
         .with_state(state)
