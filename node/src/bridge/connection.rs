@@ -33,6 +33,8 @@ pub mod close {
     pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
+/// Most queued frames written with one flush.
+const WRITE_BATCH: usize = 64;
 /// Rate-limited requests in a row after which the socket is closed with 1013.
 const MAX_LIMITED_IN_A_ROW: u32 = 20;
 
@@ -173,6 +175,20 @@ impl Session {
     }
 }
 
+/// Feeds `frames` and flushes once, within `timeout`; false if the socket failed or was too slow.
+async fn write_batch<S, E>(socket: &mut S, timeout: std::time::Duration, frames: Vec<String>) -> bool
+where
+    S: Sink<Message, Error = E> + Unpin,
+{
+    let send = async {
+        for frame in frames {
+            socket.feed(Message::Text(frame.into())).await?;
+        }
+        socket.flush().await
+    };
+    matches!(tokio::time::timeout(timeout, send).await, Ok(Ok(())))
+}
+
 /// Sends one message within `timeout`; false if the socket failed or was too slow.
 async fn write<S, E>(socket: &mut S, timeout: std::time::Duration, message: Message) -> bool
 where
@@ -212,8 +228,16 @@ pub async fn pump<S, E>(
             }
             frame = queue.recv() => {
                 let Some(frame) = frame else { break None };
-                pending.fetch_sub(frame.len(), Ordering::Relaxed);
-                if !write(&mut socket, timeout, Message::Text(frame.into())).await {
+                // Batch what is queued into one flush (one syscall for many small frames).
+                let mut batch = vec![frame];
+                while batch.len() < WRITE_BATCH {
+                    match queue.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                pending.fetch_sub(batch.iter().map(String::len).sum(), Ordering::Relaxed);
+                if !write_batch(&mut socket, timeout, batch).await {
                     session.hub.metrics.slow_consumer_disconnects.inc();
                     break Some((close::POLICY, "slow consumer: write timed out".into()));
                 }

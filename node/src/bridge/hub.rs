@@ -242,15 +242,17 @@ impl Hub {
         let mut inner = self.lock();
         if let Some(subs) = inner.waku.get(&message.message.content_topic) {
             let hash = format!("0x{}", hex::encode(message_hash(&pubsub, &message.message)));
-            let json = MessageJson::from(&message.message);
+            // Serialised once; only the subscription id (hex, no escaping) differs per subscriber.
+            let result = json!({"hash": hash, "pubsubTopic": pubsub, "message": MessageJson::from(&message.message)})
+                .to_string();
             let mut pushes = Vec::new();
             for (conn, list) in subs {
                 for sub in list.iter().filter(|s| s.pubsub.as_ref().is_none_or(|p| *p == pubsub)) {
-                    let params = json!({
-                        "subscription": sub.id,
-                        "result": {"hash": hash, "pubsubTopic": pubsub, "message": json},
-                    });
-                    pushes.push(Push { conn: *conn, frame: jsonrpc::notification("waku_subscription", params) });
+                    let frame = format!(
+                        r#"{{"jsonrpc":"2.0","method":"waku_subscription","params":{{"subscription":"{}","result":{result}}}}}"#,
+                        sub.id
+                    );
+                    pushes.push(Push { conn: *conn, frame });
                 }
             }
             self.deliver(&inner, pushes);
