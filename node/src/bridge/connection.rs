@@ -294,3 +294,109 @@ pub async fn pump<S, E>(
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), socket.close()).await;
     session.close();
 }
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use futures::channel::mpsc as chan;
+    use serde_json::json;
+
+    use super::*;
+    use crate::bridge::tokens::Tokens;
+    use crate::config::Config;
+
+    /// A WebSocket stand-in made of two channels: what the test sends, and what the pump writes.
+    struct ChannelSocket {
+        incoming: chan::UnboundedReceiver<Result<Message, String>>,
+        outgoing: chan::UnboundedSender<Message>,
+    }
+
+    impl Stream for ChannelSocket {
+        type Item = Result<Message, String>;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            Pin::new(&mut self.incoming).poll_next(cx)
+        }
+    }
+
+    impl Sink<Message> for ChannelSocket {
+        type Error = String;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), String>> {
+            Poll::Ready(Ok(()))
+        }
+        fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), String> {
+            self.outgoing.unbounded_send(item).map_err(|e| e.to_string())
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), String>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), String>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    async fn next_json(rx: &mut chan::UnboundedReceiver<Message>) -> Value {
+        loop {
+            let message = tokio::time::timeout(std::time::Duration::from_secs(5), rx.next())
+                .await
+                .expect("a frame in time")
+                .expect("pump alive");
+            if let Message::Text(text) = message {
+                return serde_json::from_str(text.as_str()).expect("JSON");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_pump_serves_json_rpc_over_any_sink_and_stream() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+        config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")];
+        let shutdown = CancellationToken::new();
+        let mut registry = prometheus_client::registry::Registry::default();
+        let (network, _task) =
+            crate::p2p::spawn(&config, &mut registry, crate::metrics::NodeMetrics::default(), None, shutdown.clone())
+                .await
+                .expect("network");
+        let tokens = Arc::new(Tokens::new(&[]).expect("tokens"));
+        let hub = Hub::new(&config, network, None, super::super::BridgeMetrics::default(), tokens);
+
+        let _fanout = crate::bridge::hub::spawn_fanout(hub.clone(), shutdown.clone());
+        let (to_pump, incoming) = chan::unbounded();
+        let (outgoing, mut from_pump) = chan::unbounded();
+        let (session, queue, pending, kill) = Session::open(hub.clone(), None, None, "127.0.0.1".parse().expect("ip"));
+        let pump =
+            tokio::spawn(pump(ChannelSocket { incoming, outgoing }, session, queue, pending, kill, shutdown.clone()));
+
+        let send = |v: Value| to_pump.unbounded_send(Ok(Message::Text(v.to_string().into()))).expect("send");
+        send(json!({"jsonrpc":"2.0","id":"s","method":"waku_subscribe","params":{"contentTopics":["/a/1/b/proto"]}}));
+        let reply = next_json(&mut from_pump).await;
+        assert_eq!(reply["id"], "s");
+        let sub = reply["result"].as_str().expect("id").to_owned();
+        send(
+            json!({"jsonrpc":"2.0","id":7,"method":"waku_publish","params":{"message":{"payload":"AQI=","contentTopic":"/a/1/b/proto"}}}),
+        );
+        let mut got_reply = false;
+        let mut got_push = false;
+        while !(got_reply && got_push) {
+            let frame = next_json(&mut from_pump).await;
+            if frame["id"] == 7 {
+                assert_eq!(frame["result"]["relayPeers"], 0);
+                got_reply = true;
+            } else {
+                assert_eq!(frame["params"]["subscription"], sub.as_str());
+                assert_eq!(frame["params"]["result"]["message"]["payload"], "AQI=");
+                got_push = true;
+            }
+        }
+        send(json!({"jsonrpc":"2.0","id":8,"method":"irn_subscribe","params":{"topic":"00"}}));
+        assert_eq!(next_json(&mut from_pump).await["error"]["code"], code::UNAUTHORIZED);
+
+        shutdown.cancel();
+        pump.await.expect("pump ends");
+        let close = from_pump.next().await;
+        assert!(matches!(close, Some(Message::Close(Some(ref f))) if f.code == close::GOING_AWAY), "{close:?}");
+        assert_eq!(hub.metrics.connections.get(), 0, "the connection unregistered");
+    }
+}
