@@ -43,6 +43,7 @@ async fn start_mesh(n: usize, dirs: &tempfile::TempDir, shutdown: &CancellationT
     for i in 0..n {
         let mut config = Config { data_dir: dirs.path().join(format!("node{i}")), ..Config::default() };
         config.rest.enabled = false;
+        config.bridge.enabled = false;
         config.relay.shards = vec![0];
         config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
         config.network.bootstrap = nodes.iter().map(|node| node.listen_addrs[0].clone()).collect();

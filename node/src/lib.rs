@@ -2,6 +2,7 @@
 //! REST API. The binary only parses configuration and calls [`Node::start`];
 //! everything else lives here so tests can drive it.
 
+pub mod bridge;
 pub mod config;
 pub mod identity;
 pub mod light;
@@ -33,6 +34,9 @@ pub enum StartError {
     /// The light-client services could not start.
     #[error(transparent)]
     Light(#[from] light::LightError),
+    /// The bridge could not start.
+    #[error(transparent)]
+    Bridge(#[from] bridge::BridgeError),
     /// The REST listener could not be bound.
     #[error("cannot bind the REST API on {addr}: {source}")]
     Rest {
@@ -51,6 +55,8 @@ pub struct Node {
     pub listen_addrs: Vec<Multiaddr>,
     /// Bound REST address, if the REST API is on.
     pub rest_addr: Option<SocketAddr>,
+    /// Bound bridge (WebSocket JSON-RPC) address, if the bridge is on.
+    pub bridge_addr: Option<SocketAddr>,
     /// Handle to the swarm task.
     pub network: p2p::NetworkHandle,
     store: Option<store::Store>,
@@ -65,6 +71,8 @@ impl Node {
         let mut registry = Registry::default();
         let metrics = metrics::NodeMetrics::default();
         metrics.register(&mut registry);
+        let bridge_metrics = bridge::BridgeMetrics::default();
+        bridge_metrics.register(&mut registry);
         let store = if config.store.enabled {
             match store::Store::open(&config.store, &config.data_dir, metrics.clone(), shutdown.clone()) {
                 Ok(store) => Some(store),
@@ -115,6 +123,22 @@ impl Node {
                 ));
             }
         }
+        let mut bridge_addr = None;
+        let bridge_tokens =
+            Arc::new(bridge::tokens::Tokens::new(&config.bridge.token_keys).map_err(bridge::BridgeError::from)?);
+        if config.bridge.enabled {
+            let (addr, bridge_tasks) = bridge::spawn(
+                &config,
+                network.clone(),
+                store.clone(),
+                bridge_metrics,
+                bridge_tokens.clone(),
+                shutdown.clone(),
+            )
+            .await?;
+            tasks.extend(bridge_tasks);
+            bridge_addr = Some(addr);
+        }
         let mut rest_addr = None;
         if config.rest.enabled {
             let state = rest::AppState {
@@ -126,6 +150,7 @@ impl Node {
                 cluster_id: config.relay.cluster_id,
                 num_shards: config.relay.num_shards,
                 static_dir: config.rest.static_dir.clone(),
+                bridge_tokens: config.bridge.enabled.then(|| bridge_tokens.clone()),
             };
             tasks.push(rest::spawn_cache_filler(&state, shutdown.clone()));
             let (addr, task) = rest::serve(&config, state, shutdown.clone())
@@ -138,6 +163,7 @@ impl Node {
             peer_id: network.peer_id(),
             listen_addrs: info.map(|i| i.listen_addrs).unwrap_or_default(),
             rest_addr,
+            bridge_addr,
             network,
             store,
             tasks,

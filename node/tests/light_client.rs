@@ -264,7 +264,7 @@ async fn peer_exchange_learns_and_serves_enrs_and_identify_lists_protocols() {
         }
     };
     let (mut stream, query) = loop {
-        let (_, mut stream) = tokio::time::timeout(Duration::from_secs(20), served.next())
+        let (_, mut stream) = tokio::time::timeout(Duration::from_secs(45), served.next())
             .await
             .expect("A polls peer exchange")
             .expect("stream");

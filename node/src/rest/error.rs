@@ -19,6 +19,11 @@ impl ApiError {
         ApiError { status: StatusCode::BAD_REQUEST, message: message.into() }
     }
 
+    /// The message for the client.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// 404 with `message`.
     pub fn not_found(message: impl Into<String>) -> Self {
         ApiError { status: StatusCode::NOT_FOUND, message: message.into() }
@@ -27,11 +32,6 @@ impl ApiError {
     /// 507 with `message`: the store could not keep it (for example: disk full).
     pub fn insufficient_storage(message: impl Into<String>) -> Self {
         ApiError { status: StatusCode::INSUFFICIENT_STORAGE, message: message.into() }
-    }
-
-    /// What is wrong, as sent to the client.
-    pub fn message(&self) -> &str {
-        &self.message
     }
 
     /// 503 with `message`.

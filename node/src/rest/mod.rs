@@ -3,10 +3,12 @@
 //! shutdown.
 
 mod admin;
+mod bridge_tokens;
 pub mod cache;
 pub mod error;
 mod lightpush;
 pub mod message_json;
+mod openapi;
 mod relay;
 mod store;
 
@@ -52,6 +54,8 @@ pub struct AppState {
     pub num_shards: u16,
     /// Folder served under `/demo/`, if any.
     pub static_dir: Option<std::path::PathBuf>,
+    /// The bridge's access tokens, if the bridge is on.
+    pub bridge_tokens: Option<Arc<crate::bridge::tokens::Tokens>>,
 }
 
 impl AppState {
@@ -80,6 +84,8 @@ pub fn app(state: AppState) -> Router {
         .route("/relay/v1/auto/messages/{content_topic}", get(relay::auto_messages).post(relay::auto_publish_to))
         .route("/store/v3/messages", get(store::messages))
         .route("/lightpush/v3/message", post(lightpush::push))
+        .route("/bridge/v1/tokens", post(bridge_tokens::issue))
+        .route("/openapi.json", get(openapi::document))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(request_timeout))
         .with_state(state)

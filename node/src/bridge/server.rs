@@ -1,0 +1,128 @@
+//! The bridge's WebSocket listener (axum): checks Host and Origin, verifies
+//! the WalletConnect auth JWT when one is given, enforces the connection cap,
+//! then hands the socket to [`connection::pump`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::connection::{Session, pump};
+use super::hub::Hub;
+use super::tokens::TokenError;
+use super::walletconnect::auth;
+
+#[derive(Clone)]
+struct ServerState {
+    hub: Arc<Hub>,
+    slots: Arc<Semaphore>,
+    shutdown: CancellationToken,
+}
+
+/// The bridge router: the WebSocket endpoint at `/`.
+fn app(hub: Arc<Hub>, shutdown: CancellationToken) -> Router {
+    let slots = Arc::new(Semaphore::new(hub.config.max_connections));
+    Router::new().route("/", get(upgrade)).with_state(ServerState { hub, slots, shutdown })
+}
+
+fn refuse(hub: &Hub, status: StatusCode, reason: &str, message: String) -> Response {
+    hub.metrics.reject(reason);
+    debug!(reason, %message, "bridge upgrade refused");
+    (status, message).into_response()
+}
+
+async fn upgrade(
+    State(state): State<ServerState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let hub = &state.hub;
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Err(e) = hub.allow.check(header(header::HOST), header(header::ORIGIN)) {
+        return refuse(hub, StatusCode::FORBIDDEN, "origin", e.to_string());
+    }
+    let client = match query.get("auth") {
+        Some(jwt) => match auth::verify(jwt, u64::try_from(crate::store::now_ns() / 1_000_000_000).unwrap_or(0)) {
+            Ok(client) => Some(client),
+            Err(e) => return refuse(hub, StatusCode::UNAUTHORIZED, "auth", e.to_string()),
+        },
+        None => None,
+    };
+    let now = u64::try_from(crate::store::now_ns() / 1_000_000_000).unwrap_or(0);
+    let presented = query.get("token").map(String::as_str).or_else(|| {
+        header(header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+    });
+    let subject = match presented {
+        Some(token) => match hub.tokens.verify(token.trim(), now) {
+            Ok(subject) => Some(subject.0),
+            Err(e) => return refuse(hub, StatusCode::UNAUTHORIZED, "token", e.to_string()),
+        },
+        None if hub.config.require_token && client.is_none() => {
+            return refuse(hub, StatusCode::UNAUTHORIZED, "token", TokenError::Missing.to_string());
+        }
+        None => None,
+    };
+    let Ok(permit) = state.slots.clone().try_acquire_owned() else {
+        return refuse(
+            hub,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "connections",
+            "too many bridge connections; retry later".into(),
+        );
+    };
+    let hub = state.hub.clone();
+    let shutdown = state.shutdown.clone();
+    ws.max_frame_size(hub.config.max_frame_size).max_message_size(hub.config.max_frame_size).on_upgrade(move |socket| {
+        let (session, queue, pending, kill) = Session::open(hub, client, subject, peer.ip());
+        let span = info_span!("bridge_conn", conn = session.conn, %peer);
+        async move {
+            debug!("bridge connection open");
+            pump(socket, session, queue, pending, kill, shutdown).await;
+            drop(permit);
+            debug!("bridge connection closed");
+        }
+        .instrument(span)
+    })
+}
+
+/// Binds the bridge listener; returns the bound address and the serving task.
+pub async fn serve(
+    addr: SocketAddr,
+    hub: Arc<Hub>,
+    shutdown: CancellationToken,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    info!(%addr, "bridge listening (WebSocket JSON-RPC: waku_*, WalletConnect irn_*)");
+    let router = app(hub, shutdown.clone());
+    let task = tokio::spawn(
+        async move {
+            // Small frames (acks, pushes) must not wait for Nagle's algorithm.
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    debug!(error = %e, "cannot set TCP_NODELAY on a bridge connection");
+                }
+            });
+            let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                warn!(error = %e, "bridge server stopped with an error");
+            }
+        }
+        .instrument(info_span!("bridge", %addr)),
+    );
+    Ok((addr, task))
+}
