@@ -81,7 +81,9 @@ fn ns_per_op(mut f: impl FnMut()) -> f64 {
 
 /// ns per operation from `openssl speed -mr` output (`+R:<count>:<alg>:<seconds>`).
 fn openssl(args: &[&str]) -> Option<f64> {
-    let out = Command::new("openssl").arg("speed").args(args).arg("-mr").output().ok()?;
+    // Options must come before the algorithm name; `-elapsed` makes OpenSSL divide by
+    // wall-clock time like we do (its default is CPU time, which hides a busy machine).
+    let out = Command::new("openssl").args(["speed", "-mr", "-elapsed"]).args(args).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     let line = text.lines().find(|l| l.starts_with("+R"))?;
     let parts: Vec<&str> = line.split(':').collect();
@@ -107,11 +109,17 @@ fn report() {
         "# session-protocol: envelope and key agreement benchmark\n\n\
          Written by `cargo bench -p heliograph-session --bench envelope` (bench profile, i.e. release \
          settings). Our figures are the median of five \
-         200 ms runs; OpenSSL's come from `openssl speed -evp chacha20-poly1305 -bytes N -seconds 1` \
-         (and `-decrypt`) run by the bench right after, on the same machine. Ratio = ours / OpenSSL \
+         200 ms runs; OpenSSL's come from `openssl speed -elapsed -bytes N -seconds 1 -evp chacha20-poly1305` \
+         (and `-decrypt`; `-elapsed` = wall-clock like ours) run by the bench right after, on the same machine. Ratio = ours / OpenSSL \
          (above 1 means slower than OpenSSL).\n\n",
     );
-    md += &format!("Machine: {} cores; {}\n\n", std::thread::available_parallelism().map_or(0, |n| n.get()), openssl_version());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+    md += &format!(
+        "Machine: {} cores, load average {load} at the start of the report (shared machine); {}\n\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        openssl_version()
+    );
     md += "| operation | size | ours ns/op | ours MB/s | OpenSSL ns/op | ratio |\n|---|---:|---:|---:|---:|---:|\n";
     println!("\n{:<34} {:>6} {:>12} {:>12} {:>8}", "operation", "bytes", "ours ns/op", "openssl", "ratio");
     for size in SIZES {
@@ -127,8 +135,8 @@ fn report() {
             black_box(aead.encrypt(&nonce, black_box(msg.as_bytes())).ok());
         });
         let bytes = size.to_string();
-        let ossl_enc = openssl(&["-evp", "chacha20-poly1305", "-bytes", &bytes, "-seconds", "1"]);
-        let ossl_dec = openssl(&["-evp", "chacha20-poly1305", "-decrypt", "-bytes", &bytes, "-seconds", "1"]);
+        let ossl_enc = openssl(&["-bytes", &bytes, "-seconds", "1", "-evp", "chacha20-poly1305"]);
+        let ossl_dec = openssl(&["-decrypt", "-bytes", &bytes, "-seconds", "1", "-evp", "chacha20-poly1305"]);
         for (name, ours, theirs) in [
             ("envelope seal (AEAD + base64)", seal, ossl_enc),
             ("envelope open (base64 + AEAD)", open, ossl_dec),
@@ -148,7 +156,7 @@ fn report() {
     let agree = ns_per_op(|| {
         black_box(mine.derive_sym_key(black_box(&peer)).ok());
     });
-    let ossl_x25519 = openssl(&["ecdhx25519", "-seconds", "1"]);
+    let ossl_x25519 = openssl(&["-seconds", "1", "ecdhx25519"]);
     let (theirs_text, ratio) = match ossl_x25519 {
         Some(t) => (format!("{t:.0}"), format!("{:.2}", agree / t)),
         None => ("n/a".to_owned(), "n/a".to_owned()),

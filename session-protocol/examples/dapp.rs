@@ -168,9 +168,8 @@ async fn run(
             let message = format!("{} (session {}, request {round})", args.message, &c.session.as_str()[..8]);
             let params = json!([format!("0x{}", hex::encode(message.as_bytes())), address]);
             let session = c.session.clone();
-            let id = handle
-                .call(move |ep, now| ep.request(&session, Some(&chain), "personal_sign", params, now))
-                .await??;
+            let id =
+                handle.call(move |ep, now| ep.request(&session, Some(&chain), "personal_sign", params, now)).await??;
             emit(json!({"event": "requested", "session": c.session, "id": id, "message": message}));
             pending.insert((c.session.clone(), id), format!("{address}|{message}"));
         }
@@ -198,7 +197,9 @@ async fn run(
                 }
                 verified += 1;
             }
-            DriverEvent::Endpoint(Event::RequestTimedOut { session, id }) => bail!("request {id} on {session} timed out"),
+            DriverEvent::Endpoint(Event::RequestTimedOut { session, id }) => {
+                bail!("request {id} on {session} timed out")
+            }
             other => report(&other),
         }
     }

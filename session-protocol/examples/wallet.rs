@@ -105,7 +105,9 @@ async fn main() -> anyhow::Result<()> {
         match event {
             DriverEvent::RelayConnected => emit(json!({"event": "relay_connected"})),
             DriverEvent::RelayDisconnected { reason, retry_in } => {
-                emit(json!({"event": "relay_disconnected", "reason": reason, "retryInMs": retry_in.as_millis() as u64}));
+                emit(
+                    json!({"event": "relay_disconnected", "reason": reason, "retryInMs": retry_in.as_millis() as u64}),
+                );
             }
             DriverEvent::PublishFailed { topic, tag, error } => {
                 emit(json!({"event": "publish_failed", "topic": topic, "tag": tag, "error": error}));

@@ -7,6 +7,8 @@
 //! node has no WalletConnect bridge, these tests fail with "bridge not
 //! available"; `HELIOGRAPH_SKIP_BRIDGE_TESTS=1` opts out explicitly.
 
+#![allow(clippy::unwrap_used)] // a panic is how a test reports failure
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};

@@ -158,8 +158,10 @@ mod tests {
     #[test]
     fn did_key_matches_the_relay_auth_vector() {
         // @walletconnect/relay-auth test vector: seed 58e0254c…, did:key z6MkodHZ….
-        let seed: [u8; 32] =
-            hex::decode("58e0254c211b858ef7896b00e3f36beeb13d568d47c6031c4218b87718061295").unwrap().try_into().unwrap();
+        let seed: [u8; 32] = hex::decode("58e0254c211b858ef7896b00e3f36beeb13d568d47c6031c4218b87718061295")
+            .unwrap()
+            .try_into()
+            .unwrap();
         let key = ClientKey::from_seed(&seed);
         assert_eq!(key.client_id(), "did:key:z6MkodHZwneVRShtaLf8JKYkxpDGp1vGZnpGmdBpX8M2exxH");
     }

@@ -325,7 +325,7 @@ enum Link {
     /// Waiting before the next connection attempt.
     Down { retry_at: Instant },
     /// A connection attempt in progress.
-    Connecting(Pin<Box<dyn Future<Output = Result<Ws, ConnectionError>> + Send>>),
+    Connecting(Pin<Box<dyn Future<Output = Result<Box<Ws>, ConnectionError>> + Send>>),
     /// Open.
     Up(Box<Up>),
 }
@@ -346,7 +346,7 @@ enum Wake {
 }
 
 enum LinkInput {
-    Opened(Result<Ws, ConnectionError>),
+    Opened(Result<Box<Ws>, ConnectionError>),
     Frame(Option<Result<Message, tungstenite::Error>>),
 }
 
@@ -445,7 +445,7 @@ impl Pump {
         tracing::debug!(relay = %shown, client = %self.key.client_id(), "connecting");
         Link::Connecting(Box::pin(async move {
             match tokio::time::timeout(timeout, tokio_tungstenite::connect_async(url)).await {
-                Ok(Ok((ws, _response))) => Ok(ws),
+                Ok(Ok((ws, _response))) => Ok(Box::new(ws)),
                 Ok(Err(e)) => Err(ConnectionError::Connect { url: shown, source: Box::new(e) }),
                 Err(_) => Err(ConnectionError::ConnectTimeout(shown)),
             }
@@ -453,9 +453,9 @@ impl Pump {
     }
 
     /// The connection is open: subscribe every topic again, resend what was not acknowledged.
-    async fn opened(&mut self, link: &mut Link, ws: Ws) {
+    async fn opened(&mut self, link: &mut Link, ws: Box<Ws>) {
         let at = Instant::now();
-        *link = Link::Up(Box::new(Up { ws, last_frame: at, pinged: false, opened: at }));
+        *link = Link::Up(Box::new(Up { ws: *ws, last_frame: at, pinged: false, opened: at }));
         tracing::info!(relay = %self.config.relay_url, topics = self.topics.len(), "relay connected");
         let topics: Vec<String> = self.topics.iter().map(|t| t.as_str().to_owned()).collect();
         let mut frames = Vec::new();
@@ -669,7 +669,10 @@ impl Pump {
             let Some(event) = self.ep.poll_event() else { return };
             if matches!(
                 event,
-                Event::Connected(_) | Event::SessionDeleted { .. } | Event::SessionExpired { .. } | Event::Response { .. }
+                Event::Connected(_)
+                    | Event::SessionDeleted { .. }
+                    | Event::SessionExpired { .. }
+                    | Event::Response { .. }
             ) {
                 self.dirty = true;
                 self.urgent = true;

@@ -141,7 +141,10 @@ mod tests {
         let v: Value = serde_json::from_str(&publish(1_795_668_933_386_046_208, &t)).unwrap();
         assert_eq!(v["id"], "1795668933386046208");
         assert_eq!(v["method"], "irn_publish");
-        assert_eq!(v["params"], json!({"topic": "ab".repeat(32), "message": "AAEC", "ttl": 300, "tag": 1100, "prompt": true}));
+        assert_eq!(
+            v["params"],
+            json!({"topic": "ab".repeat(32), "message": "AAEC", "ttl": 300, "tag": 1100, "prompt": true})
+        );
     }
 
     #[test]
@@ -159,7 +162,10 @@ mod tests {
 
     #[test]
     fn responses_match_string_ids() {
-        assert_eq!(parse(r#"{"id":"42","jsonrpc":"2.0","result":true}"#), Ok(Incoming::Response { id: 42, outcome: Ok(json!(true)) }));
+        assert_eq!(
+            parse(r#"{"id":"42","jsonrpc":"2.0","result":true}"#),
+            Ok(Incoming::Response { id: 42, outcome: Ok(json!(true)) })
+        );
         let err = parse(r#"{"id":"7","jsonrpc":"2.0","error":{"code":-32600,"message":"bad"}}"#).unwrap();
         assert!(matches!(err, Incoming::Response { id: 7, outcome: Err(_) }));
         assert_eq!(parse(r#"{"id":"x","result":1}"#), Err(FrameError::ForeignId));
