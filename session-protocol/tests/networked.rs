@@ -50,19 +50,26 @@ fn example_bin(name: &str) -> PathBuf {
 
 /// A running `heliograph` node, killed on drop.
 struct Node {
-    _child: Child,
+    child: Child,
     relay: String,
-    _dir: tempfile::TempDir,
+    bridge: String,
+    dir: tempfile::TempDir,
 }
 
 impl Node {
     /// Starts a node; `None` only when `HELIOGRAPH_SKIP_BRIDGE_TESTS` is set and it has no bridge.
     async fn start() -> Option<Node> {
         let dir = tempfile::tempdir().unwrap();
-        let log = std::fs::File::create(dir.path().join("node.log")).unwrap();
+        let (child, bridge) = Node::spawn(dir.path(), "127.0.0.1:0").await?;
+        Some(Node { child, relay: format!("ws://{bridge}"), bridge, dir })
+    }
+
+    async fn spawn(dir: &Path, bridge_addr: &str) -> Option<(Child, String)> {
+        let log_path = dir.join("node.log");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).unwrap();
         let mut child = Command::new(node_bin())
-            .args(["--data-dir", dir.path().join("data").to_str().unwrap()])
-            .args(["--rest-addr", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0", "--bridge-addr", "127.0.0.1:0"])
+            .args(["--data-dir", dir.join("data").to_str().unwrap()])
+            .args(["--rest-addr", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0", "--bridge-addr", bridge_addr])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -85,7 +92,7 @@ impl Node {
         .flatten();
         // Keep draining stdout so the node never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let log = std::fs::read_to_string(dir.path().join("node.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         let bridge = ready.as_ref().and_then(|r| r["bridge"].as_str().map(str::to_owned));
         let Some(bridge) = bridge else {
             if std::env::var_os("HELIOGRAPH_SKIP_BRIDGE_TESTS").is_some() {
@@ -98,7 +105,16 @@ impl Node {
                 tail(&log)
             );
         };
-        Some(Node { _child: child, relay: format!("ws://{bridge}"), _dir: dir })
+        Some((child, bridge))
+    }
+
+    /// Kills the node (no graceful shutdown) and starts it again on the same
+    /// bridge address and data directory.
+    async fn restart(&mut self) {
+        self.child.kill().await.unwrap();
+        let (child, bridge) = Node::spawn(self.dir.path(), &self.bridge).await.expect("node restarts with its bridge");
+        assert_eq!(bridge, self.bridge, "same bridge address after the restart");
+        self.child = child;
     }
 }
 
@@ -493,4 +509,36 @@ async fn an_unreachable_relay_is_retried_with_backoff() {
     }
     shutdown.cancel();
     driver.join().await.unwrap();
+}
+
+#[tokio::test]
+async fn both_peers_reconnect_and_resubscribe_after_the_relay_restarts() {
+    let Some(mut node) = Node::start().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut dapp = InProcessDapp::start(&node.relay);
+    let uri = dapp.propose().await;
+    let mut wallet = Proc::spawn("wallet", &wallet_args(&node, dir.path(), &["--uri", &uri]), dir.path(), "wallet");
+    let address = wallet.expect("ready").await["address"].as_str().unwrap().to_owned();
+    let session = dapp.connected().await.session;
+    wallet.expect("connected").await;
+
+    node.restart().await;
+    // The dapp notices, backs off, reconnects and subscribes its topics again.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut disconnected = false;
+    loop {
+        match tokio::time::timeout_at(deadline, dapp.driver.events.recv()).await.unwrap().unwrap() {
+            DriverEvent::RelayDisconnected { .. } => disconnected = true,
+            DriverEvent::RelayConnected if disconnected => break,
+            _ => {}
+        }
+    }
+    let reconnected = wallet.expect("relay_connected").await;
+    assert_eq!(reconnected["event"], "relay_connected");
+    assert!(!wallet.lines_with("relay_disconnected").is_empty(), "the wallet saw the relay go away");
+
+    // Only a resubscribed wallet receives this request on the new relay process.
+    let id = dapp.sign(&session, "after the relay restart", &address).await;
+    assert_eq!(dapp.signer(id, "after the relay restart").await, address);
+    dapp.stop().await;
 }
