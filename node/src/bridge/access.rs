@@ -59,7 +59,7 @@ impl AllowLists {
     pub fn check(&self, host: Option<&str>, origin: Option<&str>) -> Result<(), AccessError> {
         if let Some(host) = host {
             let name = host_name(host);
-            if !is_loopback(&name) && !self.hosts.iter().any(|h| *h == name) {
+            if !is_loopback(&name) && !self.hosts.contains(&name) {
                 return Err(AccessError::Host(host.to_owned()));
             }
         }
