@@ -22,6 +22,9 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+#[path = "js_runner/mod.rs"]
+mod js_runner;
+
 const WAIT: Duration = Duration::from_secs(60);
 
 /// The directory holding the test executable's profile outputs (`…/debug`).
@@ -134,8 +137,12 @@ struct Proc {
 
 impl Proc {
     fn spawn(name: &str, args: &[String], dir: &Path, tag: &str) -> Proc {
+        Proc::spawn_command(Command::new(example_bin(name)), args, dir, tag)
+    }
+
+    fn spawn_command(mut command: Command, args: &[String], dir: &Path, tag: &str) -> Proc {
         let stderr = dir.join(format!("{tag}.stderr"));
-        let mut child = Command::new(example_bin(name))
+        let mut child = command
             .args(args)
             .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
@@ -143,7 +150,7 @@ impl Proc {
             .stderr(std::fs::File::create(&stderr).unwrap())
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("start example {name}: {e}"));
+            .unwrap_or_else(|e| panic!("start {tag}: {e}"));
         let (tx, lines) = mpsc::unbounded_channel();
         let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
         tokio::spawn(async move {
@@ -541,4 +548,36 @@ async fn both_peers_reconnect_and_resubscribe_after_the_relay_restarts() {
     let id = dapp.sign(&session, "after the relay restart", &address).await;
     assert_eq!(dapp.signer(id, "after the relay restart").await, address);
     dapp.stop().await;
+}
+
+/// The official `@walletconnect/sign-client` 2.25.0 as the dapp, our `wallet`
+/// example (driver) as the wallet, through the bridge: pairing, approval,
+/// personal_sign and the dapp's disconnect all cross implementations.
+#[tokio::test]
+async fn the_official_sign_client_dapp_works_with_the_rust_wallet() {
+    if !js_runner::node_available() {
+        return;
+    }
+    let Some(node) = Node::start().await else { return };
+    let js = js_runner::ensure_installed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new("node");
+    command.current_dir(&js);
+    let mut dapp = Proc::spawn_command(command, &args(&["signclient_dapp.mjs", &node.relay]), dir.path(), "js-dapp");
+    let uri = dapp.expect("uri").await["uri"].as_str().unwrap().to_owned();
+    let mut wallet = Proc::spawn("wallet", &wallet_args(&node, dir.path(), &["--uri", &uri]), dir.path(), "wallet");
+    let address = wallet.expect("ready").await["address"].as_str().unwrap().to_owned();
+
+    let connected = dapp.expect("connected").await;
+    assert_eq!(connected["accounts"], json!([format!("eip155:1:{address}")]));
+    let wallet_session = wallet.expect("connected").await;
+    assert_eq!(wallet_session["session"], connected["topic"]);
+
+    let signed = dapp.expect("signature").await;
+    let signature = hex::decode(signed["signature"].as_str().unwrap().trim_start_matches("0x")).unwrap();
+    let signer = heliograph_session::linking::recover_eip191(signed["text"].as_str().unwrap().as_bytes(), &signature);
+    assert_eq!(format!("0x{}", hex::encode(signer.unwrap())), address);
+    dapp.expect("disconnected").await;
+    assert_eq!(wallet.expect("session_deleted").await["session"], connected["topic"]);
+    assert!(dapp.exit_ok().await);
 }
