@@ -234,7 +234,13 @@ fn load_or_create_eth_key(path: &std::path::Path) -> anyhow::Result<SigningKey> 
             loop {
                 rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut seed);
                 if let Ok(key) = SigningKey::from_slice(&seed) {
-                    std::fs::write(path, hex::encode(seed)).context("writing the eth key file")?;
+                    let mut options = std::fs::OpenOptions::new();
+                    options.write(true).create_new(true);
+                    #[cfg(unix)]
+                    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                    let mut file = options.open(path).context("creating the eth key file")?;
+                    std::io::Write::write_all(&mut file, hex::encode(seed).as_bytes())
+                        .context("writing the eth key file")?;
                     return Ok(key);
                 }
             }

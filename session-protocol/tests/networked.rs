@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
-use heliograph_session::driver::{ClientKey, Driver, DriverConfig, DriverEvent};
+use heliograph_session::driver::{ClientKey, Driver, DriverConfig, DriverEvent, restore_or_new};
 use heliograph_session::namespaces::Request;
-use heliograph_session::{Config, ConnectResult, Endpoint, Event, MemoryStore, Now, Topic};
+use heliograph_session::{Config, ConnectResult, Endpoint, Event, FileStore, MemoryStore, Now, Topic};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -480,20 +480,23 @@ async fn a_peer_going_offline_is_reported_and_coming_back_too() {
 }
 
 /// The driver gives up nothing when the relay is unreachable: it keeps retrying
-/// with backoff and reports each failure.
+/// with backoff and reports each failure; at shutdown it saves the snapshot, so
+/// `restore_or_new` brings the pairing back.
 #[tokio::test]
-async fn an_unreachable_relay_is_retried_with_backoff() {
+async fn an_unreachable_relay_is_retried_with_backoff_and_state_saved_at_shutdown() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let now = Now::new(Instant::now(), SystemTime::now());
-    let mut endpoint = Endpoint::new(Config::default(), rand_core::OsRng);
-    endpoint.create_pairing(now);
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::new(dir.path().join("state.json"));
+    let (mut endpoint, restored) = restore_or_new(Config::default(), &store).unwrap();
+    assert!(!restored);
+    let pairing = endpoint.create_pairing(Now::new(Instant::now(), SystemTime::now())).topic;
     let shutdown = CancellationToken::new();
     let mut driver = Driver::spawn(
         endpoint,
         ClientKey::generate(),
-        None,
+        Some(Box::new(store.clone())),
         DriverConfig::new(format!("ws://127.0.0.1:{port}")),
         shutdown.clone(),
     )
@@ -514,8 +517,15 @@ async fn an_unreachable_relay_is_retried_with_backoff() {
         let ceiling = Duration::from_millis(500 << n);
         assert!(*d >= ceiling / 2 && *d <= ceiling, "attempt {n}: {d:?}");
     }
+    // Calls still work while the relay is away.
+    let pairings = driver.handle.call(|ep, _| ep.pairings().cloned().collect::<Vec<_>>()).await.unwrap();
+    assert_eq!(pairings, vec![pairing.clone()]);
     shutdown.cancel();
     driver.join().await.unwrap();
+
+    let (restored_endpoint, restored) = restore_or_new(Config::default(), &store).unwrap();
+    assert!(restored);
+    assert_eq!(restored_endpoint.pairings().collect::<Vec<_>>(), vec![&pairing]);
 }
 
 #[tokio::test]
