@@ -65,6 +65,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    common::init_logging();
     let shutdown = CancellationToken::new();
     common::cancel_on_signal(shutdown.clone());
     let (mut driver, _restored) = common::start(&args.relay, "dapp", shutdown.clone())?;

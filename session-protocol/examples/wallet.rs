@@ -52,6 +52,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    common::init_logging();
     let key = load_or_create_eth_key(&args.eth_key_file)?;
     let address = common::address_of(&key);
     let denied: BTreeMap<String, String> = args

@@ -60,6 +60,13 @@ pub fn start(args: &RelayArgs, name: &str, shutdown: CancellationToken) -> anyho
     Ok((driver, restored))
 }
 
+/// Logs (`RUST_LOG`, default `info`) go to stderr, next to the human text.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
 /// Prints one machine-readable JSON line on stdout.
 pub fn emit(value: Value) {
     let mut out = std::io::stdout().lock();
