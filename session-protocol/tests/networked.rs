@@ -334,6 +334,10 @@ struct InProcessDapp {
 
 impl InProcessDapp {
     fn start(relay: &str) -> InProcessDapp {
+        InProcessDapp::start_with(DriverConfig::new(relay))
+    }
+
+    fn start_with(driver_config: DriverConfig) -> InProcessDapp {
         let config = Config {
             heartbeat_interval: Duration::from_secs(1),
             offline_after: Duration::from_secs(3),
@@ -345,7 +349,7 @@ impl InProcessDapp {
             endpoint,
             ClientKey::generate(),
             Some(Box::new(MemoryStore::new())),
-            DriverConfig::new(relay),
+            driver_config,
             shutdown.clone(),
         )
         .unwrap();
@@ -590,4 +594,42 @@ async fn the_official_sign_client_dapp_works_with_the_rust_wallet() {
     dapp.expect("disconnected").await;
     assert_eq!(wallet.expect("session_deleted").await["session"], connected["topic"]);
     assert!(dapp.exit_ok().await);
+}
+
+/// With an event channel of one slot and an application that does not read for
+/// a while, the driver keeps serving calls and the relay, and no event is lost:
+/// they wait in the endpoint's bounded queues until the application reads.
+#[tokio::test]
+async fn a_slow_application_loses_no_events_through_the_bounded_channel() {
+    let Some(node) = Node::start().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = DriverConfig::new(&node.relay);
+    config.event_capacity = 1;
+    let mut dapp = InProcessDapp::start_with(config);
+    let uri = dapp.propose().await;
+    let mut wallet = Proc::spawn("wallet", &wallet_args(&node, dir.path(), &["--uri", &uri]), dir.path(), "wallet");
+    let address = wallet.expect("ready").await["address"].as_str().unwrap().to_owned();
+    let session = dapp.connected().await.session;
+
+    let mut ids = std::collections::BTreeMap::new();
+    for n in 0..20 {
+        let message = format!("request {n}");
+        ids.insert(dapp.sign(&session, &message, &address).await, message);
+    }
+    for _ in 0..20 {
+        wallet.expect("responded").await;
+    }
+    // Only now does the application read: every response is there, in order of arrival.
+    let mut answered = Vec::new();
+    while answered.len() < ids.len() {
+        let event = dapp.next("a response", |e| matches!(e, Event::Response { .. })).await;
+        let Event::Response { id, outcome, .. } = event else { unreachable!() };
+        let signature = hex::decode(outcome.unwrap().as_str().unwrap().trim_start_matches("0x")).unwrap();
+        let signer = heliograph_session::linking::recover_eip191(ids[&id].as_bytes(), &signature).unwrap();
+        assert_eq!(format!("0x{}", hex::encode(signer)), address);
+        answered.push(id);
+    }
+    answered.sort_unstable();
+    assert_eq!(answered, ids.keys().copied().collect::<Vec<_>>(), "every request answered exactly once");
+    dapp.stop().await;
 }
