@@ -633,3 +633,36 @@ async fn a_slow_application_loses_no_events_through_the_bounded_channel() {
     assert_eq!(answered, ids.keys().copied().collect::<Vec<_>>(), "every request answered exactly once");
     dapp.stop().await;
 }
+
+/// The endpoint accepts envelopes up to 150 KiB, the bridge only up to 140 KiB:
+/// a message in between is refused by the relay, retried, then reported as
+/// `PublishFailed`, and the connection and session go on working.
+#[tokio::test]
+async fn a_publish_the_relay_refuses_is_reported_and_the_session_goes_on() {
+    let Some(node) = Node::start().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut dapp = InProcessDapp::start(&node.relay);
+    let uri = dapp.propose().await;
+    let mut wallet = Proc::spawn("wallet", &wallet_args(&node, dir.path(), &["--uri", &uri]), dir.path(), "wallet");
+    let address = wallet.expect("ready").await["address"].as_str().unwrap().to_owned();
+    let session = dapp.connected().await.session;
+
+    let huge = "x".repeat(54_500); // sent hex-encoded: about 146 KiB sealed
+    let id = dapp.sign(&session, &huge, &address).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let (tag, error) = loop {
+        match tokio::time::timeout_at(deadline, dapp.driver.events.recv()).await.unwrap().unwrap() {
+            DriverEvent::PublishFailed { topic, tag, error } => {
+                assert_eq!(topic, session);
+                break (tag, error);
+            }
+            DriverEvent::Endpoint(Event::Response { id: got, .. }) if got == id => panic!("the relay took it"),
+            _ => {}
+        }
+    };
+    assert_eq!(tag, 1108, "a wc_sessionRequest");
+    assert!(error.contains("at most"), "the relay's reason is passed on: {error}");
+    let id = dapp.sign(&session, "a normal one", &address).await;
+    assert_eq!(dapp.signer(id, "a normal one").await, address);
+    dapp.stop().await;
+}
