@@ -48,6 +48,8 @@
 //! ```
 
 pub mod backoff;
+#[cfg(feature = "driver")]
+pub mod driver;
 pub mod endpoint;
 pub mod envelope;
 pub mod fair;

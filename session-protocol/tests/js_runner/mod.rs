@@ -20,13 +20,23 @@ pub fn node_available() -> bool {
     present
 }
 
-/// Runs `script` with `input` on stdin and parses its JSON stdout.
-pub fn run(script: &str, input: &Value) -> Value {
+/// Installs the pinned packages of `tests/js` when missing; returns the folder.
+pub fn ensure_installed() -> std::path::PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
-    if !dir.join("node_modules/@walletconnect/utils").exists() {
+    let installed = ["@walletconnect/utils", "@walletconnect/sign-client"]
+        .iter()
+        .all(|p| dir.join("node_modules").join(p).join("package.json").exists());
+    if !installed {
         let status = Command::new("sh").arg(dir.join("install.sh")).status().expect("run install.sh");
         assert!(status.success(), "npm ci in tests/js failed");
     }
+    dir
+}
+
+/// Runs `script` with `input` on stdin and parses its JSON stdout.
+#[allow(dead_code)] // Not every test file that includes this module runs scripts this way.
+pub fn run(script: &str, input: &Value) -> Value {
+    let dir = ensure_installed();
     let mut child = Command::new("node")
         .arg(script)
         .current_dir(&dir)
