@@ -10,6 +10,7 @@ use std::time::{Instant, SystemTime};
 
 use heliograph_session::envelope::{Envelope, seal_type0_with_iv};
 use heliograph_session::namespaces::{Outcome, Request};
+use heliograph_session::linking;
 use heliograph_session::rpc::ErrorObject;
 use heliograph_session::signaling::{
     self, Call, CallEvent, Candidate, Fingerprint, METHODS, REFUSED_CODE, Signal, SignalingError, short_auth_string,
@@ -271,7 +272,16 @@ fn vectors() -> Value {
         methods: None,
         relay_data: None,
     };
+    let signing = k256::ecdsa::SigningKey::from_slice(&[0x4c; 32]).unwrap();
+    let eip191_message = "Sign in to the Heliograph demo\nnonce: 42";
+    let eip191 = json!({
+        "privateKey": hex::encode([0x4c; 32]),
+        "address": format!("0x{}", hex::encode(linking::eth_address(signing.verifying_key()))),
+        "message": eip191_message,
+        "hash": hex::encode(linking::eip191_hash(eip191_message.as_bytes())),
+    });
     json!({
+        "eip191": eip191,
         "comment": "Generated and checked by session-protocol/tests/signaling.rs; consumed by clients/ts tests.",
         "sas": sas,
         "fingerprints": fingerprints,
