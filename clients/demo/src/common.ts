@@ -95,6 +95,8 @@ const STATE_TEXT: Record<CallState, [string, 'ok' | 'warn' | 'bad' | undefined]>
 export function chatCard(canStart: boolean): { el: HTMLElement; bind: (client: SessionClient, session: string, hooks?: Parameters<typeof PeerCall.create>[3]) => Promise<PeerCall> } {
   const state = h('span', { class: 'pill', id: 'call-state' }, 'not started');
   const sas = sasBox('call-sas', 'Call security code');
+  const cert = h('span', { class: 'hint', id: 'call-cert' }, 'DTLS certificate: not checked yet');
+  sas.el.append(cert);
   const log = h('div', { class: 'log', id: 'chat-log' });
   const input = h('input', { id: 'chat-input', placeholder: 'Type a message', autocomplete: 'off', disabled: true });
   const send = h('button', { id: 'chat-send', type: 'submit', disabled: true }, 'Send');
@@ -107,7 +109,7 @@ export function chatCard(canStart: boolean): { el: HTMLElement; bind: (client: S
     { class: 'card wide chat', id: 'chat-card', hidden: true },
     h('div', { class: 'row', style: 'margin-top:0;justify-content:space-between' }, h('h2', {}, 'Secure chat (WebRTC DataChannel)'), state),
     h('p', { class: 'sub' }, 'Offer, answer and ICE candidates travel inside the encrypted session; the media path is peer-to-peer.'),
-    h('div', { style: 'display:grid;grid-template-columns:1fr 2fr;gap:16px' }, sas.el, h('div', {}, log, form)),
+    h('div', { style: 'display:grid;grid-template-columns:1fr 2fr;gap:16px;align-items:start' }, sas.el, h('div', {}, log, form)),
     h('div', { class: 'row' }, ...(canStart ? [start] : []), hang),
     err.el,
   );
@@ -136,6 +138,10 @@ export function chatCard(canStart: boolean): { el: HTMLElement; bind: (client: S
             if (s === 'closed') line(detail ? `Call ended: ${detail}` : 'Call ended', 'sys');
           },
           onSas: (d) => sas.set(d),
+          onCertificate(status) {
+            cert.dataset.status = status;
+            cert.textContent = status === 'verified' ? '✓ DTLS certificate matches the authenticated fingerprint' : 'DTLS certificate: not exposed by this browser (SDP check only)';
+          },
           onMessage: (t) => line(t, 'them'),
           onError: (e) => err.show(e.message),
         },

@@ -17,6 +17,8 @@ export interface PeerCallHandlers {
   onSas?: (sas: string) => void;
   onMessage?: (text: string) => void;
   onError?: (error: Error) => void;
+  /** After DTLS: whether the presented certificate was checked against the authenticated fingerprint. */
+  onCertificate?: (status: 'verified' | 'unavailable') => void;
 }
 
 /** Test hooks: what a man in the middle on the signaling path would do. */
@@ -210,9 +212,13 @@ export class PeerCall {
   private verifyCertificate(): void {
     const transport = this.pc.sctp?.transport as (RTCDtlsTransport & { getRemoteCertificates?: () => ArrayBuffer[] }) | undefined;
     const certs = transport?.getRemoteCertificates?.();
-    if (!certs || certs.length === 0) return; // not exposed by this browser: the SDP check stands
+    if (!certs || certs.length === 0) {
+      this.handlers.onCertificate?.('unavailable'); // not exposed by this browser: the SDP check stands
+      return;
+    }
     try {
       this.call.verifyRemoteCertificate(certificateFingerprint(certs[0]));
+      this.handlers.onCertificate?.('verified');
     } catch (e) {
       this.hangup('certificate mismatch');
       this.fail(e as Error);
