@@ -47,9 +47,13 @@ export async function call(dapp, wallet) {
   await dapp.waitForSelector('#call-start:not([disabled])', { timeout: T });
   const t0 = await dapp.evaluate(() => performance.now());
   await dapp.click('#call-start');
-  await dapp.waitForSelector('#call-state[data-state="open"]', { timeout: T });
+  const state = async (p) => `${await p.textContent('#call-state')} / ${await p.textContent('#call-error')}`;
+  const explain = async (e) => {
+    throw new Error(`${e.message}\ndapp call: ${await state(dapp)}\nwallet call: ${await state(wallet)}`);
+  };
+  await dapp.waitForSelector('#call-state[data-state="open"]', { timeout: T }).catch(explain);
   const t1 = await dapp.evaluate(() => performance.now());
-  await wallet.waitForSelector('#call-state[data-state="open"]', { timeout: T });
+  await wallet.waitForSelector('#call-state[data-state="open"]', { timeout: T }).catch(explain);
   const [ds, ws] = [await dapp.textContent('#call-sas'), await wallet.textContent('#call-sas')];
   assert.match(ds, /^\d{3} \d{3}$/, 'the call code is six digits');
   assert.equal(ds, ws, 'both pages show the same call code');

@@ -127,7 +127,7 @@ export function chatCard(canStart: boolean): { el: HTMLElement; bind: (client: S
         {
           onState(s, detail) {
             const [text, kind] = STATE_TEXT[s];
-            state.textContent = detail && s !== 'open' ? `${text}: ${detail}` : text;
+            state.textContent = detail && s === 'closed' ? `${text}: ${detail}` : text;
             state.className = 'pill' + (kind ? ' ' + kind : '');
             state.dataset.state = s;
             const open = s === 'open';

@@ -39,6 +39,9 @@ export class PeerCall {
   private call!: Call;
   private channel?: RTCDataChannel;
   private pendingCandidates: RTCIceCandidateInit[] = [];
+  /** Our candidates gathered before the offer or answer was handed to the Call. */
+  private localCandidates: (CandidateInit | null)[] = [];
+  private certificateChecked = false;
   private remoteSet = false;
   private queue: Promise<void> = Promise.resolve();
   state: CallState = 'idle';
@@ -63,14 +66,13 @@ export class PeerCall {
     c.pc = new RTCPeerConnection({ iceServers: [], certificates: [cert] });
     c.pc.onicecandidate = (ev) => {
       const cand: CandidateInit | null = ev.candidate ? { candidate: ev.candidate.candidate, sdpMid: ev.candidate.sdpMid, sdpMLineIndex: ev.candidate.sdpMLineIndex } : null;
-      if (c.call.callId === undefined) return;
-      c.call.candidate(cand);
-      c.flush();
+      c.localCandidates.push(cand);
+      c.sendCandidates();
     };
     c.pc.ondatachannel = (ev) => c.attach(ev.channel);
     c.pc.onconnectionstatechange = () => {
       if (c.pc.connectionState === 'failed') c.setState('failed', 'ICE/DTLS connection failed');
-      if (c.pc.connectionState === 'connected') c.verifyCertificate();
+      if (c.pc.connectionState === 'connected') c.verifyCertificate(false);
     };
     client.on('request', (r) => {
       if (r.session === session && (SIGNALING_METHODS as readonly string[]).includes(r.method)) c.enqueue(() => c.onSignal(r));
@@ -91,6 +93,7 @@ export class PeerCall {
       this.call.offer(callId, this.pc.localDescription!.sdp);
       this.setState('calling');
       this.flush();
+      this.sendCandidates();
     });
   }
 
@@ -114,6 +117,8 @@ export class PeerCall {
   }
 
   private setState(s: CallState, detail?: string): void {
+    // The channel may open while an answer's remaining steps still run: never go back from open.
+    if (this.state === 'open' && (s === 'connecting' || s === 'ringing' || s === 'calling')) return;
     this.state = s;
     this.handlers.onState?.(s, detail);
   }
@@ -127,12 +132,21 @@ export class PeerCall {
     this.channel = ch;
     ch.onopen = () => {
       this.openedAt = performance.now();
+      this.verifyCertificate(true);
       this.setState('open');
     };
     ch.onclose = () => {
       if (this.state === 'open') this.setState('closed', 'channel closed');
     };
     ch.onmessage = (ev) => this.handlers.onMessage?.(String(ev.data));
+  }
+
+  /** Hands gathered candidates to the Call once our description is in it (offer or answer sent). */
+  private sendCandidates(): void {
+    const s = this.call.established || this.state === 'calling' || this.state === 'connecting';
+    if (!s || this.call.callId === undefined) return;
+    for (const c of this.localCandidates.splice(0)) this.call.candidate(c);
+    this.flush();
   }
 
   /** Sends what the Call queued, in order; a refusal by the peer fails the call with its reason. */
@@ -178,12 +192,13 @@ export class PeerCall {
           this.call.answer(this.pc.localDescription!.sdp);
           this.setState('connecting');
           this.flush();
+          this.sendCandidates();
           break;
         case 'answered':
           this.showSas(ev.sas);
+          this.setState('connecting');
           await this.pc.setRemoteDescription({ type: 'answer', sdp: ev.sdp });
           await this.remoteReady();
-          this.setState('connecting');
           break;
         case 'remoteCandidate':
           if (ev.candidate === null) break;
@@ -209,13 +224,16 @@ export class PeerCall {
   }
 
   /** After DTLS: the presented certificate must be the authenticated one (RFC 8827). */
-  private verifyCertificate(): void {
+  private verifyCertificate(final: boolean): void {
+    if (this.certificateChecked) return;
     const transport = this.pc.sctp?.transport as (RTCDtlsTransport & { getRemoteCertificates?: () => ArrayBuffer[] }) | undefined;
     const certs = transport?.getRemoteCertificates?.();
     if (!certs || certs.length === 0) {
-      this.handlers.onCertificate?.('unavailable'); // not exposed by this browser: the SDP check stands
+      // Not exposed (yet): retried when the channel opens; then the SDP check stands alone.
+      if (final) this.handlers.onCertificate?.('unavailable');
       return;
     }
+    this.certificateChecked = true;
     try {
       this.call.verifyRemoteCertificate(certificateFingerprint(certs[0]));
       this.handlers.onCertificate?.('verified');
