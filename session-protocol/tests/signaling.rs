@@ -9,8 +9,8 @@
 use std::time::{Instant, SystemTime};
 
 use heliograph_session::envelope::{Envelope, seal_type0_with_iv};
-use heliograph_session::namespaces::{Outcome, Request};
 use heliograph_session::linking;
+use heliograph_session::namespaces::{Outcome, Request};
 use heliograph_session::rpc::ErrorObject;
 use heliograph_session::signaling::{
     self, Call, CallEvent, Candidate, Fingerprint, METHODS, REFUSED_CODE, Signal, SignalingError, short_auth_string,
