@@ -73,3 +73,16 @@ export async function chat(dapp, wallet) {
   await wallet.click('#chat-send');
   await dapp.waitForFunction(() => [...document.querySelectorAll('#chat-log .msg.them')].some((m) => m.textContent === 'Hi! Code matches here.'), null, { timeout: T });
 }
+
+/** ICE restart from the dapp: both sides renew, the code stays, chat still works. */
+export async function restartIce(dapp, wallet) {
+  const before = await dapp.textContent('#call-sas');
+  await dapp.click('#call-restart');
+  await dapp.waitForSelector('#chat-card[data-restarts="1"]', { timeout: T });
+  await wallet.waitForSelector('#chat-card[data-restarts="1"]', { timeout: T });
+  assert.equal(await dapp.textContent('#call-sas'), before, 'the code survives an ICE restart');
+  assert.equal(await wallet.textContent('#call-sas'), before);
+  await dapp.fill('#chat-input', 'Still here after the restart');
+  await dapp.click('#chat-send');
+  await wallet.waitForFunction(() => [...document.querySelectorAll('#chat-log .msg.them')].some((m) => m.textContent === 'Still here after the restart'), null, { timeout: T });
+}

@@ -3,7 +3,7 @@
 // nodes of a mesh. A tampered DTLS fingerprint makes the wallet refuse the call.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { call, chat, pairAndApprove, sign } from './flow.mjs';
+import { call, chat, pairAndApprove, restartIce, sign } from './flow.mjs';
 import { launchBrowser, openPage, screenshot, serveDist, startNode, waitForPeers } from './harness.mjs';
 
 let browser;
@@ -28,7 +28,7 @@ async function scenario(name, dappRelay, walletRelay, query = '') {
   }
 }
 
-test('one node: pair, approve per item, sign, DataChannel chat with the same SAS', async () => {
+test('one node: pair, approve per item, sign, DataChannel chat with the same SAS, ICE restart', async () => {
   const node = await startNode();
   try {
     await scenario(async (d, w) => {
@@ -36,6 +36,7 @@ test('one node: pair, approve per item, sign, DataChannel chat with the same SAS
       await sign(d.page, w.page);
       await call(d.page, w.page);
       await chat(d.page, w.page);
+      await restartIce(d.page, w.page);
       console.log('screenshots:', await screenshot(d.page, 'one-node-dapp'), await screenshot(w.page, 'one-node-wallet'));
       assert.deepEqual(d.errors.filter((e) => !/favicon/.test(e)), [], 'no errors on the dapp page');
       assert.deepEqual(w.errors.filter((e) => !/favicon/.test(e)), [], 'no errors on the wallet page');

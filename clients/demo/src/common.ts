@@ -102,6 +102,8 @@ export function chatCard(canStart: boolean): { el: HTMLElement; bind: (client: S
   const send = h('button', { id: 'chat-send', type: 'submit', disabled: true }, 'Send');
   const start = h('button', { id: 'call-start', disabled: true }, 'Start secure chat');
   const hang = h('button', { id: 'call-hangup', class: 'danger', disabled: true }, 'Hang up');
+  const restart = h('button', { id: 'call-restart', class: 'secondary', disabled: true }, 'Reconnect (ICE restart)');
+  let restarts = 0;
   const err = errorBox('call-error');
   const form = h('form', {}, input, send);
   const el = h(
@@ -110,7 +112,7 @@ export function chatCard(canStart: boolean): { el: HTMLElement; bind: (client: S
     h('div', { class: 'row', style: 'margin-top:0;justify-content:space-between' }, h('h2', {}, 'Secure chat (WebRTC DataChannel)'), state),
     h('p', { class: 'sub' }, 'Offer, answer and ICE candidates travel inside the encrypted session; the media path is peer-to-peer.'),
     h('div', { style: 'display:grid;grid-template-columns:1fr 2fr;gap:16px;align-items:start' }, sas.el, h('div', {}, log, form)),
-    h('div', { class: 'row' }, ...(canStart ? [start] : []), hang),
+    h('div', { class: 'row' }, ...(canStart ? [start] : []), restart, hang),
     err.el,
   );
   const line = (text: string, cls: string) => {
@@ -133,6 +135,7 @@ export function chatCard(canStart: boolean): { el: HTMLElement; bind: (client: S
             const open = s === 'open';
             input.disabled = send.disabled = !open;
             hang.disabled = !(open || s === 'connecting' || s === 'calling');
+            restart.disabled = !open;
             start.disabled = true;
             if (open) line('Secure channel open: compare the code before sharing anything sensitive.', 'sys');
             if (s === 'closed') line(detail ? `Call ended: ${detail}` : 'Call ended', 'sys');
@@ -143,6 +146,11 @@ export function chatCard(canStart: boolean): { el: HTMLElement; bind: (client: S
             cert.textContent = status === 'verified' ? '✓ DTLS certificate matches the authenticated fingerprint' : 'DTLS certificate: not exposed by this browser (SDP check only)';
           },
           onMessage: (t) => line(t, 'them'),
+          onRestarted(code) {
+            restarts += 1;
+            el.dataset.restarts = String(restarts);
+            line(`Connection renewed (ICE restart); the code is still ${code.slice(0, 3)} ${code.slice(3)}.`, 'sys');
+          },
           onError: (e) => err.show(e.message),
         },
         hooks,
@@ -154,6 +162,7 @@ export function chatCard(canStart: boolean): { el: HTMLElement; bind: (client: S
         void call.start();
       });
       hang.addEventListener('click', () => call.hangup('hung up'));
+      restart.addEventListener('click', () => void call.restart());
       form.addEventListener('submit', (ev) => {
         ev.preventDefault();
         const text = input.value.trim();

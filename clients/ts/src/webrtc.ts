@@ -19,6 +19,8 @@ export interface PeerCallHandlers {
   onError?: (error: Error) => void;
   /** After DTLS: whether the presented certificate was checked against the authenticated fingerprint. */
   onCertificate?: (status: 'verified' | 'unavailable') => void;
+  /** An ICE restart completed (ours or the peer's); the SAS is unchanged. */
+  onRestarted?: (sas: string) => void;
 }
 
 /** Test hooks: what a man in the middle on the signaling path would do. */
@@ -42,6 +44,7 @@ export class PeerCall {
   /** Our candidates gathered before the offer or answer was handed to the Call. */
   private localCandidates: (CandidateInit | null)[] = [];
   private certificateChecked = false;
+  private restarting = false;
   private remoteSet = false;
   private queue: Promise<void> = Promise.resolve();
   state: CallState = 'idle';
@@ -92,6 +95,17 @@ export class PeerCall {
       const callId = bytesToHex(randomBytes(8));
       this.call.offer(callId, this.pc.localDescription!.sdp);
       this.setState('calling');
+      this.flush();
+      this.sendCandidates();
+    });
+  }
+
+  /** Restarts ICE on the established call (new ICE credentials, same DTLS fingerprint and SAS). */
+  restart(): Promise<void> {
+    return this.enqueue(async () => {
+      await this.pc.setLocalDescription(await this.pc.createOffer({ iceRestart: true }));
+      this.call.restart(this.pc.localDescription!.sdp);
+      this.restarting = true;
       this.flush();
       this.sendCandidates();
     });
@@ -193,12 +207,17 @@ export class PeerCall {
           this.setState('connecting');
           this.flush();
           this.sendCandidates();
+          if (ev.kind === 'restartOffer') this.handlers.onRestarted?.(this.call.sas ?? '');
           break;
         case 'answered':
           this.showSas(ev.sas);
           this.setState('connecting');
           await this.pc.setRemoteDescription({ type: 'answer', sdp: ev.sdp });
           await this.remoteReady();
+          if (this.restarting) {
+            this.restarting = false;
+            this.handlers.onRestarted?.(ev.sas);
+          }
           break;
         case 'remoteCandidate':
           if (ev.candidate === null) break;
