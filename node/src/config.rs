@@ -54,6 +54,59 @@ pub struct Config {
     pub rest: RestConfig,
     /// The message store (RocksDB) and the store v3 protocol.
     pub store: StoreConfig,
+    /// The WebSocket JSON-RPC bridge for dapps and wallets (waku_* and WalletConnect irn_*).
+    pub bridge: BridgeConfig,
+}
+
+/// The WebSocket JSON-RPC bridge (see docs/bridge.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BridgeConfig {
+    /// Serve the bridge at all.
+    pub enabled: bool,
+    /// Listener address. Loopback by default; put a TLS reverse proxy in front to expose it.
+    pub addr: SocketAddr,
+    /// Extra `Host` header values accepted on the upgrade (loopback hosts always are).
+    pub allowed_hosts: Vec<String>,
+    /// Extra `Origin` values accepted (`*` accepts any); no-Origin and loopback origins always are.
+    pub allowed_origins: Vec<String>,
+    /// Interval of WebSocket ping frames (WalletConnect clients drop a socket silent for 35 s).
+    #[serde(with = "humantime_serde")]
+    pub ping_interval: Duration,
+    /// Largest incoming frame in bytes; larger ones close the socket with 1009.
+    pub max_frame_size: usize,
+    /// Most subscriptions (content or WalletConnect topics) one connection holds.
+    pub max_subscriptions: usize,
+    /// Bytes queued for one connection before it is disconnected as a slow consumer.
+    pub max_pending_bytes: usize,
+    /// Longest a single socket write may take before the connection is dropped as a slow consumer.
+    #[serde(with = "humantime_serde")]
+    pub write_timeout: Duration,
+    /// Requests per minute per client (WalletConnect client id); 0 disables the limit.
+    pub rate_limit_per_client: u32,
+    /// Requests per minute per IP address; 0 disables the limit.
+    pub rate_limit_per_ip: u32,
+    /// Most connections at once.
+    pub max_connections: usize,
+}
+
+impl Default for BridgeConfig {
+    fn default() -> Self {
+        BridgeConfig {
+            enabled: true,
+            addr: SocketAddr::from(([127, 0, 0, 1], 8090)),
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            ping_interval: Duration::from_secs(20),
+            max_frame_size: 1024 * 1024,
+            max_subscriptions: 1000,
+            max_pending_bytes: 8 * 1024 * 1024,
+            write_timeout: Duration::from_secs(10),
+            rate_limit_per_client: 100,
+            rate_limit_per_ip: 1000,
+            max_connections: 10_000,
+        }
+    }
 }
 
 /// libp2p listeners, peers and connection limits.
@@ -174,6 +227,7 @@ impl Default for Config {
             relay: RelayConfig::default(),
             rest: RestConfig::default(),
             store: StoreConfig::default(),
+            bridge: BridgeConfig::default(),
         }
     }
 }
@@ -284,6 +338,16 @@ impl Config {
         if self.relay.cache_size == 0 {
             return Err(ConfigError::Invalid("relay.cache_size must be at least 1".into()));
         }
+        if self.bridge.ping_interval.is_zero() || self.bridge.ping_interval >= Duration::from_secs(35) {
+            return Err(ConfigError::Invalid(
+                "bridge.ping_interval must be between 0 and 35 s (WalletConnect clients drop silent sockets)".into(),
+            ));
+        }
+        if self.bridge.max_frame_size < 1024 || self.bridge.max_subscriptions == 0 || self.bridge.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "bridge.max_frame_size must be at least 1024, max_subscriptions and max_connections at least 1".into(),
+            ));
+        }
         self.pubsub_topics()?;
         Ok(())
     }
@@ -364,6 +428,14 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_STORE_MAX_MESSAGES", value_name = "N")]
     pub store_max_messages: Option<u64>,
 
+    /// Address of the WebSocket bridge (waku_* and WalletConnect) [default: 127.0.0.1:8090].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_ADDR", value_name = "IP:PORT")]
+    pub bridge_addr: Option<SocketAddr>,
+
+    /// Turn the WebSocket bridge off.
+    #[arg(long, env = "HELIOGRAPH_NO_BRIDGE")]
+    pub no_bridge: bool,
+
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -398,6 +470,10 @@ impl Cli {
         set(&mut config.store.durability, &self.store_durability);
         set(&mut config.store.max_age, &self.store_max_age);
         set(&mut config.store.max_messages, &self.store_max_messages);
+        set(&mut config.bridge.addr, &self.bridge_addr);
+        if self.no_bridge {
+            config.bridge.enabled = false;
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! REST API. The binary only parses configuration and calls [`Node::start`];
 //! everything else lives here so tests can drive it.
 
+pub mod bridge;
 pub mod config;
 pub mod identity;
 pub mod metrics;
@@ -29,6 +30,9 @@ pub enum StartError {
     /// The libp2p side could not start.
     #[error(transparent)]
     Network(#[from] p2p::NetworkError),
+    /// The bridge could not start.
+    #[error(transparent)]
+    Bridge(#[from] bridge::BridgeError),
     /// The REST listener could not be bound.
     #[error("cannot bind the REST API on {addr}: {source}")]
     Rest {
@@ -47,6 +51,8 @@ pub struct Node {
     pub listen_addrs: Vec<Multiaddr>,
     /// Bound REST address, if the REST API is on.
     pub rest_addr: Option<SocketAddr>,
+    /// Bound bridge (WebSocket JSON-RPC) address, if the bridge is on.
+    pub bridge_addr: Option<SocketAddr>,
     /// Handle to the swarm task.
     pub network: p2p::NetworkHandle,
     tasks: Vec<JoinHandle<()>>,
@@ -60,6 +66,8 @@ impl Node {
         let mut registry = Registry::default();
         let metrics = metrics::NodeMetrics::default();
         metrics.register(&mut registry);
+        let bridge_metrics = bridge::BridgeMetrics::default();
+        bridge_metrics.register(&mut registry);
         let store = if config.store.enabled {
             match store::Store::open(&config.store, &config.data_dir, metrics.clone(), shutdown.clone()) {
                 Ok(store) => Some(store),
@@ -94,6 +102,13 @@ impl Node {
                 ));
             }
         }
+        let mut bridge_addr = None;
+        if config.bridge.enabled {
+            let (addr, bridge_tasks) =
+                bridge::spawn(&config, network.clone(), store.clone(), bridge_metrics, shutdown.clone()).await?;
+            tasks.extend(bridge_tasks);
+            bridge_addr = Some(addr);
+        }
         let mut rest_addr = None;
         if config.rest.enabled {
             let state = rest::AppState {
@@ -116,6 +131,7 @@ impl Node {
             peer_id: network.peer_id(),
             listen_addrs: info.map(|i| i.listen_addrs).unwrap_or_default(),
             rest_addr,
+            bridge_addr,
             network,
             tasks,
         })

@@ -39,6 +39,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "peerId": node.peer_id.to_string(),
         "listenAddresses": node.listen_addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "rest": node.rest_addr.map(|a| a.to_string()),
+        "bridge": node.bridge_addr.map(|a| a.to_string()),
     });
     println!("{ready}");
 

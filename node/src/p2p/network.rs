@@ -141,13 +141,34 @@ pub struct NodeInfo {
 type DialReply = oneshot::Sender<Result<PeerId, String>>;
 
 enum Command {
-    Publish { message: RelayMessage, reply: oneshot::Sender<Result<PublishOutcome, PublishError>> },
-    Subscribe { topic: PubsubTopic, reply: oneshot::Sender<Result<(), String>> },
-    Unsubscribe { topic: PubsubTopic, reply: oneshot::Sender<bool> },
-    Dial { addr: Multiaddr, reply: DialReply },
-    Peers { reply: oneshot::Sender<Vec<PeerInfo>> },
-    Info { reply: oneshot::Sender<NodeInfo> },
-    StoreQuery { peer: PeerId, request: StoreQueryRequest, reply: StoreReply },
+    Publish {
+        message: RelayMessage,
+        local_fallback: bool,
+        reply: oneshot::Sender<Result<PublishOutcome, PublishError>>,
+    },
+    Subscribe {
+        topic: PubsubTopic,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Unsubscribe {
+        topic: PubsubTopic,
+        reply: oneshot::Sender<bool>,
+    },
+    Dial {
+        addr: Multiaddr,
+        reply: DialReply,
+    },
+    Peers {
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    Info {
+        reply: oneshot::Sender<NodeInfo>,
+    },
+    StoreQuery {
+        peer: PeerId,
+        request: StoreQueryRequest,
+        reply: StoreReply,
+    },
 }
 
 /// Where the answer of a store query to a peer goes.
@@ -183,7 +204,18 @@ impl NetworkHandle {
 
     /// Publishes a validated message into the mesh.
     pub async fn publish(&self, message: RelayMessage) -> Result<PublishOutcome, PublishError> {
-        self.call(|reply| Command::Publish { message, reply }).await.unwrap_or(Err(PublishError::Shutdown))
+        self.call(|reply| Command::Publish { message, local_fallback: false, reply })
+            .await
+            .unwrap_or(Err(PublishError::Shutdown))
+    }
+
+    /// Publishes like [`NetworkHandle::publish`], but when no peer relays the topic the
+    /// message is still accepted and handed to local consumers (bridge subscribers, the
+    /// store), with `relay_peers` 0: a dapp and a wallet on one node still talk.
+    pub async fn publish_or_deliver_locally(&self, message: RelayMessage) -> Result<PublishOutcome, PublishError> {
+        self.call(|reply| Command::Publish { message, local_fallback: true, reply })
+            .await
+            .unwrap_or(Err(PublishError::Shutdown))
     }
 
     /// Joins a pubsub topic.
@@ -446,8 +478,8 @@ impl Network {
 
     fn on_command(&mut self, command: Command) {
         match command {
-            Command::Publish { message, reply } => {
-                let _ = reply.send(self.publish(message));
+            Command::Publish { message, local_fallback, reply } => {
+                let _ = reply.send(self.publish(message, local_fallback));
             }
             Command::Subscribe { topic, reply } => {
                 let result = if self.joined.contains(&topic) {
@@ -517,7 +549,7 @@ impl Network {
         }
     }
 
-    fn publish(&mut self, message: RelayMessage) -> Result<PublishOutcome, PublishError> {
+    fn publish(&mut self, message: RelayMessage, local_fallback: bool) -> Result<PublishOutcome, PublishError> {
         let topic = message.pubsub_topic.clone();
         if !self.joined.contains(&topic) {
             return Err(PublishError::NotSubscribed(topic));
@@ -534,6 +566,11 @@ impl Network {
             Err(gossipsub::PublishError::Duplicate) => {
                 self.metrics.dropped("duplicate");
                 Err(PublishError::Duplicate)
+            }
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) if local_fallback => {
+                debug!(topic = %topic, "no relay peers: delivered locally only");
+                self.deliver(message);
+                Ok(PublishOutcome { relay_peers: 0 })
             }
             Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
                 self.metrics.dropped("no_peers");

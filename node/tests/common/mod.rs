@@ -22,6 +22,8 @@ pub struct TestNode {
     pub rest: String,
     pub peer_id: String,
     pub listen: Vec<String>,
+    /// The bridge (WebSocket JSON-RPC) address, `127.0.0.1:port`.
+    pub bridge: Option<String>,
     pub http: reqwest::Client,
 }
 
@@ -45,7 +47,7 @@ impl TestNode {
         let mut child = Command::new(env!("CARGO_BIN_EXE_heliograph"))
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--rest-addr", "127.0.0.1:0", "--log", "info,heliograph_node=debug"])
+            .args(["--rest-addr", "127.0.0.1:0", "--bridge-addr", "127.0.0.1:0", "--log", "info,heliograph_node=debug"])
             .args(args)
             .env_remove("HELIOGRAPH_CONFIG")
             .stdout(Stdio::piped())
@@ -68,6 +70,7 @@ impl TestNode {
             rest: format!("http://{}", ready["rest"].as_str().expect("rest addr")),
             peer_id: ready["peerId"].as_str().expect("peer id").to_owned(),
             listen: serde_json::from_value(ready["listenAddresses"].clone()).expect("addresses"),
+            bridge: ready["bridge"].as_str().map(str::to_owned),
             http: reqwest::Client::new(),
         }
     }

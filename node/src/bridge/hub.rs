@@ -1,0 +1,393 @@
+//! State shared by every bridge connection: the connections' send queues,
+//! the waku_* subscriptions by content topic, the WalletConnect mailbox, and
+//! the fan-out task that hands every message the node accepts to matching
+//! subscribers with `try_send` (a slow subscriber is disconnected, never waited for).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use heliograph_proto::WakuMessage;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use super::access::{AllowLists, RateLimiter};
+use super::jsonrpc;
+use super::metrics::BridgeMetrics;
+use super::walletconnect::mailbox::{ConnId, Mailbox, Push};
+use super::walletconnect::message::WcMessage;
+use crate::config::{BridgeConfig, Config};
+use crate::p2p::NetworkHandle;
+use crate::rest::message_json::MessageJson;
+use crate::store::query::Query;
+use crate::store::{MessageHash, Store, message_hash, now_ns};
+use crate::waku::{ContentTopic, PubsubTopic, RelayMessage};
+
+/// Frames queued for one connection, whatever their size.
+pub const SEND_QUEUE: usize = 4096;
+/// How often expired mailbox entries are dropped.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
+/// Longest TTL a WalletConnect message may have: 30 days.
+pub const MAX_WC_TTL: u32 = 30 * 24 * 3600;
+/// Most stored messages read for one WalletConnect subscribe.
+const MAX_BACKLOG: usize = 500;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    u64::try_from(now_ns() / 1_000_000).unwrap_or(0)
+}
+
+/// The sending side of one connection, as the hub sees it.
+#[derive(Clone)]
+pub struct ConnHandle {
+    tx: mpsc::Sender<String>,
+    pending_bytes: Arc<AtomicUsize>,
+    kill: CancellationToken,
+    max_pending_bytes: usize,
+}
+
+impl ConnHandle {
+    /// A handle over `tx`; `kill` is cancelled when the connection must close as a slow consumer.
+    pub fn new(tx: mpsc::Sender<String>, max_pending_bytes: usize) -> (Self, Arc<AtomicUsize>, CancellationToken) {
+        let pending_bytes = Arc::new(AtomicUsize::new(0));
+        let kill = CancellationToken::new();
+        (
+            ConnHandle { tx, pending_bytes: pending_bytes.clone(), kill: kill.clone(), max_pending_bytes },
+            pending_bytes,
+            kill,
+        )
+    }
+
+    /// Queues a frame without waiting; a full queue or too many pending bytes
+    /// marks the connection as a slow consumer. Returns whether it was queued.
+    fn send(&self, frame: String, metrics: &BridgeMetrics) -> bool {
+        if self.kill.is_cancelled() {
+            return false;
+        }
+        let len = frame.len();
+        let pending = self.pending_bytes.fetch_add(len, Ordering::Relaxed) + len;
+        let queued = pending <= self.max_pending_bytes && self.tx.try_send(frame).is_ok();
+        if !queued {
+            self.pending_bytes.fetch_sub(len, Ordering::Relaxed);
+            if !self.tx.is_closed() {
+                metrics.slow_consumer_disconnects.inc();
+                self.kill.cancel();
+            }
+        }
+        queued
+    }
+}
+
+struct WakuSub {
+    id: String,
+    pubsub: Option<String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    conns: HashMap<ConnId, ConnHandle>,
+    waku: HashMap<String, HashMap<ConnId, Vec<WakuSub>>>,
+    mailbox: Mailbox,
+}
+
+/// The bridge's shared state.
+pub struct Hub {
+    inner: Mutex<Inner>,
+    next_conn: AtomicU64,
+    /// The node's network.
+    pub network: NetworkHandle,
+    /// The store, if the node has one.
+    pub store: Option<Store>,
+    /// Bridge metrics.
+    pub metrics: BridgeMetrics,
+    /// Bridge settings.
+    pub config: BridgeConfig,
+    /// Cluster, for autosharding.
+    pub cluster_id: u16,
+    /// Shards in the cluster, for autosharding.
+    pub num_shards: u16,
+    /// Host and Origin allow-lists.
+    pub allow: AllowLists,
+    /// Requests per WalletConnect client id.
+    pub client_limit: RateLimiter,
+    /// Requests per IP address.
+    pub ip_limit: RateLimiter,
+}
+
+impl Hub {
+    /// A hub for the node configured by `config`.
+    pub fn new(config: &Config, network: NetworkHandle, store: Option<Store>, metrics: BridgeMetrics) -> Arc<Hub> {
+        let first_push = now_ms().saturating_mul(1000);
+        Arc::new(Hub {
+            inner: Mutex::new(Inner { mailbox: Mailbox::new(first_push), ..Default::default() }),
+            next_conn: AtomicU64::new(1),
+            network,
+            store,
+            metrics,
+            cluster_id: config.relay.cluster_id,
+            num_shards: config.relay.num_shards,
+            allow: AllowLists::new(&config.bridge),
+            client_limit: RateLimiter::new(config.bridge.rate_limit_per_client),
+            ip_limit: RateLimiter::new(config.bridge.rate_limit_per_ip),
+            config: config.bridge.clone(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic under the lock leaves maps that are still consistent enough to serve.
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Registers a connection and returns its id.
+    pub fn register(&self, handle: ConnHandle) -> ConnId {
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        self.lock().conns.insert(id, handle);
+        self.metrics.connections.inc();
+        id
+    }
+
+    /// Forgets a connection and all its subscriptions.
+    pub fn unregister(&self, conn: ConnId, content_topics: &[String], wc_topics: &[String]) {
+        let mut inner = self.lock();
+        inner.conns.remove(&conn);
+        let mut removed = 0;
+        for topic in content_topics {
+            if let Some(subs) = inner.waku.get_mut(topic) {
+                removed += subs.remove(&conn).map_or(0, |v| v.len());
+                if subs.is_empty() {
+                    inner.waku.remove(topic);
+                }
+            }
+        }
+        for topic in wc_topics {
+            removed += usize::from(inner.mailbox.unsubscribe(conn, topic));
+        }
+        drop(inner);
+        self.metrics.subscriptions.dec_by(removed as i64);
+        self.metrics.connections.dec();
+    }
+
+    fn deliver(&self, inner: &Inner, pushes: Vec<Push>) {
+        for push in pushes {
+            if let Some(handle) = inner.conns.get(&push.conn)
+                && handle.send(push.frame, &self.metrics)
+            {
+                self.metrics.messages_pushed.inc();
+            }
+        }
+    }
+
+    /// The pubsub topic a content topic is autosharded to.
+    pub fn autoshard(&self, content_topic: &ContentTopic) -> Result<PubsubTopic, jsonrpc::RpcError> {
+        content_topic
+            .pubsub_topic(self.cluster_id, self.num_shards)
+            .map_err(|e| jsonrpc::RpcError::params(format!("cannot autoshard {content_topic}: {e}")))
+    }
+
+    /// Subscribes `conn` to waku messages on `content_topics` (optionally only on `pubsub`).
+    pub fn waku_subscribe(&self, conn: ConnId, id: &str, content_topics: &[String], pubsub: Option<String>) {
+        let mut inner = self.lock();
+        for topic in content_topics {
+            inner
+                .waku
+                .entry(topic.clone())
+                .or_default()
+                .entry(conn)
+                .or_default()
+                .push(WakuSub { id: id.to_owned(), pubsub: pubsub.clone() });
+        }
+        self.metrics.subscriptions.inc_by(content_topics.len() as i64);
+    }
+
+    /// Ends the waku subscription `id` of `conn` on `content_topics`.
+    pub fn waku_unsubscribe(&self, conn: ConnId, id: &str, content_topics: &[String]) {
+        let mut inner = self.lock();
+        let mut removed = 0;
+        for topic in content_topics {
+            if let Some(subs) = inner.waku.get_mut(topic) {
+                if let Some(list) = subs.get_mut(&conn) {
+                    let before = list.len();
+                    list.retain(|s| s.id != id);
+                    removed += before - list.len();
+                    if list.is_empty() {
+                        subs.remove(&conn);
+                    }
+                }
+                if subs.is_empty() {
+                    inner.waku.remove(topic);
+                }
+            }
+        }
+        self.metrics.subscriptions.dec_by(removed as i64);
+    }
+
+    /// Hands one message the node accepted to matching subscribers.
+    pub fn on_message(&self, message: &RelayMessage) {
+        let pubsub = message.pubsub_topic.to_string();
+        let wc = WcMessage::from_waku(&message.message);
+        let mut inner = self.lock();
+        if let Some(subs) = inner.waku.get(&message.message.content_topic) {
+            let hash = format!("0x{}", hex::encode(message_hash(&pubsub, &message.message)));
+            let json = MessageJson::from(&message.message);
+            let mut pushes = Vec::new();
+            for (conn, list) in subs {
+                for sub in list.iter().filter(|s| s.pubsub.as_ref().is_none_or(|p| *p == pubsub)) {
+                    let params = json!({
+                        "subscription": sub.id,
+                        "result": {"hash": hash, "pubsubTopic": pubsub, "message": json},
+                    });
+                    pushes.push(Push { conn: *conn, frame: jsonrpc::notification("waku_subscription", params) });
+                }
+            }
+            self.deliver(&inner, pushes);
+        }
+        if let Some(wc) = wc {
+            let hash = message_hash(&pubsub, &message.message);
+            let pushes = inner.mailbox.ingest(hash, wc, now_ms());
+            self.deliver(&inner, pushes);
+        }
+    }
+
+    /// Keeps a WalletConnect message published through this node at once, so
+    /// a subscribe right after the publish sees it even before the fan-out does.
+    pub fn wc_published(&self, hash: MessageHash, message: WcMessage) {
+        let mut inner = self.lock();
+        let pushes = inner.mailbox.ingest(hash, message, now_ms());
+        self.deliver(&inner, pushes);
+    }
+
+    /// Whether the same message is already live on `topic` (an idempotent re-publish).
+    pub fn wc_has_message(&self, topic: &str, message: &str) -> bool {
+        self.lock().mailbox.has_message(topic, message, now_ms())
+    }
+
+    /// Subscribes a WalletConnect client and pushes what it has not received yet,
+    /// including messages read from the store (relayed by other nodes or kept over a restart).
+    pub async fn wc_subscribe(&self, conn: ConnId, client_id: &str, topic: &str) -> String {
+        let backlog = self.wc_backlog(topic).await;
+        let mut inner = self.lock();
+        let (id, pushes) = inner.mailbox.subscribe(conn, client_id, topic, backlog, now_ms());
+        self.deliver(&inner, pushes);
+        id
+    }
+
+    /// Ends a WalletConnect subscription; whether there was one.
+    pub fn wc_unsubscribe(&self, conn: ConnId, topic: &str) -> bool {
+        let removed = self.lock().mailbox.unsubscribe(conn, topic);
+        if removed {
+            self.metrics.subscriptions.dec();
+        }
+        removed
+    }
+
+    /// Counts a new WalletConnect subscription.
+    pub fn wc_subscribed(&self) {
+        self.metrics.subscriptions.inc();
+    }
+
+    /// Records an ack of push `push_id` by `client_id`.
+    pub fn wc_ack(&self, push_id: u64, client_id: &str) -> bool {
+        self.lock().mailbox.ack(push_id, client_id)
+    }
+
+    /// Live, unacked messages of `topic` for `client_id` (irn_fetchMessages).
+    pub async fn wc_fetch(&self, client_id: &str, topic: &str) -> Vec<WcMessage> {
+        let backlog = self.wc_backlog(topic).await;
+        let mut inner = self.lock();
+        let now = now_ms();
+        for (hash, message) in backlog {
+            inner.mailbox.ingest(hash, message, now);
+        }
+        inner.mailbox.fetch(client_id, topic, now)
+    }
+
+    /// Live WalletConnect messages of `topic` in the store.
+    async fn wc_backlog(&self, topic: &str) -> Vec<(MessageHash, WcMessage)> {
+        let Some(store) = &self.store else { return Vec::new() };
+        let content = super::walletconnect::message::content_topic(topic);
+        let Ok(pubsub) =
+            content.parse::<ContentTopic>().map_err(|_| ()).and_then(|c| self.autoshard(&c).map_err(|_| ()))
+        else {
+            return Vec::new();
+        };
+        let query = Query {
+            request_id: String::new(),
+            include_data: true,
+            pubsub_topic: Some(pubsub.to_string()),
+            content_topics: vec![content],
+            time_start: Some(now_ns().saturating_sub(i64::from(MAX_WC_TTL) * 1_000_000_000)),
+            time_end: None,
+            hashes: Vec::new(),
+            cursor: None,
+            forward: false,
+            limit: MAX_BACKLOG.min(store.max_page_size()),
+        };
+        match store.query(query).await {
+            Ok(page) => page
+                .messages
+                .into_iter()
+                .filter_map(|m| WcMessage::from_waku(&m.message).map(|wc| (m.hash, wc)))
+                .collect(),
+            Err(e) => {
+                warn!(error = %e, "cannot read WalletConnect messages from the store");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Checks the per-IP and (if given) per-client rate limits.
+    pub fn allow_request(&self, ip: IpAddr, client: Option<&str>) -> bool {
+        let now = Instant::now();
+        let ok = self.ip_limit.check(&ip.to_string(), now) && client.is_none_or(|c| self.client_limit.check(c, now));
+        if !ok {
+            self.metrics.rate_limited.inc();
+        }
+        ok
+    }
+
+    fn sweep(&self) {
+        self.lock().mailbox.sweep(now_ms());
+    }
+}
+
+/// Feeds every accepted message to the hub and sweeps the mailbox, until shutdown.
+pub fn spawn_fanout(hub: Arc<Hub>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+    let mut messages = hub.network.messages();
+    tokio::spawn(async move {
+        let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = sweep.tick() => hub.sweep(),
+                received = messages.recv() => match received {
+                    Ok(message) => hub.on_message(&message),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        warn!(missed = n, "bridge fan-out fell behind the relay");
+                        hub.metrics.reject("fanout_lagged");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+            }
+        }
+        debug!("bridge fan-out stopped");
+    })
+}
+
+/// A WakuMessage built for publishing, with its pubsub topic resolved.
+pub fn relay_message(hub: &Hub, pubsub: Option<&str>, message: WakuMessage) -> Result<RelayMessage, jsonrpc::RpcError> {
+    let pubsub = match pubsub {
+        Some(p) => p.parse::<PubsubTopic>().map_err(|e| jsonrpc::RpcError::params(format!("pubsubTopic: {e}")))?,
+        None => {
+            let content = message
+                .content_topic
+                .parse::<ContentTopic>()
+                .map_err(|e| jsonrpc::RpcError::params(format!("contentTopic: {e}")))?;
+            hub.autoshard(&content)?
+        }
+    };
+    RelayMessage::encode(pubsub, message).map_err(|e| jsonrpc::RpcError::params(e.to_string()))
+}

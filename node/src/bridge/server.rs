@@ -1,0 +1,106 @@
+//! The bridge's WebSocket listener (axum): checks Host and Origin, verifies
+//! the WalletConnect auth JWT when one is given, enforces the connection cap,
+//! then hands the socket to [`connection::pump`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::connection::{Session, pump};
+use super::hub::Hub;
+use super::walletconnect::auth;
+
+#[derive(Clone)]
+struct ServerState {
+    hub: Arc<Hub>,
+    slots: Arc<Semaphore>,
+    shutdown: CancellationToken,
+}
+
+/// The bridge router: the WebSocket endpoint at `/`.
+fn app(hub: Arc<Hub>, shutdown: CancellationToken) -> Router {
+    let slots = Arc::new(Semaphore::new(hub.config.max_connections));
+    Router::new().route("/", get(upgrade)).with_state(ServerState { hub, slots, shutdown })
+}
+
+fn refuse(hub: &Hub, status: StatusCode, reason: &str, message: String) -> Response {
+    hub.metrics.reject(reason);
+    debug!(reason, %message, "bridge upgrade refused");
+    (status, message).into_response()
+}
+
+async fn upgrade(
+    State(state): State<ServerState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let hub = &state.hub;
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Err(e) = hub.allow.check(header(header::HOST), header(header::ORIGIN)) {
+        return refuse(hub, StatusCode::FORBIDDEN, "origin", e.to_string());
+    }
+    let client = match query.get("auth") {
+        Some(jwt) => match auth::verify(jwt, u64::try_from(crate::store::now_ns() / 1_000_000_000).unwrap_or(0)) {
+            Ok(client) => Some(client),
+            Err(e) => return refuse(hub, StatusCode::UNAUTHORIZED, "auth", e.to_string()),
+        },
+        None => None,
+    };
+    let Ok(permit) = state.slots.clone().try_acquire_owned() else {
+        return refuse(
+            hub,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "connections",
+            "too many bridge connections; retry later".into(),
+        );
+    };
+    let hub = state.hub.clone();
+    let shutdown = state.shutdown.clone();
+    ws.max_frame_size(hub.config.max_frame_size).max_message_size(hub.config.max_frame_size).on_upgrade(move |socket| {
+        let (session, queue, pending, kill) = Session::open(hub, client, peer.ip());
+        let span = info_span!("bridge_conn", conn = session.conn, %peer);
+        async move {
+            debug!("bridge connection open");
+            pump(socket, session, queue, pending, kill, shutdown).await;
+            drop(permit);
+            debug!("bridge connection closed");
+        }
+        .instrument(span)
+    })
+}
+
+/// Binds the bridge listener; returns the bound address and the serving task.
+pub async fn serve(
+    addr: SocketAddr,
+    hub: Arc<Hub>,
+    shutdown: CancellationToken,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    info!(%addr, "bridge listening (WebSocket JSON-RPC: waku_*, WalletConnect irn_*)");
+    let router = app(hub, shutdown.clone());
+    let task = tokio::spawn(
+        async move {
+            let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                warn!(error = %e, "bridge server stopped with an error");
+            }
+        }
+        .instrument(info_span!("bridge", %addr)),
+    );
+    Ok((addr, task))
+}

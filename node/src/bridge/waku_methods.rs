@@ -1,0 +1,223 @@
+//! The `waku_*` JSON-RPC methods: subscribe to content topics and get
+//! `waku_subscription` notifications, publish into the mesh and the store,
+//! page through the store, and read node info. See docs/bridge.md.
+
+use serde_json::{Map, Value, json};
+
+use super::connection::Session;
+use super::hub::relay_message;
+use super::jsonrpc::{self, RpcError, code};
+use crate::p2p::PublishError;
+use crate::rest::message_json::MessageJson;
+use crate::store::message_hash;
+use crate::store::query::{DEFAULT_PAGE_SIZE, MAX_QUERY_ITEMS, Query};
+use crate::waku::{ContentTopic, PubsubTopic};
+
+/// Runs `method`.
+pub async fn call(session: &mut Session, method: &str, params: Value) -> Result<Value, RpcError> {
+    let params = jsonrpc::params_object(params)?;
+    match method {
+        "waku_subscribe" => subscribe(session, &params).await,
+        "waku_unsubscribe" => unsubscribe(session, &params),
+        "waku_publish" => publish(session, params).await,
+        "waku_history" => history(session, &params).await,
+        "waku_info" => info(session).await,
+        other => Err(RpcError::new(
+            code::METHOD_NOT_FOUND,
+            format!(
+                "unknown method {other}; waku methods: waku_subscribe, waku_unsubscribe, waku_publish, waku_history, waku_info"
+            ),
+        )),
+    }
+}
+
+fn content_topics(params: &Map<String, Value>) -> Result<Vec<String>, RpcError> {
+    let topics = jsonrpc::strings(params, "contentTopics")?;
+    if topics.is_empty() {
+        return Err(RpcError::params("contentTopics must name at least one content topic"));
+    }
+    for topic in &topics {
+        topic.parse::<ContentTopic>().map_err(|e| RpcError::params(format!("contentTopics: {e}")))?;
+    }
+    Ok(topics)
+}
+
+fn pubsub_topic(params: &Map<String, Value>) -> Result<Option<String>, RpcError> {
+    match params.get("pubsubTopic") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            s.parse::<PubsubTopic>().map_err(|e| RpcError::params(format!("pubsubTopic: {e}")))?;
+            Ok(Some(s.clone()))
+        }
+        Some(other) => {
+            Err(RpcError::params(format!("pubsubTopic must be a string, not {}", jsonrpc::type_name(other))))
+        }
+    }
+}
+
+async fn subscribe(session: &mut Session, params: &Map<String, Value>) -> Result<Value, RpcError> {
+    let mut topics = content_topics(params)?;
+    topics.sort();
+    topics.dedup();
+    let pubsub = pubsub_topic(params)?;
+    session.check_room(topics.len())?;
+    // Make sure the node relays the shards (or the named topic) the subscription needs.
+    let mut needed: Vec<PubsubTopic> = match &pubsub {
+        Some(p) => vec![p.parse().map_err(|e| RpcError::params(format!("pubsubTopic: {e}")))?],
+        None => topics
+            .iter()
+            .map(|t| {
+                t.parse::<ContentTopic>()
+                    .map_err(|e| RpcError::params(e.to_string()))
+                    .and_then(|c| session.hub.autoshard(&c))
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    needed.sort();
+    needed.dedup();
+    for topic in needed {
+        session.hub.network.subscribe(topic).await.map_err(RpcError::internal)?;
+    }
+    let id = hex::encode(rand::random::<[u8; 16]>());
+    session.hub.waku_subscribe(session.conn, &id, &topics, pubsub);
+    session.waku_subs.insert(id.clone(), topics);
+    Ok(Value::String(id))
+}
+
+fn unsubscribe(session: &mut Session, params: &Map<String, Value>) -> Result<Value, RpcError> {
+    let id = jsonrpc::string(params, "subscription")?;
+    let Some(topics) = session.waku_subs.remove(&id) else {
+        return Ok(Value::Bool(false));
+    };
+    session.hub.waku_unsubscribe(session.conn, &id, &topics);
+    Ok(Value::Bool(true))
+}
+
+async fn publish(session: &mut Session, mut params: Map<String, Value>) -> Result<Value, RpcError> {
+    let pubsub = pubsub_topic(&params)?;
+    let message = params.remove("message").ok_or_else(|| RpcError::params("missing param message"))?;
+    let message: MessageJson =
+        serde_json::from_value(message).map_err(|e| RpcError::params(format!("message: {e}")))?;
+    let mut message = message.into_message().map_err(|e| RpcError::params(e.message().to_owned()))?;
+    if message.timestamp.is_none() {
+        message.timestamp = Some(crate::store::now_ns());
+    }
+    let relayed = relay_message(&session.hub, pubsub.as_deref(), message)?;
+    let hash = message_hash(&relayed.pubsub_topic.to_string(), &relayed.message);
+    let outcome = match session.hub.network.publish_or_deliver_locally(relayed).await {
+        Ok(outcome) => outcome,
+        Err(PublishError::Invalid(e)) => return Err(RpcError::params(e.to_string())),
+        Err(PublishError::NotSubscribed(t)) => {
+            return Err(RpcError::params(format!(
+                "this node does not relay {t}; waku_subscribe to a content topic on it first"
+            )));
+        }
+        Err(e) => return Err(RpcError::internal(format!("publish failed: {e}"))),
+    };
+    Ok(json!({"hash": format!("0x{}", hex::encode(hash)), "relayPeers": outcome.relay_peers}))
+}
+
+async fn history(session: &mut Session, params: &Map<String, Value>) -> Result<Value, RpcError> {
+    let Some(store) = session.hub.store.clone() else {
+        return Err(RpcError::internal("this node has no message store"));
+    };
+    let topics = content_topics(params)?;
+    if topics.len() > MAX_QUERY_ITEMS {
+        return Err(RpcError::params(format!("at most {MAX_QUERY_ITEMS} content topics per history query")));
+    }
+    let pubsub = match pubsub_topic(params)? {
+        Some(p) => p,
+        None => {
+            let shards: Vec<PubsubTopic> = topics
+                .iter()
+                .map(|t| {
+                    t.parse::<ContentTopic>()
+                        .map_err(|e| RpcError::params(e.to_string()))
+                        .and_then(|c| session.hub.autoshard(&c))
+                })
+                .collect::<Result<_, _>>()?;
+            if shards.iter().any(|s| *s != shards[0]) {
+                return Err(RpcError::params(
+                    "content topics on different shards: query them one pubsubTopic at a time",
+                ));
+            }
+            shards[0].to_string()
+        }
+    };
+    let int = |key: &str| -> Result<Option<i64>, RpcError> {
+        match params.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => {
+                n.as_i64().map(Some).ok_or_else(|| RpcError::params(format!("{key} must be an integer (ns)")))
+            }
+            Some(other) => {
+                Err(RpcError::params(format!("{key} must be an integer, not {}", jsonrpc::type_name(other))))
+            }
+        }
+    };
+    let cursor = match params.get("cursor") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(c)) => {
+            let bytes = hex::decode(c.trim_start_matches("0x"))
+                .map_err(|_| RpcError::params("cursor must be a 0x hex hash"))?;
+            Some(<[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| RpcError::params("cursor must be 32 bytes"))?)
+        }
+        Some(other) => {
+            return Err(RpcError::params(format!("cursor must be a string, not {}", jsonrpc::type_name(other))));
+        }
+    };
+    let ascending = match params.get("ascending") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(RpcError::params(format!("ascending must be a boolean, not {}", jsonrpc::type_name(other))));
+        }
+    };
+    let page_size =
+        jsonrpc::opt_u64(params, "pageSize")?.map_or(DEFAULT_PAGE_SIZE, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    let (start, end) = (int("startTime")?, int("endTime")?);
+    if let (Some(s), Some(e)) = (start, end)
+        && s > e
+    {
+        return Err(RpcError::params("startTime is after endTime"));
+    }
+    let query = Query {
+        request_id: String::new(),
+        include_data: true,
+        pubsub_topic: Some(pubsub),
+        content_topics: topics,
+        time_start: start,
+        time_end: end,
+        hashes: Vec::new(),
+        cursor,
+        forward: ascending,
+        limit: page_size.clamp(1, store.max_page_size()),
+    };
+    let page = store.query(query).await.map_err(|e| RpcError::params(e.to_string()))?;
+    let messages: Vec<Value> = page
+        .messages
+        .iter()
+        .map(|m| {
+            json!({
+                "hash": format!("0x{}", hex::encode(m.hash)),
+                "pubsubTopic": m.pubsub_topic,
+                "message": MessageJson::from(&m.message),
+            })
+        })
+        .collect();
+    Ok(json!({"messages": messages, "cursor": page.cursor.map(|c| format!("0x{}", hex::encode(c)))}))
+}
+
+async fn info(session: &mut Session) -> Result<Value, RpcError> {
+    let info = session.hub.network.info().await.ok_or_else(|| RpcError::internal("the node is shutting down"))?;
+    let peers = session.hub.network.peers().await.len();
+    Ok(json!({
+        "peerId": info.peer_id.to_string(),
+        "listenAddresses": info.listen_addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "enrUri": info.enr,
+        "pubsubTopics": info.topics.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "peers": peers,
+        "store": session.hub.store.is_some(),
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}

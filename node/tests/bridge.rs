@@ -1,0 +1,291 @@
+//! The WebSocket bridge with a real WebSocket client (tokio-tungstenite)
+//! against real `heliograph` processes: waku_* across two nodes, local
+//! delivery on one node, and bad input, limits and slow consumers.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use common::TestNode;
+use futures::{SinkExt, StreamExt};
+use heliograph_node::bridge::walletconnect::auth;
+use heliograph_node::waku::ContentTopic;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+const CONTENT: &str = "/heliograph-test/1/chat/proto";
+
+struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pushes: VecDeque<Value>,
+    next_id: u64,
+}
+
+impl Client {
+    async fn connect(node: &TestNode) -> Client {
+        Self::connect_url(&format!("ws://{}/", node.bridge.as_deref().expect("bridge on"))).await
+    }
+
+    async fn connect_url(url: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket upgrade");
+        Client { ws, pushes: VecDeque::new(), next_id: 1 }
+    }
+
+    async fn send_text(&mut self, text: String) {
+        self.ws.send(Message::text(text)).await.expect("send");
+    }
+
+    /// The next JSON text frame, skipping pings.
+    async fn frame(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), self.ws.next())
+                .await
+                .expect("a frame within 10 s")
+                .expect("socket open")
+                .expect("frame");
+            if let Message::Text(text) = message {
+                return serde_json::from_str(text.as_str()).expect("JSON frame");
+            }
+        }
+    }
+
+    /// Sends a request and returns its response; notifications on the way are kept.
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send_text(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string()).await;
+        loop {
+            let frame = self.frame().await;
+            if frame["id"] == json!(id) {
+                return frame;
+            }
+            self.pushes.push_back(frame);
+        }
+    }
+
+    async fn push(&mut self) -> Value {
+        match self.pushes.pop_front() {
+            Some(p) => p,
+            None => self.frame().await,
+        }
+    }
+}
+
+fn message(text: &str) -> Value {
+    json!({"payload": STANDARD.encode(text), "contentTopic": CONTENT})
+}
+
+fn shard() -> String {
+    CONTENT.parse::<ContentTopic>().expect("valid").pubsub_topic(1, 8).expect("shard").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waku_methods_subscribe_publish_and_history_across_two_nodes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = TestNode::tcp(&dir.path().join("a"), &[]).await;
+    let b = TestNode::tcp(&dir.path().join("b"), &["--bootstrap", &a.addr()]).await;
+    a.wait_for_mesh(&shard(), &[&b.peer_id]).await;
+    b.wait_for_mesh(&shard(), &[&a.peer_id]).await;
+
+    let mut listener = Client::connect(&b).await;
+    let sub = listener.call("waku_subscribe", json!({"contentTopics": [CONTENT]})).await;
+    let sub_id = sub["result"].as_str().expect("subscription id").to_owned();
+    let mut local = Client::connect(&a).await;
+    local.call("waku_subscribe", json!({"contentTopics": [CONTENT]})).await;
+
+    let mut publisher = Client::connect(&a).await;
+    let mut hashes = Vec::new();
+    for text in ["first", "second", "third"] {
+        let published = publisher.call("waku_publish", json!({"message": message(text)})).await;
+        assert_eq!(published["result"]["relayPeers"], 1, "{published}");
+        hashes.push(published["result"]["hash"].as_str().expect("hash").to_owned());
+    }
+    for (text, hash) in ["first", "second", "third"].iter().zip(&hashes) {
+        let push = listener.push().await;
+        assert_eq!(push["method"], "waku_subscription");
+        assert_eq!(push["params"]["subscription"], sub_id.as_str());
+        assert_eq!(push["params"]["result"]["hash"], hash.as_str(), "node B got it through the mesh");
+        assert_eq!(push["params"]["result"]["pubsubTopic"], shard());
+        assert_eq!(push["params"]["result"]["message"]["payload"], STANDARD.encode(text));
+        let own = local.push().await;
+        assert_eq!(own["params"]["result"]["hash"], hash.as_str(), "subscribers on the publishing node get it too");
+    }
+
+    // History on node B (its store got the messages from the mesh), two pages.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let first_page = loop {
+        let page = listener.call("waku_history", json!({"contentTopics": [CONTENT], "pageSize": 2})).await;
+        if page["result"]["messages"].as_array().is_some_and(|m| m.len() == 2) {
+            break page;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "history never filled: {page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let cursor = first_page["result"]["cursor"].as_str().expect("cursor").to_owned();
+    let second =
+        listener.call("waku_history", json!({"contentTopics": [CONTENT], "pageSize": 2, "cursor": cursor})).await;
+    let got: Vec<&str> = first_page["result"]["messages"]
+        .as_array()
+        .into_iter()
+        .chain(second["result"]["messages"].as_array())
+        .flatten()
+        .map(|m| m["hash"].as_str().expect("hash"))
+        .collect();
+    assert_eq!(got, hashes.iter().map(String::as_str).collect::<Vec<_>>(), "all three, in order");
+
+    assert_eq!(listener.call("waku_unsubscribe", json!({"subscription": sub_id})).await["result"], true);
+    let info = listener.call("waku_info", json!({})).await;
+    assert_eq!(info["result"]["peerId"], b.peer_id.as_str());
+    assert_eq!(info["result"]["peers"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_node_delivers_publishes_to_its_own_subscribers_with_zero_relay_peers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = TestNode::tcp(dir.path(), &[]).await;
+    let mut subscriber = Client::connect(&node).await;
+    subscriber.call("waku_subscribe", json!({"contentTopics": [CONTENT]})).await;
+    let mut publisher = Client::connect(&node).await;
+    let published = publisher.call("waku_publish", json!({"message": message("alone")})).await;
+    assert_eq!(published["result"]["relayPeers"], 0, "{published}");
+    let push = subscriber.push().await;
+    assert_eq!(push["params"]["result"]["hash"], published["result"]["hash"]);
+    assert_eq!(push["params"]["result"]["message"]["payload"], STANDARD.encode("alone"));
+    assert!(node.metric("heliograph_bridge_messages_pushed", "").await >= 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_clear_errors_and_the_node_keeps_serving() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = TestNode::tcp(dir.path(), &[]).await;
+    let bridge = node.bridge.clone().expect("bridge");
+    let mut client = Client::connect(&node).await;
+
+    client.send_text("{not json".into()).await;
+    let reply = client.frame().await;
+    assert_eq!(reply["error"]["code"], -32700, "{reply}");
+    let reply = client.call("eth_chainId", json!({})).await;
+    assert_eq!(reply["error"]["code"], -32601, "{reply}");
+    let reply = client.call("waku_subscribe", json!({"contentTopics": "not a list"})).await;
+    assert_eq!(reply["error"]["code"], -32602);
+    assert!(reply["error"]["message"].as_str().expect("message").contains("contentTopics must be an array"));
+    let reply = client.call("waku_publish", json!({"message": {"payload": "!!", "contentTopic": CONTENT}})).await;
+    assert!(reply["error"]["message"].as_str().expect("message").contains("base64"), "{reply}");
+    let reply = client.call("irn_subscribe", json!({"topic": "00".repeat(32)})).await;
+    assert_eq!(reply["error"]["code"], -32001, "irn_* without an auth JWT: {reply}");
+
+    // Subscription cap: 10k topics in one call, then 1000 (the cap) and one more.
+    let many: Vec<String> = (0..10_000).map(|i| format!("/t/1/n{i}/proto")).collect();
+    let reply = client.call("waku_subscribe", json!({"contentTopics": many})).await;
+    assert_eq!(reply["error"]["code"], -32005, "{reply}");
+    let reply = client.call("waku_subscribe", json!({"contentTopics": &many[..1000]})).await;
+    assert!(reply["result"].is_string(), "{reply}");
+    let reply = client.call("waku_subscribe", json!({"contentTopics": [CONTENT]})).await;
+    assert!(reply["error"]["message"].as_str().expect("message").contains("subscription limit"), "{reply}");
+
+    // A frame over 1 MiB closes the socket with 1009.
+    let mut big = Client::connect(&node).await;
+    big.ws.send(Message::text("x".repeat(1024 * 1024 + 1))).await.expect("send");
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(10), big.ws.next()).await.expect("close in time") {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(closed.expect("close frame").code), 1009);
+
+    // Wrong Origin, bad and expired WalletConnect JWTs: refused on the upgrade.
+    let mut request = format!("ws://{bridge}/").into_client_request().expect("request");
+    request.headers_mut().insert("origin", "https://evil.example".parse().expect("header"));
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        other => panic!("cross-site upgrade accepted: {:?}", other.map(|_| ())),
+    }
+    let key = libp2p::identity::ed25519::Keypair::generate();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    for jwt in [auth::sign(&key, now - 100, now - 10), "garbage".to_owned()] {
+        match tokio_tungstenite::connect_async(format!("ws://{bridge}/?auth={jwt}")).await {
+            Err(tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 401);
+            }
+            other => panic!("bad JWT accepted: {:?}", other.map(|_| ())),
+        }
+    }
+
+    // A valid JWT: WalletConnect limits answer with errors a developer can act on.
+    let mut wc = Client::connect_url(&format!("ws://{bridge}/?auth={}", auth::sign(&key, now, now + 600))).await;
+    let reply = wc.call("irn_subscribe", json!({"topic": "xyz"})).await;
+    assert!(reply["error"]["message"].as_str().expect("message").contains("64 hex"), "{reply}");
+    let topics: Vec<String> = (0..501).map(|i| format!("{i:064x}")).collect();
+    let reply = wc.call("irn_batchSubscribe", json!({"topics": topics})).await;
+    assert!(reply["error"]["message"].as_str().expect("message").contains("at most 500"), "{reply}");
+    let reply = wc.call("irn_publish", json!({"topic": "ab".repeat(32), "message": "AA==", "ttl": 1, "tag": 1})).await;
+    assert!(reply["error"]["message"].as_str().expect("message").contains("ttl 1 is out of bounds"), "{reply}");
+    // A string id above 2^53 comes back as the same string; unknown keys are accepted.
+    wc.send_text(
+        json!({"id": "1795668933386046208", "jsonrpc": "2.0", "method": "irn_publish",
+               "params": {"topic": "ab".repeat(32), "message": "AA==", "ttl": 300, "tag": 1108, "correlationId": 5}})
+        .to_string(),
+    )
+    .await;
+    let reply = wc.frame().await;
+    assert_eq!(reply["id"], "1795668933386046208");
+    assert_eq!(reply["result"], true);
+
+    // The node still serves everyone else.
+    let mut fresh = Client::connect(&node).await;
+    assert!(fresh.call("waku_info", json!({})).await["result"]["peerId"].is_string());
+    assert!(node.metric("heliograph_bridge_rejected_total", "origin").await >= 1.0);
+    assert!(node.metric("heliograph_bridge_rejected_total", "frame_too_large").await >= 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_that_never_reads_is_disconnected_without_slowing_others() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("heliograph.toml");
+    std::fs::write(&config, "[bridge]\nmax_pending_bytes = 262144\nwrite_timeout = \"2s\"\n").expect("config");
+    let node = TestNode::tcp(&dir.path().join("node"), &["--config", config.to_str().expect("utf-8")]).await;
+
+    let mut stalled = Client::connect(&node).await;
+    stalled.call("waku_subscribe", json!({"contentTopics": [CONTENT]})).await;
+    let mut reader = Client::connect(&node).await;
+    reader.call("waku_subscribe", json!({"contentTopics": [CONTENT]})).await;
+    let mut publisher = Client::connect(&node).await;
+
+    let big = "x".repeat(100 * 1024);
+    let count = 150;
+    let started = std::time::Instant::now();
+    for i in 0..count {
+        let reply = publisher.call("waku_publish", json!({"message": message(&format!("{i}:{big}"))})).await;
+        assert!(reply["result"]["hash"].is_string(), "{reply}");
+        let push = reader.push().await;
+        let payload =
+            STANDARD.decode(push["params"]["result"]["message"]["payload"].as_str().expect("payload")).expect("b64");
+        assert!(payload.starts_with(format!("{i}:").as_bytes()), "the reader gets every message in order");
+    }
+    assert!(started.elapsed() < Duration::from_secs(60), "the stalled consumer slowed the others down");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while node.metric("heliograph_bridge_slow_consumer_disconnects", "").await < 1.0 {
+        assert!(tokio::time::Instant::now() < deadline, "the stalled consumer was never disconnected");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The stalled client finally reads: some messages, then a close with 1008.
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(10), stalled.ws.next()).await.expect("frames in time") {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break None,
+        }
+    };
+    if let Some(frame) = closed {
+        assert_eq!(u16::from(frame.code), 1008);
+        assert!(frame.reason.contains("slow consumer"));
+    }
+}
