@@ -86,3 +86,15 @@ export async function restartIce(dapp, wallet) {
   await dapp.click('#chat-send');
   await wallet.waitForFunction(() => [...document.querySelectorAll('#chat-log .msg.them')].some((m) => m.textContent === 'Still here after the restart'), null, { timeout: T });
 }
+
+/** Both pages start the call in the same instant (glare): exactly one yields, one call opens with one code. */
+export async function glare(dapp, wallet) {
+  for (const p of [dapp, wallet]) await p.waitForSelector('#call-start:not([disabled])', { timeout: T });
+  await Promise.all([dapp, wallet].map((p) => p.evaluate(() => document.getElementById('call-start').click())));
+  for (const p of [dapp, wallet]) await p.waitForSelector('#call-state[data-state="open"]', { timeout: T });
+  const yielded = await Promise.all([dapp, wallet].map((p) => p.getAttribute('#chat-card', 'data-glare')));
+  assert.equal(yielded.filter((g) => g === 'lost').length, 1, `exactly one side yields the glare: ${JSON.stringify(yielded)}`);
+  const [ds, ws] = [await dapp.textContent('#call-sas'), await wallet.textContent('#call-sas')];
+  assert.match(ds, /^\d{3} \d{3}$/);
+  assert.equal(ds, ws, 'one call, one code');
+}

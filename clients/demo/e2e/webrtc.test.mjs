@@ -3,7 +3,7 @@
 // nodes of a mesh. A tampered DTLS fingerprint makes the wallet refuse the call.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { call, chat, pairAndApprove, restartIce, sign } from './flow.mjs';
+import { call, chat, glare, pairAndApprove, restartIce, sign } from './flow.mjs';
 import { launchBrowser, openPage, screenshot, serveDist, startNode, waitForPeers } from './harness.mjs';
 
 let browser;
@@ -83,6 +83,20 @@ test('a DTLS fingerprint swapped on the signaling path makes the wallet refuse t
       assert.notEqual(await d.page.getAttribute('#call-state', 'data-state'), 'open');
       console.log('screenshot:', await screenshot(w.page, 'tampered-wallet'));
     }, node.relayUrl, node.relayUrl, '&tamper=fingerprint');
+  } finally {
+    await node.stop();
+  }
+});
+
+test('glare: both pages start the call at once, one yields, one call opens', async () => {
+  const node = await startNode();
+  try {
+    await scenario(async (d, w) => {
+      await pairAndApprove(d.page, w.page);
+      await glare(d.page, w.page);
+      await chat(d.page, w.page);
+      assert.deepEqual([...d.errors, ...w.errors], [], 'no page errors');
+    }, node.relayUrl, node.relayUrl);
   } finally {
     await node.stop();
   }

@@ -146,6 +146,10 @@ export function chatCard(canStart: boolean): { el: HTMLElement; bind: (client: S
             cert.textContent = status === 'verified' ? '✓ DTLS certificate matches the authenticated fingerprint' : 'DTLS certificate: not exposed by this browser (SDP check only)';
           },
           onMessage: (t) => line(t, 'them'),
+          onGlare() {
+            el.dataset.glare = 'lost';
+            line('Both sides called at once: joining the other call.', 'sys');
+          },
           onRestarted(code) {
             restarts += 1;
             el.dataset.restarts = String(restarts);

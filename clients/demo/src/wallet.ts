@@ -42,7 +42,7 @@ const sessionCard = h(
   sessionSas.el,
 );
 const requestCard = h('section', { class: 'card', id: 'request-card', hidden: true }, h('h2', {}, 'Requests'), h('p', { class: 'sub' }, 'What the dapp asks you to do.'), requests);
-const chat = chatCard(false);
+const chat = chatCard(true);
 main.append(pairCard, accountCard, proposalCard, sessionCard, requestCard, chat.el);
 
 const CALL_METHODS = new Set<string>(SIGNALING_METHODS);

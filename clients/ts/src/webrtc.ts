@@ -21,6 +21,8 @@ export interface PeerCallHandlers {
   onCertificate?: (status: 'verified' | 'unavailable') => void;
   /** An ICE restart completed (ours or the peer's); the SAS is unchanged. */
   onRestarted?: (sas: string) => void;
+  /** Both sides offered at once and ours lost: we answer the peer's offer instead. */
+  onGlare?: () => void;
 }
 
 /** Test hooks: what a man in the middle on the signaling path would do. */
@@ -173,8 +175,10 @@ export class PeerCall {
       }
       const method = s.method;
       this.client.request(this.session, method, params).catch((e: unknown) => {
-        const err = e instanceof RpcError && e.code === REFUSED_CODE ? new Error(`the peer refused the call: ${e.message}`) : (e as Error);
-        if (method !== 'wrtc_candidate' || this.state !== 'failed') this.fail(err);
+        // A refused candidate or hang-up is benign (e.g. for the call that lost a glare);
+        // a refused offer, answer or restart ends the call with the peer's reason.
+        if (method === 'wrtc_candidate' || method === 'wrtc_hangup') return;
+        this.fail(e instanceof RpcError && e.code === REFUSED_CODE ? new Error(`the peer refused the call: ${e.message}`) : (e as Error));
       });
     }
   }
@@ -194,7 +198,8 @@ export class PeerCall {
       switch (ev.kind) {
         case 'rollback':
           await this.pc.setLocalDescription({ type: 'rollback' });
-          this.channel = undefined;
+          this.localCandidates = [];
+          this.handlers.onGlare?.();
           break;
         case 'incomingOffer':
         case 'restartOffer':
