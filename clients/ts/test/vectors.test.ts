@@ -56,6 +56,21 @@ describe('shared vectors (Rust ⇄ TS)', () => {
     }
   });
 
+  it('the TS Call sends exactly the params the Rust crate sends', () => {
+    const [offer, candidate, end, hangup] = v.signals;
+    const call = new Call(hexToBytes(v.session.symKey), offer.params.fingerprint);
+    call.offer(offer.params.callId, offer.params.sdp);
+    call.candidate(candidate.params.candidate);
+    call.candidate(end.params.candidate);
+    call.hangup(hangup.params.reason);
+    for (const expected of v.signals) {
+      const sent = call.pollSignal();
+      expect(sent?.method).toBe(expected.method);
+      expect(JSON.parse(JSON.stringify(sent?.params))).toEqual(expected.params);
+    }
+    expect(call.pollSignal()).toBeUndefined();
+  });
+
   it('a tampered offer is refused with the same error text as in Rust', () => {
     const t = v.tamperedOffer;
     expect(() => parseSignal(t.method, t.params)).toThrow(t.error);
