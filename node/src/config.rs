@@ -88,6 +88,10 @@ pub struct BridgeConfig {
     pub rate_limit_per_ip: u32,
     /// Most connections at once.
     pub max_connections: usize,
+    /// Refuse waku_* connections without a valid token (WalletConnect clients use their auth JWT).
+    pub require_token: bool,
+    /// Ed25519 public keys (hex or base64) that sign capability tokens; list two while rotating.
+    pub token_keys: Vec<String>,
 }
 
 impl Default for BridgeConfig {
@@ -105,6 +109,8 @@ impl Default for BridgeConfig {
             rate_limit_per_client: 100,
             rate_limit_per_ip: 1000,
             max_connections: 10_000,
+            require_token: false,
+            token_keys: Vec::new(),
         }
     }
 }

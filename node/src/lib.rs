@@ -103,9 +103,18 @@ impl Node {
             }
         }
         let mut bridge_addr = None;
+        let bridge_tokens =
+            Arc::new(bridge::tokens::Tokens::new(&config.bridge.token_keys).map_err(bridge::BridgeError::from)?);
         if config.bridge.enabled {
-            let (addr, bridge_tasks) =
-                bridge::spawn(&config, network.clone(), store.clone(), bridge_metrics, shutdown.clone()).await?;
+            let (addr, bridge_tasks) = bridge::spawn(
+                &config,
+                network.clone(),
+                store.clone(),
+                bridge_metrics,
+                bridge_tokens.clone(),
+                shutdown.clone(),
+            )
+            .await?;
             tasks.extend(bridge_tasks);
             bridge_addr = Some(addr);
         }
@@ -119,6 +128,7 @@ impl Node {
                 store,
                 cluster_id: config.relay.cluster_id,
                 num_shards: config.relay.num_shards,
+                bridge_tokens: config.bridge.enabled.then(|| bridge_tokens.clone()),
             };
             tasks.push(rest::spawn_cache_filler(&state, shutdown.clone()));
             let (addr, task) = rest::serve(&config, state, shutdown.clone())

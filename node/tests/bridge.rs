@@ -289,3 +289,141 @@ async fn a_consumer_that_never_reads_is_disconnected_without_slowing_others() {
         assert!(frame.reason.contains("slow consumer"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_required_checked_single_use_and_rate_limited() {
+    use heliograph_node::bridge::tokens::sign_capability;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let operator = libp2p::identity::ed25519::Keypair::generate();
+    let rotated = libp2p::identity::ed25519::Keypair::generate();
+    let config = dir.path().join("heliograph.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[bridge]\nrequire_token = true\nrate_limit_per_ip = 10\ntoken_keys = [\"{}\", \"{}\"]\n",
+            hex::encode(operator.public().to_bytes()),
+            hex::encode(rotated.public().to_bytes())
+        ),
+    )
+    .expect("config");
+    let node = TestNode::tcp(&dir.path().join("node"), &["--config", config.to_str().expect("utf-8")]).await;
+    let bridge = node.bridge.clone().expect("bridge");
+    let refused = |url: String| async move {
+        match tokio_tungstenite::connect_async(url).await {
+            Err(tungstenite::Error::Http(response)) => {
+                let status = response.status().as_u16();
+                let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned();
+                (status, body)
+            }
+            other => panic!("upgrade accepted: {:?}", other.map(|_| ())),
+        }
+    };
+
+    let (status, body) = refused(format!("ws://{bridge}/")).await;
+    assert_eq!(status, 401);
+    assert!(body.contains("token is required"), "{body}");
+    assert_eq!(refused(format!("ws://{bridge}/?token=hgt_madeup")).await.0, 401);
+
+    // An opaque token from the REST API; only its hash is kept by the node.
+    let (status, body) = node.post_json("/bridge/v1/tokens", &json!({"ttlSeconds": 60})).await;
+    assert_eq!(status, 200, "{body}");
+    let issued: Value = serde_json::from_str(&body).expect("JSON");
+    let token = issued["token"].as_str().expect("token");
+    let mut client = Client::connect_url(&format!("ws://{bridge}/?token={token}")).await;
+    assert!(client.call("waku_info", json!({})).await["result"]["peerId"].is_string());
+    let mut request = format!("ws://{bridge}/").into_client_request().expect("request");
+    request.headers_mut().insert("authorization", format!("Bearer {token}").parse().expect("header"));
+    tokio_tungstenite::connect_async(request).await.expect("bearer token accepted");
+
+    // Capability tokens: either rotation key works, each jti once, expiry enforced.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let cap = sign_capability(&rotated, "dapp-1", "jti-1", now + 60);
+    tokio_tungstenite::connect_async(format!("ws://{bridge}/?token={cap}")).await.expect("capability accepted");
+    let (status, body) = refused(format!("ws://{bridge}/?token={cap}")).await;
+    assert_eq!(status, 401);
+    assert!(body.contains("replayed"), "{body}");
+    let expired = sign_capability(&operator, "dapp-1", "jti-2", now - 1);
+    let (_, body) = refused(format!("ws://{bridge}/?token={expired}")).await;
+    assert!(body.contains("expired"), "{body}");
+
+    // Rate limit per IP (10/min here): a JSON-RPC error, then close 1013.
+    let mut limited = None;
+    for _ in 0..12 {
+        let reply = client.call("waku_info", json!({})).await;
+        if reply["error"]["code"] == -32029 {
+            limited = Some(reply);
+            break;
+        }
+    }
+    assert!(limited.is_some(), "the 11th request in a minute is refused");
+    for i in 0..30u64 {
+        client.send_text(json!({"jsonrpc": "2.0", "id": 1000 + i, "method": "waku_info"}).to_string()).await;
+    }
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(10), client.ws.next()).await.expect("close in time") {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(closed.expect("close frame").code), 1013);
+    assert!(node.metric("heliograph_bridge_rate_limited_total", "").await >= 1.0);
+}
+
+fn wc_url(node: &TestNode, key: &libp2p::identity::ed25519::Keypair) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    format!("ws://{}/?auth={}", node.bridge.as_deref().expect("bridge"), auth::sign(key, now, now + 3600))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walletconnect_messages_stored_before_a_restart_are_pushed_once_and_never_echoed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("node");
+    let dapp_key = libp2p::identity::ed25519::Keypair::generate();
+    let wallet_key = libp2p::identity::ed25519::Keypair::generate();
+    let topic = "5e".repeat(32);
+
+    let node = TestNode::tcp(&data, &[]).await;
+    let mut dapp = Client::connect_url(&wc_url(&node, &dapp_key)).await;
+    let reply = dapp.call("irn_subscribe", json!({"topic": topic})).await;
+    assert!(reply["result"].as_str().is_some_and(|id| id.len() == 64), "{reply}");
+    let reply = dapp.call("irn_publish", json!({"topic": topic, "message": "AAEC", "ttl": 300, "tag": 1108})).await;
+    assert_eq!(reply["result"], true);
+    // Give the store's group commit (1 s) time, then restart from the same data dir.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    drop(dapp);
+    node.stop().await;
+
+    let node = TestNode::tcp(&data, &[]).await;
+    let mut wallet = Client::connect_url(&wc_url(&node, &wallet_key)).await;
+    let reply = wallet.call("irn_subscribe", json!({"topic": topic})).await;
+    let sub_id = reply["result"].as_str().expect("subscription id").to_owned();
+    let push = wallet.push().await;
+    assert_eq!(push["method"], "irn_subscription");
+    assert_eq!(push["params"]["id"], sub_id.as_str());
+    assert_eq!(push["params"]["data"]["message"], "AAEC", "the message from before the restart, read from the store");
+    assert_eq!(push["params"]["data"]["tag"], 1108);
+    assert_eq!(push["params"]["data"]["topic"], topic.as_str());
+    // Ack it with the server's id, exactly as received.
+    wallet.send_text(json!({"id": push["id"], "jsonrpc": "2.0", "result": true}).to_string()).await;
+
+    // The publisher resubscribing gets no echo; the wallet reconnecting gets no re-delivery after its ack.
+    let mut dapp = Client::connect_url(&wc_url(&node, &dapp_key)).await;
+    dapp.call("irn_subscribe", json!({"topic": topic})).await;
+    let fetched = dapp.call("irn_fetchMessages", json!({"topic": topic})).await;
+    assert_eq!(fetched["result"]["messages"], json!([]), "never echoed to the publisher: {fetched}");
+    drop(wallet);
+    let mut wallet = Client::connect_url(&wc_url(&node, &wallet_key)).await;
+    wallet.call("irn_batchSubscribe", json!({"topics": [topic]})).await;
+    let fetched = wallet.call("irn_fetchMessages", json!({"topic": topic})).await;
+    assert_eq!(fetched["result"]["messages"], json!([]), "acked messages are done: {fetched}");
+    assert!(wallet.pushes.is_empty(), "no re-push after the ack: {:?}", wallet.pushes);
+
+    // A new message reaches the wallet live, and not the dapp that published it.
+    dapp.call("irn_publish", json!({"topic": topic, "message": "BBBB", "ttl": 300, "tag": 1109})).await;
+    let push = wallet.push().await;
+    assert_eq!(push["params"]["data"]["message"], "BBBB");
+    let (status, body) = node.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("/bridge/v1/tokens"));
+}

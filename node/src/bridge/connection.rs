@@ -53,6 +53,8 @@ pub struct Session {
     pub conn: ConnId,
     /// The verified WalletConnect client, if the socket came with an auth JWT.
     pub client: Option<ClientId>,
+    /// The access token's subject, if the socket came with a token (for rate limits).
+    pub subject: Option<String>,
     /// Peer IP, for rate limits.
     pub ip: IpAddr,
     /// waku_* subscriptions: id → content topics.
@@ -68,6 +70,7 @@ impl Session {
     pub fn open(
         hub: Arc<Hub>,
         client: Option<ClientId>,
+        subject: Option<String>,
         ip: IpAddr,
     ) -> (Session, mpsc::Receiver<String>, Arc<AtomicUsize>, CancellationToken) {
         let (tx, rx) = mpsc::channel(SEND_QUEUE);
@@ -77,6 +80,7 @@ impl Session {
             hub,
             conn,
             client,
+            subject,
             ip,
             waku_subs: HashMap::new(),
             wc_topics: HashSet::new(),
@@ -126,7 +130,8 @@ impl Session {
             }
             Incoming::Request { id, method, params } => {
                 self.hub.metrics.requests.inc();
-                if !self.hub.allow_request(self.ip, self.client.as_ref().map(|c| c.0.as_str())) {
+                let limit_key = self.client.as_ref().map(|c| c.0.as_str()).or(self.subject.as_deref());
+                if !self.hub.allow_request(self.ip, limit_key) {
                     self.limited_in_a_row += 1;
                     if self.limited_in_a_row >= MAX_LIMITED_IN_A_ROW {
                         return Reply {

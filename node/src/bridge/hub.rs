@@ -18,6 +18,7 @@ use tracing::{debug, warn};
 use super::access::{AllowLists, RateLimiter};
 use super::jsonrpc;
 use super::metrics::BridgeMetrics;
+use super::tokens::Tokens;
 use super::walletconnect::mailbox::{ConnId, Mailbox, Push};
 use super::walletconnect::message::WcMessage;
 use crate::config::{BridgeConfig, Config};
@@ -116,11 +117,19 @@ pub struct Hub {
     pub client_limit: RateLimiter,
     /// Requests per IP address.
     pub ip_limit: RateLimiter,
+    /// Access tokens.
+    pub tokens: Arc<Tokens>,
 }
 
 impl Hub {
     /// A hub for the node configured by `config`.
-    pub fn new(config: &Config, network: NetworkHandle, store: Option<Store>, metrics: BridgeMetrics) -> Arc<Hub> {
+    pub fn new(
+        config: &Config,
+        network: NetworkHandle,
+        store: Option<Store>,
+        metrics: BridgeMetrics,
+        tokens: Arc<Tokens>,
+    ) -> Arc<Hub> {
         let first_push = now_ms().saturating_mul(1000);
         Arc::new(Hub {
             inner: Mutex::new(Inner { mailbox: Mailbox::new(first_push), ..Default::default() }),
@@ -134,6 +143,7 @@ impl Hub {
             client_limit: RateLimiter::new(config.bridge.rate_limit_per_client),
             ip_limit: RateLimiter::new(config.bridge.rate_limit_per_ip),
             config: config.bridge.clone(),
+            tokens,
         })
     }
 

@@ -9,6 +9,7 @@ pub mod hub;
 pub mod jsonrpc;
 pub mod metrics;
 pub mod server;
+pub mod tokens;
 pub mod waku_methods;
 pub mod walletconnect;
 
@@ -33,6 +34,9 @@ pub enum BridgeError {
         /// The IO error.
         source: std::io::Error,
     },
+    /// The token configuration is invalid.
+    #[error(transparent)]
+    Tokens(#[from] tokens::TokenError),
 }
 
 /// Starts the bridge: its listener and its fan-out task. Returns the bound address and the tasks.
@@ -41,9 +45,10 @@ pub async fn spawn(
     network: NetworkHandle,
     store: Option<Store>,
     metrics: BridgeMetrics,
+    tokens: Arc<tokens::Tokens>,
     shutdown: CancellationToken,
 ) -> Result<(SocketAddr, Vec<tokio::task::JoinHandle<()>>), BridgeError> {
-    let hub = hub::Hub::new(config, network, store, metrics);
+    let hub = hub::Hub::new(config, network, store, metrics, tokens);
     let fanout = hub::spawn_fanout(Arc::clone(&hub), shutdown.clone());
     let (addr, server) = server::serve(config.bridge.addr, hub, shutdown)
         .await

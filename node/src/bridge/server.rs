@@ -18,6 +18,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::connection::{Session, pump};
 use super::hub::Hub;
+use super::tokens::TokenError;
 use super::walletconnect::auth;
 
 #[derive(Clone)]
@@ -58,6 +59,20 @@ async fn upgrade(
         },
         None => None,
     };
+    let now = u64::try_from(crate::store::now_ns() / 1_000_000_000).unwrap_or(0);
+    let presented = query.get("token").map(String::as_str).or_else(|| {
+        header(header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+    });
+    let subject = match presented {
+        Some(token) => match hub.tokens.verify(token.trim(), now) {
+            Ok(subject) => Some(subject.0),
+            Err(e) => return refuse(hub, StatusCode::UNAUTHORIZED, "token", e.to_string()),
+        },
+        None if hub.config.require_token && client.is_none() => {
+            return refuse(hub, StatusCode::UNAUTHORIZED, "token", TokenError::Missing.to_string());
+        }
+        None => None,
+    };
     let Ok(permit) = state.slots.clone().try_acquire_owned() else {
         return refuse(
             hub,
@@ -69,7 +84,7 @@ async fn upgrade(
     let hub = state.hub.clone();
     let shutdown = state.shutdown.clone();
     ws.max_frame_size(hub.config.max_frame_size).max_message_size(hub.config.max_frame_size).on_upgrade(move |socket| {
-        let (session, queue, pending, kill) = Session::open(hub, client, peer.ip());
+        let (session, queue, pending, kill) = Session::open(hub, client, subject, peer.ip());
         let span = info_span!("bridge_conn", conn = session.conn, %peer);
         async move {
             debug!("bridge connection open");

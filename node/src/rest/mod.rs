@@ -3,9 +3,11 @@
 //! shutdown.
 
 mod admin;
+mod bridge_tokens;
 pub mod cache;
 pub mod error;
 pub mod message_json;
+mod openapi;
 mod relay;
 mod store;
 
@@ -49,6 +51,8 @@ pub struct AppState {
     pub cluster_id: u16,
     /// Shards in the cluster, for autosharding.
     pub num_shards: u16,
+    /// The bridge's access tokens, if the bridge is on.
+    pub bridge_tokens: Option<Arc<crate::bridge::tokens::Tokens>>,
 }
 
 impl AppState {
@@ -72,6 +76,8 @@ pub fn app(state: AppState) -> Router {
         .route("/relay/v1/auto/messages", post(relay::auto_publish))
         .route("/relay/v1/auto/messages/{content_topic}", get(relay::auto_messages).post(relay::auto_publish_to))
         .route("/store/v3/messages", get(store::messages))
+        .route("/bridge/v1/tokens", post(bridge_tokens::issue))
+        .route("/openapi.json", get(openapi::document))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(request_timeout))
         .with_state(state)

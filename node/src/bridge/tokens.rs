@@ -1,0 +1,209 @@
+//! Bridge access tokens. Two kinds:
+//!
+//! - **opaque tokens** issued by the node (`POST /bridge/v1/tokens` on the
+//!   loopback REST API): random 32 bytes, shown once, kept only as their
+//!   sha256, with an expiry; compared in constant time;
+//! - **capability tokens**: EdDSA JWTs signed by an operator key listed in
+//!   `bridge.token_keys` (list two keys while rotating), with `exp` and a
+//!   single-use `jti` (a replayed `jti` is refused).
+//!
+//! A token is passed as `?token=…` or `Authorization: Bearer …` on the upgrade.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use libp2p::identity::ed25519;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Prefix of opaque tokens, so they are recognisable in configs and leaks.
+const OPAQUE_PREFIX: &str = "hgt_";
+/// Most live opaque tokens.
+pub const MAX_TOKENS: usize = 10_000;
+/// Most remembered capability-token ids.
+const MAX_SEEN_JTI: usize = 100_000;
+/// Longest opaque token lifetime, in seconds (30 days).
+pub const MAX_TOKEN_TTL: u64 = 30 * 24 * 3600;
+
+/// Why a token was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    /// No token, and the bridge requires one.
+    #[error("a bridge token is required: pass ?token=… or Authorization: Bearer …")]
+    Missing,
+    /// Unknown, revoked or malformed.
+    #[error("invalid bridge token")]
+    Invalid,
+    /// Past its expiry.
+    #[error("bridge token has expired")]
+    Expired,
+    /// A capability token whose `jti` was used before.
+    #[error("bridge token was already used (replayed jti)")]
+    Replayed,
+    /// Too many live tokens.
+    #[error("too many live tokens (at most {MAX_TOKENS}); let some expire")]
+    Full,
+    /// A configured key does not parse.
+    #[error("bridge.token_keys entry is not a base64 or hex ed25519 public key: {0}")]
+    BadKey(String),
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    exp: u64,
+    jti: String,
+    #[serde(default)]
+    sub: Option<String>,
+}
+
+/// Who a verified token names, for rate limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSubject(pub String);
+
+/// Live tokens and the keys capability tokens are checked with.
+pub struct Tokens {
+    opaque: Mutex<HashMap<[u8; 32], u64>>,
+    seen_jti: Mutex<HashMap<String, u64>>,
+    keys: Vec<ed25519::PublicKey>,
+}
+
+impl Tokens {
+    /// Token state checking capability tokens against `keys` (base64 or hex ed25519 public keys).
+    pub fn new(keys: &[String]) -> Result<Tokens, TokenError> {
+        let keys = keys
+            .iter()
+            .map(|k| {
+                let bytes =
+                    hex::decode(k).or_else(|_| STANDARD.decode(k)).map_err(|_| TokenError::BadKey(k.clone()))?;
+                ed25519::PublicKey::try_from_bytes(&bytes).map_err(|_| TokenError::BadKey(k.clone()))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Tokens { opaque: Mutex::new(HashMap::new()), seen_jti: Mutex::new(HashMap::new()), keys })
+    }
+
+    /// Issues an opaque token valid for `ttl` seconds from `now`; returns it (shown once) and its expiry.
+    pub fn issue(&self, ttl: u64, now: u64) -> Result<(String, u64), TokenError> {
+        let expires = now + ttl.clamp(1, MAX_TOKEN_TTL);
+        let token = format!("{OPAQUE_PREFIX}{}", URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()));
+        let mut opaque = self.opaque.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        opaque.retain(|_, exp| *exp > now);
+        if opaque.len() >= MAX_TOKENS {
+            return Err(TokenError::Full);
+        }
+        opaque.insert(Sha256::digest(token.as_bytes()).into(), expires);
+        Ok((token, expires))
+    }
+
+    /// Verifies a presented token at `now` (Unix seconds).
+    pub fn verify(&self, token: &str, now: u64) -> Result<TokenSubject, TokenError> {
+        if token.starts_with(OPAQUE_PREFIX) {
+            self.verify_opaque(token, now)
+        } else {
+            self.verify_capability(token, now)
+        }
+    }
+
+    fn verify_opaque(&self, token: &str, now: u64) -> Result<TokenSubject, TokenError> {
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let opaque = self.opaque.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Looked up by hash (an attacker cannot aim at a stored hash), then compared in constant time.
+        let (stored, expires) = opaque.get_key_value(&hash).ok_or(TokenError::Invalid)?;
+        if !bool::from(stored.ct_eq(&hash)) {
+            return Err(TokenError::Invalid);
+        }
+        if *expires <= now {
+            return Err(TokenError::Expired);
+        }
+        Ok(TokenSubject(format!("token:{}", hex::encode(&hash[..8]))))
+    }
+
+    fn verify_capability(&self, token: &str, now: u64) -> Result<TokenSubject, TokenError> {
+        if self.keys.is_empty() || token.len() > 4096 {
+            return Err(TokenError::Invalid);
+        }
+        let mut parts = token.split('.');
+        let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(TokenError::Invalid);
+        };
+        let decode = |s: &str| URL_SAFE_NO_PAD.decode(s).map_err(|_| TokenError::Invalid);
+        let header: Header = serde_json::from_slice(&decode(h)?).map_err(|_| TokenError::Invalid)?;
+        if header.alg != "EdDSA" {
+            return Err(TokenError::Invalid);
+        }
+        let signature = decode(s)?;
+        let signed = &token.as_bytes()[..h.len() + 1 + c.len()];
+        // Any configured key: two are listed while an operator rotates keys.
+        if !self.keys.iter().any(|k| k.verify(signed, &signature)) {
+            return Err(TokenError::Invalid);
+        }
+        let claims: Claims = serde_json::from_slice(&decode(c)?).map_err(|_| TokenError::Invalid)?;
+        if claims.exp <= now {
+            return Err(TokenError::Expired);
+        }
+        if claims.jti.is_empty() || claims.jti.len() > 128 {
+            return Err(TokenError::Invalid);
+        }
+        let mut seen = self.seen_jti.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.contains_key(&claims.jti) {
+            return Err(TokenError::Replayed);
+        }
+        if seen.len() >= MAX_SEEN_JTI {
+            seen.retain(|_, exp| *exp > now);
+            if seen.len() >= MAX_SEEN_JTI {
+                // Refuse rather than forget ids that could then be replayed.
+                return Err(TokenError::Full);
+            }
+        }
+        seen.insert(claims.jti.clone(), claims.exp);
+        Ok(TokenSubject(format!("cap:{}", claims.sub.unwrap_or(claims.jti))))
+    }
+}
+
+/// Signs a capability token (operators' tooling and tests).
+pub fn sign_capability(key: &ed25519::Keypair, sub: &str, jti: &str, exp: u64) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","typ":"JWT"}"#);
+    let claims = URL_SAFE_NO_PAD.encode(serde_json::json!({"sub": sub, "jti": jti, "exp": exp}).to_string());
+    let signed = format!("{header}.{claims}");
+    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(key.sign(signed.as_bytes())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    #[test]
+    fn opaque_tokens_verify_until_they_expire_and_unknown_ones_do_not() {
+        let tokens = Tokens::new(&[]).expect("no keys");
+        let (token, expires) = tokens.issue(60, NOW).expect("issued");
+        assert_eq!(expires, NOW + 60);
+        assert!(tokens.verify(&token, NOW + 59).is_ok());
+        assert!(tokens.verify(&token, NOW + 59).is_ok(), "opaque tokens are reusable until expiry");
+        assert_eq!(tokens.verify(&token, NOW + 60), Err(TokenError::Expired));
+        assert_eq!(tokens.verify("hgt_forged", NOW), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn capability_tokens_accept_both_rotation_keys_and_refuse_replays_and_expiry() {
+        let old = ed25519::Keypair::generate();
+        let new = ed25519::Keypair::generate();
+        let keys = [hex::encode(old.public().to_bytes()), STANDARD.encode(new.public().to_bytes())];
+        let tokens = Tokens::new(&keys).expect("keys");
+        assert!(tokens.verify(&sign_capability(&old, "app", "j1", NOW + 10), NOW).is_ok());
+        assert!(tokens.verify(&sign_capability(&new, "app", "j2", NOW + 10), NOW).is_ok());
+        assert_eq!(tokens.verify(&sign_capability(&new, "app", "j2", NOW + 10), NOW), Err(TokenError::Replayed));
+        assert_eq!(tokens.verify(&sign_capability(&new, "app", "j3", NOW), NOW), Err(TokenError::Expired));
+        let stranger = ed25519::Keypair::generate();
+        assert_eq!(tokens.verify(&sign_capability(&stranger, "app", "j4", NOW + 10), NOW), Err(TokenError::Invalid));
+        assert!(matches!(Tokens::new(&["zz".into()]), Err(TokenError::BadKey(_))));
+    }
+}

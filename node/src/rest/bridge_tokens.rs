@@ -1,0 +1,31 @@
+//! `POST /bridge/v1/tokens`: issues an opaque bridge access token. The REST
+//! API is on loopback, so whoever can reach it is the operator.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+
+/// Lifetime of a token when the request gives none, in seconds.
+const DEFAULT_TTL: u64 = 3600;
+
+/// The request body (all optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IssueRequest {
+    /// Lifetime in seconds (1 s to 30 days; default 1 h).
+    #[serde(default)]
+    pub ttl_seconds: Option<u64>,
+}
+
+/// Issues a token; the response is the only place it is ever shown.
+pub async fn issue(State(state): State<AppState>, body: Option<Json<IssueRequest>>) -> Result<Json<Value>, ApiError> {
+    let tokens = state.bridge_tokens.as_ref().ok_or_else(|| ApiError::not_found("the bridge is off on this node"))?;
+    let ttl = body.and_then(|Json(b)| b.ttl_seconds).unwrap_or(DEFAULT_TTL);
+    let now = u64::try_from(crate::store::now_ns() / 1_000_000_000).unwrap_or(0);
+    let (token, expires_at) = tokens.issue(ttl, now).map_err(|e| ApiError::unavailable(e.to_string()))?;
+    Ok(Json(json!({"token": token, "expiresAt": expires_at})))
+}
