@@ -98,3 +98,11 @@ export async function glare(dapp, wallet) {
   assert.match(ds, /^\d{3} \d{3}$/);
   assert.equal(ds, ws, 'one call, one code');
 }
+
+/** The dapp hangs up: the wallet's call ends with the dapp's reason. */
+export async function hangup(dapp, wallet) {
+  await dapp.click('#call-hangup');
+  await wallet.waitForSelector('#call-state[data-state="closed"]', { timeout: T });
+  assert.match(await wallet.textContent('#call-state'), /ended: hung up/);
+  assert.equal(await dapp.getAttribute('#call-state', 'data-state'), 'closed');
+}

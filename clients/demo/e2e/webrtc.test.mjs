@@ -3,7 +3,7 @@
 // nodes of a mesh. A tampered DTLS fingerprint makes the wallet refuse the call.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { call, chat, glare, pairAndApprove, restartIce, sign } from './flow.mjs';
+import { call, chat, glare, hangup, pairAndApprove, restartIce, sign } from './flow.mjs';
 import { launchBrowser, openPage, screenshot, serveDist, startNode, waitForPeers } from './harness.mjs';
 
 let browser;
@@ -28,7 +28,7 @@ async function scenario(name, dappRelay, walletRelay, query = '') {
   }
 }
 
-test('one node: pair, approve per item, sign, DataChannel chat with the same SAS, ICE restart', async () => {
+test('one node: pair, approve per item, sign, DataChannel chat with the same SAS, ICE restart, hang-up', async () => {
   const node = await startNode();
   try {
     await scenario(async (d, w) => {
@@ -38,6 +38,7 @@ test('one node: pair, approve per item, sign, DataChannel chat with the same SAS
       await chat(d.page, w.page);
       await restartIce(d.page, w.page);
       console.log('screenshots:', await screenshot(d.page, 'one-node-dapp'), await screenshot(w.page, 'one-node-wallet'));
+      await hangup(d.page, w.page);
       assert.deepEqual(d.errors.filter((e) => !/favicon/.test(e)), [], 'no errors on the dapp page');
       assert.deepEqual(w.errors.filter((e) => !/favicon/.test(e)), [], 'no errors on the wallet page');
     }, node.relayUrl, node.relayUrl);
