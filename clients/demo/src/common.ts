@@ -48,6 +48,7 @@ export async function connect(
   try {
     const relay = await RelayClient.connect(relayUrl(), { timeoutMs: 15_000 });
     relay.onClose = (code, reason) => status(`relay closed (${code}${reason ? ' ' + reason : ''})`, 'bad');
+    relay.onStatus = (s) => (s === 'connected' ? status('relay connected', 'ok') : status('reconnecting…', 'warn'));
     status('relay connected', 'ok');
     return new SessionClient(relay, { metadata, requestTimeoutMs: 120_000 });
   } catch (e) {

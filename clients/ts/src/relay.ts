@@ -36,6 +36,7 @@ export class RelayError extends Error {
 }
 
 interface Pending {
+  frame: string;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -50,73 +51,130 @@ function nextId(): string {
   return id.toString();
 }
 
-/** A connected relay client. */
+/** Options of a relay connection. */
+export interface RelayOptions {
+  /** Ed25519 seed of the client id (did:key); kept across reconnects. */
+  seed?: Uint8Array;
+  /** How long a request waits for the relay's answer (including a reconnect). */
+  timeoutMs?: number;
+  projectId?: string;
+  /** Reconnect after an unexpected close (default true). */
+  reconnect?: boolean;
+}
+
+function openSocket(relayUrl: string, seed: Uint8Array, projectId: string): Promise<WebSocket> {
+  const aud = relayUrl.replace(/\?.*$/, '');
+  const url = new URL(relayUrl);
+  url.searchParams.set('auth', signRelayJwt(seed, aud));
+  url.searchParams.set('projectId', projectId);
+  url.searchParams.set('ua', 'wc-2/heliograph-ts-0.1.0/browser');
+  const ws = new WebSocket(url.toString());
+  return new Promise((resolve, reject) => {
+    const fail = (ev: Event | CloseEvent) => {
+      const detail = 'code' in ev ? ` (close ${ev.code} ${ev.reason})` : '';
+      reject(new RelayError(`cannot connect to the relay at ${aud}${detail}`));
+    };
+    ws.addEventListener('error', fail, { once: true });
+    ws.addEventListener('close', fail, { once: true });
+    ws.addEventListener(
+      'open',
+      () => {
+        ws.removeEventListener('error', fail);
+        ws.removeEventListener('close', fail);
+        resolve(ws);
+      },
+      { once: true },
+    );
+  });
+}
+
+/**
+ * A relay client. After an unexpected close it reconnects with the same client id
+ * (backoff 0.1 s, 1 s, 2 s, then 5 s), subscribes its topics again (the relay then
+ * pushes what was stored meanwhile) and re-sends requests still unanswered.
+ */
 export class RelayClient implements Transport {
   onMessage: (topic: string, message: string) => void = () => {};
-  /** Called once when the socket closes (code, reason). */
+  /** Connection changes: `reconnecting` after an unexpected close, `connected` once back. */
+  onStatus: (status: 'connected' | 'reconnecting', detail: string) => void = () => {};
+  /** Called when the client gives up the connection for good (after `close()`, or without reconnect). */
   onClose: (code: number, reason: string) => void = () => {};
   private pending = new Map<string, Pending>();
   private seen = new Set<string>();
-  private closed = false;
+  private topics = new Set<string>();
+  private ended = false;
 
   private constructor(
     private ws: WebSocket,
     readonly clientId: string,
-    private timeoutMs: number,
+    private relayUrl: string,
+    private seed: Uint8Array,
+    private opts: Required<Omit<RelayOptions, 'seed'>>,
   ) {
+    this.bind(ws);
+  }
+
+  /** Opens `relayUrl` (e.g. `ws://127.0.0.1:8090`) with a did:key JWT. */
+  static async connect(relayUrl: string, opts: RelayOptions = {}): Promise<RelayClient> {
+    const seed = opts.seed ?? randomBytes(32);
+    const full = { timeoutMs: opts.timeoutMs ?? 15_000, projectId: opts.projectId ?? 'heliograph-demo', reconnect: opts.reconnect ?? true };
+    const ws = await openSocket(relayUrl, seed, full.projectId);
+    return new RelayClient(ws, didKey(ed25519.getPublicKey(seed)), relayUrl, seed, full);
+  }
+
+  private bind(ws: WebSocket): void {
     ws.addEventListener('message', (ev) => this.onFrame(String(ev.data)));
     ws.addEventListener('close', (ev) => {
-      this.closed = true;
-      for (const [, p] of this.pending) {
-        clearTimeout(p.timer);
-        p.reject(new RelayError(`relay connection closed (${ev.code} ${ev.reason})`));
+      if (ws !== this.ws) return;
+      if (this.ended || !this.opts.reconnect) {
+        this.ended = true;
+        for (const [, p] of this.pending) {
+          clearTimeout(p.timer);
+          p.reject(new RelayError(`relay connection closed (${ev.code} ${ev.reason})`));
+        }
+        this.pending.clear();
+        this.onClose(ev.code, ev.reason);
+        return;
       }
-      this.pending.clear();
-      this.onClose(ev.code, ev.reason);
+      this.onStatus('reconnecting', `closed (${ev.code}${ev.reason ? ' ' + ev.reason : ''})`);
+      void this.reconnect();
     });
   }
 
-  /** Opens `relayUrl` (e.g. `ws://127.0.0.1:8090`) with a fresh did:key JWT. */
-  static connect(relayUrl: string, opts: { seed?: Uint8Array; timeoutMs?: number; projectId?: string } = {}): Promise<RelayClient> {
-    const seed = opts.seed ?? randomBytes(32);
-    const aud = relayUrl.replace(/\?.*$/, '');
-    const jwt = signRelayJwt(seed, aud);
-    const url = new URL(relayUrl);
-    url.searchParams.set('auth', jwt);
-    url.searchParams.set('projectId', opts.projectId ?? 'heliograph-demo');
-    url.searchParams.set('ua', 'wc-2/heliograph-ts-0.1.0/browser');
-    const ws = new WebSocket(url.toString());
-    const clientId = didKey(ed25519.getPublicKey(seed));
-    return new Promise((resolve, reject) => {
-      const fail = (ev: Event | CloseEvent) => {
-        const detail = 'code' in ev ? ` (close ${ev.code} ${ev.reason})` : '';
-        reject(new RelayError(`cannot connect to the relay at ${aud}${detail}`));
-      };
-      ws.addEventListener('error', fail, { once: true });
-      ws.addEventListener('close', fail, { once: true });
-      ws.addEventListener(
-        'open',
-        () => {
-          ws.removeEventListener('error', fail);
-          ws.removeEventListener('close', fail);
-          resolve(new RelayClient(ws, clientId, opts.timeoutMs ?? 15_000));
-        },
-        { once: true },
-      );
-    });
+  private async reconnect(): Promise<void> {
+    const delays = [100, 1000, 2000];
+    for (let attempt = 0; !this.ended; attempt++) {
+      await new Promise((r) => setTimeout(r, delays[attempt] ?? 5000));
+      if (this.ended) return;
+      let ws: WebSocket;
+      try {
+        ws = await openSocket(this.relayUrl, this.seed, this.opts.projectId);
+      } catch (e) {
+        this.onStatus('reconnecting', (e as Error).message);
+        continue;
+      }
+      this.ws = ws;
+      this.bind(ws);
+      for (const topic of this.topics) ws.send(JSON.stringify({ id: nextId(), jsonrpc: '2.0', method: 'irn_subscribe', params: { topic } }));
+      for (const [, p] of this.pending) ws.send(p.frame);
+      this.onStatus('connected', 'reconnected');
+      return;
+    }
   }
 
   /** Whether the socket is open. */
   get connected(): boolean {
-    return !this.closed && this.ws.readyState === WebSocket.OPEN;
+    return !this.ended && this.ws.readyState === WebSocket.OPEN;
   }
 
   async subscribe(topic: string): Promise<void> {
+    this.topics.add(topic);
     const id = await this.call('irn_subscribe', { topic });
     if (!id) throw new RelayError(`irn_subscribe of ${topic} returned no subscription id`);
   }
 
   async unsubscribe(topic: string): Promise<void> {
+    this.topics.delete(topic);
     const id = bytesToHex(sha256(utf8ToBytes(topic + this.clientId)));
     await this.call('irn_unsubscribe', { topic, id });
   }
@@ -125,21 +183,29 @@ export class RelayClient implements Transport {
     await this.call('irn_publish', { topic, message, ttl: opts.ttl, tag: opts.tag, prompt: opts.prompt ?? false });
   }
 
-  /** Closes the socket. */
+  /** Closes the socket for good. */
   close(): void {
+    this.ended = true;
     this.ws.close(1000, 'bye');
   }
 
+  /** Test hook: drops the socket as a network failure would (the client reconnects). */
+  dropConnection(): void {
+    this.ws.close(4000, 'dropped');
+  }
+
   private call(method: string, params: Record<string, unknown>): Promise<unknown> {
-    if (!this.connected) return Promise.reject(new RelayError('relay connection is closed'));
+    if (this.ended) return Promise.reject(new RelayError('relay connection is closed'));
     const id = nextId();
+    const frame = JSON.stringify({ id, jsonrpc: '2.0', method, params });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new RelayError(`${method}: no answer from the relay within ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
-      this.ws.send(JSON.stringify({ id, jsonrpc: '2.0', method, params }));
+        reject(new RelayError(`${method}: no answer from the relay within ${this.opts.timeoutMs} ms`));
+      }, this.opts.timeoutMs);
+      this.pending.set(id, { frame, resolve, reject, timer });
+      // While reconnecting the frame waits in `pending` and is sent once the socket is back.
+      if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame);
     });
   }
 

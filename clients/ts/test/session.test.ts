@@ -114,3 +114,25 @@ describe('SessionClient over a real node', () => {
     }
   }, 30_000);
 });
+
+describe('RelayClient reconnect', () => {
+  it('after a dropped socket it resubscribes and receives what was published meanwhile', async () => {
+    const c = await connect(() => ({ outcome: 'granted' }));
+    try {
+      const [, d] = await Promise.all([c.approve(), c.dappSide]);
+      const walletRelay = (c.wallet as unknown as { transport: RelayClient }).transport;
+      const statuses: string[] = [];
+      walletRelay.onStatus = (s) => statuses.push(s);
+      const got = new Promise<unknown>((resolve) => c.wallet.on('request', (r) => resolve(r.params)));
+      c.wallet.on('request', (r) => void c.wallet.respond(r.session, r.id, { result: personalSign(KEY, (r.params as string[])[0]) }));
+      walletRelay.dropConnection();
+      // Published while the wallet is away: the node keeps it and pushes it after the resubscribe.
+      const answer = c.dapp.request(d.session, 'personal_sign', ['while you were away', addressOf(KEY)], 'eip155:1');
+      expect(await got).toEqual(['while you were away', addressOf(KEY)]);
+      expect(recoverAddress('while you were away', (await answer) as string)).toBe(addressOf(KEY));
+      expect(statuses).toEqual(['reconnecting', 'connected']);
+    } finally {
+      c.close();
+    }
+  }, 30_000);
+});
