@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 const T = 30_000;
 
 /** Pairs the wallet with the dapp, approves (declining one optional item), checks per-item results and the session SAS. */
-export async function pairAndApprove(dapp, wallet) {
+export async function pairAndApprove(dapp, wallet, beforeApprove = async () => {}) {
   await dapp.waitForFunction(() => document.querySelector('#pair-uri')?.value.startsWith('wc:'), null, { timeout: T });
   const uri = await dapp.inputValue('#pair-uri');
   assert.match(uri, /^wc:[0-9a-f]{64}@2\?expiryTimestamp=\d+&relay-protocol=irn&symKey=[0-9a-f]{64}$/);
@@ -17,6 +17,7 @@ export async function pairAndApprove(dapp, wallet) {
   assert.ok(items.some(([i, r]) => i === 'eip155/methods/wrtc_offer' && r === 'false'), 'calls are optional items');
   // The user declines one optional item.
   await wallet.uncheck('#proposal-items input[data-item="eip155/methods/eth_signTypedData_v4"]');
+  await beforeApprove();
   await wallet.click('#approve-button');
   await dapp.waitForSelector('#session-card:not([hidden])', { timeout: T });
   await wallet.waitForSelector('#session-card:not([hidden])', { timeout: T });

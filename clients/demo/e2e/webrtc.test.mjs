@@ -32,7 +32,9 @@ test('one node: pair, approve per item, sign, DataChannel chat with the same SAS
   const node = await startNode();
   try {
     await scenario(async (d, w) => {
-      await pairAndApprove(d.page, w.page);
+      await pairAndApprove(d.page, w.page, async () => {
+        console.log('screenshots:', await screenshot(d.page, 'pairing-dapp'), await screenshot(w.page, 'proposal-wallet'));
+      });
       await sign(d.page, w.page);
       await call(d.page, w.page);
       await chat(d.page, w.page);

@@ -23,6 +23,21 @@ const pairCard = h(
   pairErr.el,
 );
 
+const howCard = h(
+  'section',
+  { class: 'card', id: 'how-card' },
+  h('h2', {}, 'What happens next'),
+  h('p', { class: 'sub' }, 'The relay only ever sees encrypted envelopes, on topics derived from random keys.'),
+  h(
+    'ol',
+    { class: 'steps' },
+    h('li', {}, h('strong', {}, 'Pair. '), 'Your wallet joins with the one-time key in the code.'),
+    h('li', {}, h('strong', {}, 'Approve. '), 'It grants or declines each permission: signing is required, the rest is optional.'),
+    h('li', {}, h('strong', {}, 'Compare. '), 'Both screens show the same 6-digit code. A different code means someone is in the middle.'),
+    h('li', {}, h('strong', {}, 'Talk. '), 'Sign a message, or open an end-to-end chat that goes peer to peer over WebRTC.'),
+  ),
+);
+
 const sessionSas = sasBox('session-sas', 'Session security code');
 const accounts = h('dd', { id: 'session-account', class: 'mono' }, '—');
 const items = h('ul', { class: 'items', id: 'granted-items' });
@@ -52,10 +67,11 @@ const signCard = h(
 );
 
 const chat = chatCard(true);
-main.append(pairCard, sessionCard, signCard, chat.el);
+main.append(pairCard, howCard, sessionCard, signCard, chat.el);
 
 function showSession(c: ConnectResult): void {
   pairCard.hidden = true;
+  howCard.hidden = true;
   sessionCard.hidden = false;
   signCard.hidden = false;
   accounts.textContent = c.accounts.join(', ') || '—';
