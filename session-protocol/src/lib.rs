@@ -61,6 +61,7 @@ pub mod presence;
 pub mod qr;
 pub mod replay;
 pub mod rpc;
+pub mod signaling;
 pub mod store;
 pub mod uri;
 
@@ -71,5 +72,6 @@ pub use endpoint::{
 pub use envelope::{Envelope, EnvelopeError};
 pub use keys::{KeyError, KeyPair, PublicKey, SymKey, Topic};
 pub use qr::{Qr, QrError};
+pub use signaling::{Call, CallEvent, Fingerprint, Signal, SignalingError};
 pub use store::{FileStore, MemoryStore, SessionStore, StoreError};
 pub use uri::{PairingUri, UriError};

@@ -159,6 +159,17 @@ impl Endpoint {
         self.sessions.get(session).map(|s| s.permissions.list())
     }
 
+    /// A WebRTC [`Call`](crate::signaling::Call) on an established session, bound
+    /// to its key (for the short authentication string) and our DTLS fingerprint.
+    pub fn call(
+        &self,
+        session: &Topic,
+        local_fingerprint: crate::signaling::Fingerprint,
+    ) -> Result<crate::signaling::Call, EndpointError> {
+        let s = self.active(session)?;
+        Ok(crate::signaling::Call::new(s.key.clone(), local_fingerprint))
+    }
+
     // ---- pairing -------------------------------------------------------------
 
     /// (Dapp) creates a pairing with a fresh key; show the URI (e.g. as a QR code).

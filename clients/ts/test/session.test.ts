@@ -1,0 +1,138 @@
+// SessionClient against a real heliograph node (its WalletConnect-relay bridge):
+// per-item answers, atomic refusal naming the denied required item, authorisation of
+// requests by method and chain, EIP-2255 permissions, signaling methods gated by the grant.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RelayClient, RpcError, SessionClient, SIGNALING_METHODS, addressOf, personalSign, recoverAddress, type IncomingProposal, type Outcome } from '../src/index';
+import { startNode, type RunningNode } from './node';
+
+let node: RunningNode;
+beforeAll(async () => {
+  node = await startNode();
+}, 40_000);
+afterAll(async () => {
+  await node?.stop();
+});
+
+const KEY = new Uint8Array(32).fill(0x4c);
+const ACCOUNT = `eip155:1:${addressOf(KEY)}`;
+
+async function parties() {
+  const dappRelay = await RelayClient.connect(node.relayUrl);
+  const walletRelay = await RelayClient.connect(node.relayUrl);
+  const dapp = new SessionClient(dappRelay, { metadata: { name: 'dapp', description: '', url: 'http://127.0.0.1', icons: [] }, requestTimeoutMs: 10_000 });
+  const wallet = new SessionClient(walletRelay, { metadata: { name: 'wallet', description: '', url: '', icons: [] }, requestTimeoutMs: 10_000 });
+  const close = () => {
+    dappRelay.close();
+    walletRelay.close();
+  };
+  return { dapp, wallet, close };
+}
+
+const REQUEST = {
+  requiredNamespaces: { eip155: { chains: ['eip155:1'], methods: ['personal_sign'] } },
+  optionalNamespaces: { eip155: { methods: ['eth_signTypedData_v4', ...SIGNALING_METHODS] } },
+};
+
+async function connect(decide: (value: string) => Outcome) {
+  const p = await parties();
+  const { uri, topic } = await p.dapp.createPairing();
+  const proposal = new Promise<IncomingProposal>((r) => p.wallet.on('proposal', r));
+  await p.wallet.pair(uri);
+  const dappSide = p.dapp.propose(topic, REQUEST);
+  const prop = await proposal;
+  return { ...p, prop, dappSide, approve: () => p.wallet.approve(prop, (item) => decide(item.value), [ACCOUNT]) };
+}
+
+describe('SessionClient over a real node', () => {
+  it('connects with per-item results, signs, and authorises by method and chain', async () => {
+    const c = await connect((v) => (v === 'eth_signTypedData_v4' ? { outcome: 'denied', reason: 'not today' } : { outcome: 'granted' }));
+    try {
+      expect(c.prop.items.map((i) => `${i.kind}/${i.value}/${i.required}`)).toEqual([
+        'chains/eip155:1/true',
+        'methods/personal_sign/true',
+        'methods/eth_signTypedData_v4/false',
+        ...SIGNALING_METHODS.map((m) => `methods/${m}/false`),
+      ]);
+      const [walletSide, dappSide] = await Promise.all([c.approve(), c.dappSide]);
+      expect(dappSide.session).toBe(walletSide.session);
+      expect(dappSide.accounts).toEqual([ACCOUNT]);
+      expect(dappSide.shortAuthString).toMatch(/^\d{6}$/);
+      expect(dappSide.shortAuthString).toBe(walletSide.shortAuthString);
+      expect(dappSide.results.find((r) => r.value === 'eth_signTypedData_v4')).toMatchObject({ outcome: 'denied', reason: 'not today', required: false });
+      expect(dappSide.permissions.map((p) => p.parentCapability)).toContain('personal_sign');
+      expect(dappSide.permissions.map((p) => p.parentCapability)).not.toContain('eth_signTypedData_v4');
+
+      c.wallet.on('request', (r) => {
+        if (r.method === 'personal_sign') void c.wallet.respond(r.session, r.id, { result: personalSign(KEY, (r.params as string[])[0]) });
+      });
+      const session = dappSide.session;
+      const sig = (await c.dapp.request(session, 'personal_sign', ['hello', addressOf(KEY)], 'eip155:1')) as string;
+      expect(recoverAddress('hello', sig)).toBe(addressOf(KEY));
+      await expect(c.dapp.request(session, 'eth_signTypedData_v4', [], 'eip155:1')).rejects.toMatchObject({ code: 3001 });
+      await expect(c.dapp.request(session, 'personal_sign', ['x', addressOf(KEY)], 'eip155:137')).rejects.toMatchObject({ code: 5100 });
+
+      // EIP-2255: the wallet grants a new capability on request; the dapp's view follows.
+      c.wallet.on('permissionsRequested', (r) => void c.wallet.grantPermissions(r.session, r.id, r.capabilities));
+      await c.dapp.request(session, 'wallet_requestPermissions', [{ eth_signTypedData_v4: {} }]);
+      expect(c.dapp.permissions(session).map((p) => p.parentCapability)).toContain('eth_signTypedData_v4');
+      const listed = (await c.dapp.request(session, 'wallet_getPermissions', [])) as { parentCapability: string }[];
+      expect(listed.map((p) => p.parentCapability)).toContain('eth_signTypedData_v4');
+      await c.dapp.request(session, 'wallet_revokePermissions', [{ eth_signTypedData_v4: {} }]);
+      await expect(c.dapp.request(session, 'eth_signTypedData_v4', [], 'eip155:1')).rejects.toMatchObject({ code: 3001 });
+    } finally {
+      c.close();
+    }
+  }, 30_000);
+
+  it('a denied required item refuses the whole proposal and names the item', async () => {
+    const c = await connect((v) => (v === 'personal_sign' ? { outcome: 'denied', reason: 'no signing' } : { outcome: 'granted' }));
+    try {
+      await expect(c.approve()).rejects.toThrow(/required item eip155\/methods\/personal_sign denied: no signing/);
+      const err = await c.dappSide.then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(RpcError);
+      expect((err as RpcError).code).toBe(5100);
+      expect((err as RpcError).message).toContain('eip155/methods/personal_sign');
+      expect(((err as RpcError).data as { itemResults: unknown[] }).itemResults).toHaveLength(2 + 1 + SIGNALING_METHODS.length);
+    } finally {
+      c.close();
+    }
+  }, 30_000);
+
+  it('signaling methods the wallet did not grant are refused (3001) before the wallet sees them', async () => {
+    const c = await connect((v) => (v.startsWith('wrtc_') ? { outcome: 'denied', reason: 'no calls' } : { outcome: 'granted' }));
+    try {
+      const [, d] = await Promise.all([c.approve(), c.dappSide]);
+      let seen = 0;
+      c.wallet.on('request', () => (seen += 1));
+      await expect(c.dapp.request(d.session, 'wrtc_offer', { callId: 'c', sdp: '', fingerprint: '' })).rejects.toMatchObject({ code: 3001 });
+      expect(seen).toBe(0);
+    } finally {
+      c.close();
+    }
+  }, 30_000);
+});
+
+describe('RelayClient reconnect', () => {
+  it('after a dropped socket it resubscribes and receives what was published meanwhile', async () => {
+    const c = await connect(() => ({ outcome: 'granted' }));
+    try {
+      const [, d] = await Promise.all([c.approve(), c.dappSide]);
+      const walletRelay = (c.wallet as unknown as { transport: RelayClient }).transport;
+      const statuses: string[] = [];
+      walletRelay.onStatus = (s) => statuses.push(s);
+      const got = new Promise<unknown>((resolve) => c.wallet.on('request', (r) => resolve(r.params)));
+      c.wallet.on('request', (r) => void c.wallet.respond(r.session, r.id, { result: personalSign(KEY, (r.params as string[])[0]) }));
+      walletRelay.dropConnection();
+      // Published while the wallet is away: the node keeps it and pushes it after the resubscribe.
+      const answer = c.dapp.request(d.session, 'personal_sign', ['while you were away', addressOf(KEY)], 'eip155:1');
+      expect(await got).toEqual(['while you were away', addressOf(KEY)]);
+      expect(recoverAddress('while you were away', (await answer) as string)).toBe(addressOf(KEY));
+      expect(statuses).toEqual(['reconnecting', 'connected']);
+    } finally {
+      c.close();
+    }
+  }, 30_000);
+});
