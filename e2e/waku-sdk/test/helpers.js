@@ -39,6 +39,7 @@ export async function startNode(extraArgs = []) {
       "--data-dir", dir,
       "--listen", "/ip4/127.0.0.1/tcp/0/ws",
       "--rest-addr", "127.0.0.1:0",
+      "--bridge-addr", "127.0.0.1:0",
       "--cluster-id", String(CLUSTER_ID),
       "--num-shards", String(NUM_SHARDS),
       "--log", "info,heliograph_node=debug",
