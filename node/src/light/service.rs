@@ -532,13 +532,25 @@ async fn poll_peer_exchange(
                     metrics.light.peer_exchange_enrs.set(cache.len() as i64);
                     debug!(peer = %info.peer_id, learned, "peer exchange answer");
                 }
-                Err(e) => debug!(peer = %info.peer_id, error = %e, "peer exchange query failed"),
+                Err(e) => {
+                    // Ask again at the next tick rather than after the full requery interval.
+                    asked.remove(&info.peer_id);
+                    debug!(peer = %info.peer_id, error = %e, "peer exchange query failed");
+                }
             }
         }
     }
 }
 
+/// Attempts of a request whose stream the server refused before taking the request.
+const REQUEST_ATTEMPTS: usize = 3;
+
 /// Sends one request frame to `peer` on a new stream of `protocol` and reads the answer.
+///
+/// A stream that is reset while the request is still being written never
+/// delivered it (the server side may refuse an inbound stream under a burst:
+/// `libp2p-stream` hands inbound streams over a single slot), so that case is
+/// retried on a fresh stream; any failure after the request went out is not.
 pub async fn request(
     control: &mut Control,
     peer: PeerId,
@@ -546,21 +558,40 @@ pub async fn request(
     frame: &[u8],
     max_response: usize,
 ) -> Result<Vec<u8>, LightError> {
-    let open = tokio::time::timeout(WRITE_TIMEOUT, control.open_stream(peer, StreamProtocol::new(protocol))).await;
-    let mut stream = match open {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(LightError::Open { peer, reason: e.to_string() }),
-        Err(_) => return Err(LightError::Open { peer, reason: "timed out".into() }),
-    };
-    let exchange = async {
-        write_frame(&mut stream, frame).await?;
-        stream.close().await?;
-        read_frame(&mut stream, max_response).await
-    };
-    match tokio::time::timeout(WRITE_TIMEOUT * 3, exchange).await {
-        Ok(result) => result.map_err(|source| LightError::Io { peer, source }),
-        Err(_) => Err(LightError::Io { peer, source: io::ErrorKind::TimedOut.into() }),
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let open = tokio::time::timeout(WRITE_TIMEOUT, control.open_stream(peer, StreamProtocol::new(protocol))).await;
+        let mut stream = match open {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(LightError::Open { peer, reason: e.to_string() }),
+            Err(_) => return Err(LightError::Open { peer, reason: "timed out".into() }),
+        };
+        let sent = tokio::time::timeout(WRITE_TIMEOUT, async {
+            write_frame(&mut stream, frame).await?;
+            stream.close().await
+        })
+        .await;
+        match sent {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) if attempt < REQUEST_ATTEMPTS && refused(&e) => {
+                debug!(%peer, protocol, error = %e, "request stream refused; retrying on a new stream");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            Ok(Err(source)) => return Err(LightError::Io { peer, source }),
+            Err(_) => return Err(LightError::Io { peer, source: io::ErrorKind::TimedOut.into() }),
+        }
+        return match tokio::time::timeout(WRITE_TIMEOUT * 2, read_frame(&mut stream, max_response)).await {
+            Ok(result) => result.map_err(|source| LightError::Io { peer, source }),
+            Err(_) => Err(LightError::Io { peer, source: io::ErrorKind::TimedOut.into() }),
+        };
     }
+}
+
+/// Whether a write error means the server reset the stream before reading it.
+fn refused(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WriteZero | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe)
 }
 
 /// Lightpushes `message` to a service `peer` (the client side), by v3 or legacy v2.
