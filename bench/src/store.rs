@@ -125,6 +125,8 @@ pub async fn run(n: usize, payload: usize, queries: usize) -> anyhow::Result<Sto
         raw_times.push(t.elapsed());
         anyhow::ensure!(value.is_some(), "raw read missed");
     }
+    store.close().await;
+    drop(raw);
     Ok(StoreResult {
         messages: n,
         ingest,

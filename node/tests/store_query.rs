@@ -146,6 +146,8 @@ async fn query_semantics_on_rocksdb() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (store, all) = filled(Box::new(RocksKv::open(dir.path()).expect("open"))).await;
     check_semantics(&store, &all).await;
+    // Close RocksDB before the test process exits, not in a race with its teardown.
+    store.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,4 +208,5 @@ async fn counters_survive_reopen_and_retention_evicts_by_age_count_and_size() {
     // The oldest went first: what is left is the newest.
     let page = store.query(Query::from_request(request(false, 1), 100).expect("valid")).await.expect("query");
     assert_eq!(page.messages[0].message.timestamp, Some(now + 199));
+    store.close().await;
 }
