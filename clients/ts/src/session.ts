@@ -487,9 +487,9 @@ export class SessionClient {
         p.incoming.set(msg.id, { proposerKey: hexToBytes(proposer.publicKey.toLowerCase()), request, metadata: proposer.metadata ?? null });
         this.emit('proposal', { pairing: topic, id: msg.id, request, proposerMetadata: proposer.metadata ?? null, items: requestItems(request) });
       } else if (msg.method === 'wc_pairingPing') {
-        void this.respondOn(topic, p.key, msg.id, { result: true }, msg.method);
+        this.respondOn(topic, p.key, msg.id, { result: true }, msg.method).catch(() => {}); // a lost answer: the peer times out or asks again
       } else {
-        void this.respondOn(topic, p.key, msg.id, { error: { code: -32601, message: 'method not found' } }, msg.method);
+        this.respondOn(topic, p.key, msg.id, { error: { code: -32601, message: 'method not found' } }, msg.method).catch(() => {});
       }
       return;
     }
@@ -535,7 +535,10 @@ export class SessionClient {
     if (s.phase === 'awaitingSettle' && msg.method !== 'wc_sessionSettle') throw new Error(`${msg.method} before the session is settled`);
     this.checkReplay(topic, msg.id);
     const params = msg.params ?? {};
-    const reply = (body: { result: unknown } | { error: { code: number; message: string } }) => void this.respondOn(topic, s.key, msg.id, body, msg.method ?? '');
+    const reply = (body: { result: unknown } | { error: { code: number; message: string } }) => {
+      // A lost answer (relay gone) is not actionable here: the peer times out or asks again.
+      this.respondOn(topic, s.key, msg.id, body, msg.method ?? '').catch(() => {});
+    };
     switch (msg.method) {
       case 'wc_sessionSettle': {
         const controller = params.controller as { publicKey?: string; metadata?: unknown } | undefined;

@@ -86,12 +86,14 @@ describe('SessionClient over a real node', () => {
 
   it('a denied required item refuses the whole proposal and names the item', async () => {
     const c = await connect((v) => (v === 'personal_sign' ? { outcome: 'denied', reason: 'no signing' } : { outcome: 'granted' }));
+    // Observe the dapp's outcome now: it may settle while the wallet side is still awaited.
+    const dappOutcome = c.dappSide.then(
+      () => null,
+      (e: unknown) => e,
+    );
     try {
       await expect(c.approve()).rejects.toThrow(/required item eip155\/methods\/personal_sign denied: no signing/);
-      const err = await c.dappSide.then(
-        () => null,
-        (e: unknown) => e,
-      );
+      const err = await dappOutcome;
       expect(err).toBeInstanceOf(RpcError);
       expect((err as RpcError).code).toBe(5100);
       expect((err as RpcError).message).toContain('eip155/methods/personal_sign');
