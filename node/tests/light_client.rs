@@ -36,6 +36,15 @@ struct Client {
 }
 
 async fn client(target: &str) -> Client {
+    client_accepting(target, None).await.0
+}
+
+/// A raw peer that serves `protocol` from before it dials, so the node's first
+/// identify exchange already lists it.
+async fn client_accepting(
+    target: &str,
+    protocol: Option<&'static str>,
+) -> (Client, Option<libp2p_stream::IncomingStreams>) {
     let mut swarm = SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_other_transport(heliograph_node::p2p::transport::build)
@@ -47,9 +56,10 @@ async fn client(target: &str) -> Client {
         .expect("behaviour")
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build();
+    let mut control = swarm.behaviour().streams.new_control();
+    let incoming = protocol.map(|p| control.accept(StreamProtocol::new(p)).expect("accept"));
     let addr: Multiaddr = target.parse().expect("addr");
     swarm.dial(addr).expect("dial");
-    let control = swarm.behaviour().streams.new_control();
     let (tx, rx) = mpsc::channel(8);
     let (connected_tx, mut connected_rx) = mpsc::channel(1);
     tokio::spawn(async move {
@@ -69,7 +79,7 @@ async fn client(target: &str) -> Client {
         .await
         .expect("connected in time")
         .expect("peer id");
-    Client { control, node, node_protocols: rx }
+    (Client { control, node, node_protocols: rx }, incoming)
 }
 
 fn filter_request(kind: FilterSubscribeType, topic: Option<&str>, contents: &[&str]) -> Vec<u8> {
@@ -220,7 +230,7 @@ async fn peer_exchange_learns_and_serves_enrs_and_identify_lists_protocols() {
     let a = TestNode::tcp(&dir.path().join("a"), &[]).await;
 
     // P serves peer exchange with three ENRs; A asks it (it announces the protocol).
-    let mut p = client(&a.addr()).await;
+    let (mut p, px_incoming) = client_accepting(&a.addr(), Some(protocol_id::PEER_EXCHANGE)).await;
     let protocols = tokio::time::timeout(Duration::from_secs(10), p.node_protocols.recv())
         .await
         .expect("identify in time")
@@ -252,7 +262,7 @@ async fn peer_exchange_learns_and_serves_enrs_and_identify_lists_protocols() {
             peer_exchange::raw_enr(&heliograph_node::p2p::enr::build(&key, &input).expect("enr"))
         })
         .collect();
-    let mut served = p.control.accept(StreamProtocol::new(protocol_id::PEER_EXCHANGE)).expect("accept");
+    let mut served = px_incoming.expect("accepting peer exchange");
     let answer = {
         let enrs = enrs.clone();
         move |query: Vec<u8>| {
