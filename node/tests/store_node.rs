@@ -128,6 +128,8 @@ async fn restarted_node_fills_its_gap_from_a_peer() {
         sent.push(hash);
     }
     assert_eq!(stored_hashes(&a, None).await, sent, "A stored all, in order");
+    // Outlast gossipsub's message cache (5 heartbeats), so only gap filling can bring them to B.
+    tokio::time::sleep(Duration::from_secs(6)).await;
 
     // B comes back knowing only A; it must end up with everything it missed.
     let b = TestNode::tcp(&b_dir, &["--bootstrap", &a.addr(), "--store-max-age", "0s"]).await;
