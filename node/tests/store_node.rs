@@ -148,7 +148,8 @@ async fn restarted_node_fills_its_gap_from_a_peer() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(b.metric("heliograph_gap_filled_messages_total", "").await >= 150.0);
+    let filled = b.metric("heliograph_gap_filled_messages_total", "").await;
+    assert!(filled >= 150.0, "gap filling fetched {filled} messages:\n{}", b.log());
 
     // A store query over libp2p (REST peerAddr → store v3 client → A's server) agrees.
     assert_eq!(stored_hashes(&b, Some(&a.addr())).await, sent);

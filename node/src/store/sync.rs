@@ -48,12 +48,9 @@ pub fn spawn(
             synced.retain(|p| store_peers.contains(p));
             for peer in store_peers {
                 if synced.insert(peer) {
-                    match fill_from(&store, &network, peer, max_window).await {
+                    match fill_from(&store, &network, &metrics, peer, max_window).await {
                         Ok(0) => debug!(%peer, "gap filling: nothing missing"),
-                        Ok(n) => {
-                            metrics.gap_filled_messages.inc_by(n as u64);
-                            info!(%peer, fetched = n, "gap filling: stored missed messages");
-                        }
+                        Ok(n) => info!(%peer, fetched = n, "gap filling: stored missed messages"),
                         Err(e) => warn!(%peer, error = %e, "gap filling failed"),
                     }
                 }
@@ -67,6 +64,7 @@ pub fn spawn(
 pub async fn fill_from(
     store: &Store,
     network: &NetworkHandle,
+    metrics: &NodeMetrics,
     peer: PeerId,
     max_window: Duration,
 ) -> Result<usize, String> {
@@ -116,7 +114,10 @@ pub async fn fill_from(
                 .collect();
             fetched += batch.len();
             if !batch.is_empty() {
+                let n = batch.len();
                 store.put(batch).await.map_err(|e| e.to_string())?;
+                // Counted as stored, so a later failing page does not hide what came before.
+                metrics.gap_filled_messages.inc_by(n as u64);
             }
             match response.pagination_cursor {
                 Some(next) => cursor = Some(next),
