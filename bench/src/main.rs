@@ -8,6 +8,7 @@
 
 mod baseline;
 mod bridge;
+mod instructions;
 mod light;
 mod mesh;
 mod stats;
@@ -45,6 +46,32 @@ enum Scenario {
         /// Payload bytes.
         #[arg(long, default_value_t = 256)]
         size: usize,
+    },
+    /// End-to-end latency and loss through a mesh at fixed message rates, every node but the publisher's receiving.
+    MeshRate {
+        /// Nodes in the mesh.
+        #[arg(long, default_value_t = 10)]
+        nodes: usize,
+        /// Message rates to run, one fresh mesh each (messages/s).
+        #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000")]
+        rates: Vec<u32>,
+        /// Seconds of publishing per rate.
+        #[arg(long, default_value_t = 5)]
+        seconds: u32,
+        /// Payload bytes.
+        #[arg(long, default_value_t = 256)]
+        size: usize,
+    },
+    /// Instructions per operation of the hot paths (decode, hash, seal, open, route) under callgrind.
+    Instructions,
+    /// Runs one hot path; what `instructions` runs under callgrind.
+    #[command(hide = true)]
+    HotPath {
+        /// The hot path.
+        path: instructions::HotPath,
+        /// Iterations.
+        #[arg(long)]
+        iterations: u64,
     },
     /// Store ingest and query, against a plain RocksDB loop of the same data.
     Store {
@@ -100,19 +127,24 @@ fn main() -> anyhow::Result<()> {
             .with_writer(std::io::stderr)
             .init();
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = || tokio::runtime::Builder::new_multi_thread().enable_all().build();
     let (name, report) = match args.scenario {
+        Scenario::HotPath { path, iterations } => return instructions::run(path, iterations),
+        Scenario::Instructions => ("instructions", instruction_counts(&args.out)?),
         Scenario::RelayMesh { nodes, messages, burst, size } => {
-            ("relay-mesh", runtime.block_on(relay_mesh(nodes, messages, burst, size))?)
+            ("relay-mesh", runtime()?.block_on(relay_mesh(nodes, messages, burst, size))?)
+        }
+        Scenario::MeshRate { nodes, rates, seconds, size } => {
+            ("mesh-rate", runtime()?.block_on(mesh_rate(nodes, &rates, seconds, size))?)
         }
         Scenario::Store { messages, payload, queries } => {
-            ("store", runtime.block_on(store(messages, payload, queries))?)
+            ("store", runtime()?.block_on(store(messages, payload, queries))?)
         }
         Scenario::LightClients { clients, messages, per_client, size } => {
-            ("light-clients", runtime.block_on(light_clients(clients, messages, per_client, size))?)
+            ("light-clients", runtime()?.block_on(light_clients(clients, messages, per_client, size))?)
         }
         Scenario::BridgeFanout { subscribers, messages, fanout_messages, size } => {
-            ("bridge-fanout", runtime.block_on(bridge_fanout(subscribers, messages, fanout_messages, size))?)
+            ("bridge-fanout", runtime()?.block_on(bridge_fanout(subscribers, messages, fanout_messages, size))?)
         }
     };
     println!("{report}");
@@ -144,6 +176,54 @@ async fn relay_mesh(nodes: usize, messages: usize, burst: usize, size: usize) ->
         "Burst: {} sent, {} delivered ({} lost), {:.0} messages/s delivered at the far node.",
         result.burst_sent, result.burst_received, lost, rate
     )?;
+    Ok(out)
+}
+
+/// Build profile of this binary, so instruction counts are only compared within one.
+const PROFILE: &str = if cfg!(debug_assertions) { "dev" } else { "release" };
+
+fn instruction_counts(out: &std::path::Path) -> anyhow::Result<String> {
+    let counts_file = out.join("instructions.txt");
+    let previous = std::fs::read_to_string(&counts_file).unwrap_or_default();
+    let counts = instructions::measure()?;
+    std::fs::create_dir_all(out)?;
+    std::fs::write(&counts_file, instructions::to_lines(&counts, PROFILE))?;
+    Ok(instructions::report(&counts, &instructions::parse_counts(&previous, PROFILE), PROFILE))
+}
+
+async fn mesh_rate(nodes: usize, rates: &[u32], seconds: u32, size: usize) -> anyhow::Result<String> {
+    let mut out = String::new();
+    writeln!(
+        out,
+        "## Relay mesh of {nodes} in-process nodes at fixed rates ({size}-byte payload, {seconds} s per rate)\n"
+    )?;
+    writeln!(
+        out,
+        "One node publishes at the rate; every other node receives every message. Latency is one way, from \
+         each message's scheduled send time to its delivery at a receiving node, over all deliveries. \
+         Every node runs the default configuration (store on, RocksDB).\n"
+    )?;
+    writeln!(out, "| rate (messages/s) | sent | deliveries | lost | consumer lag | p50 | p99 | target met |")?;
+    writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---|")?;
+    for &rate in rates {
+        let mut r = mesh::run_at_rate(nodes, rate, seconds, size).await?;
+        let got = r.latencies.len();
+        let lost = r.expected.saturating_sub(got);
+        let s = summarize(&mut r.latencies).ok_or_else(|| anyhow::anyhow!("no deliveries at {rate}/s"))?;
+        let met =
+            s.p50 <= std::time::Duration::from_millis(1) && s.p99 <= std::time::Duration::from_millis(5) && lost == 0;
+        writeln!(
+            out,
+            "| {rate} | {} | {got}/{} | {lost} | {} | {} | {} | {} |",
+            r.sent,
+            r.expected,
+            r.lagged,
+            micros(s.p50),
+            micros(s.p99),
+            if met { "yes" } else { "no" }
+        )?;
+    }
+    writeln!(out, "\nTarget: at 10 000 messages/s through 10 nodes, p50 ≤ 1 ms and p99 ≤ 5 ms with 0 lost.")?;
     Ok(out)
 }
 

@@ -1,5 +1,6 @@
 //! Relay through a loopback mesh of in-process Heliograph nodes: one-way
-//! latency of paced messages, then the delivered rate of a burst.
+//! latency of paced messages, then the delivered rate of a burst; and an
+//! open-loop run at a fixed message rate with every other node receiving.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -45,6 +46,7 @@ async fn start_mesh(n: usize, dirs: &tempfile::TempDir, shutdown: &CancellationT
         config.rest.enabled = false;
         config.bridge.enabled = false;
         config.relay.shards = vec![0];
+        config.store.enabled = std::env::var_os("NOSTORE").is_none();
         config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
         config.network.bootstrap = nodes.iter().map(|node| node.listen_addrs[0].clone()).collect();
         nodes.push(Node::start(config, shutdown.clone()).await?);
@@ -126,4 +128,103 @@ pub async fn run(nodes: usize, paced: usize, burst: usize, size: usize) -> anyho
         node.stopped().await;
     }
     Ok(MeshResult { latencies, burst_sent: sent, burst_received: arrivals.len(), burst_elapsed: last - start })
+}
+
+/// What one fixed-rate run measured.
+pub struct RateResult {
+    /// Messages the publisher's node accepted.
+    pub sent: usize,
+    /// Deliveries expected: `sent` at every node but the publisher's.
+    pub expected: usize,
+    /// One-way latencies of every delivery, from the message's scheduled send time
+    /// (so a publisher falling behind shows as latency, not as a lower rate).
+    pub latencies: Vec<Duration>,
+    /// Deliveries a receiving node's local consumers missed because they lagged.
+    pub lagged: u64,
+}
+
+/// Publishes at `rate` messages/s for `seconds` from the first node of a fresh
+/// `nodes`-node mesh, and times the delivery of every message at every other node.
+pub async fn run_at_rate(nodes: usize, rate: u32, seconds: u32, size: usize) -> anyhow::Result<RateResult> {
+    anyhow::ensure!(nodes >= 2 && rate > 0, "a rate run needs two nodes and a positive rate");
+    let dirs = tempfile::tempdir()?;
+    let shutdown = CancellationToken::new();
+    let mesh = start_mesh(nodes, &dirs, &shutdown).await?;
+    let publisher = mesh[0].network.clone();
+    wait_until_all_receive(&mesh, size).await?;
+
+    let total = rate as usize * seconds as usize;
+    let base = 1u64 << 40;
+    let start = Instant::now() + Duration::from_millis(50);
+    let scheduled = move |seq: u64| start + Duration::from_secs_f64((seq - base) as f64 / f64::from(rate));
+    let receivers: Vec<_> = mesh[1..]
+        .iter()
+        .map(|node| {
+            let mut inbox = node.network.messages();
+            tokio::spawn(async move {
+                let (mut latencies, mut lagged) = (Vec::with_capacity(total), 0u64);
+                loop {
+                    match tokio::time::timeout(Duration::from_secs(3), inbox.recv()).await {
+                        Ok(Ok(m)) if seq_of(&m) >= base => latencies.push(scheduled(seq_of(&m)).elapsed()),
+                        Ok(Ok(_)) => {}
+                        Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(n))) => lagged += n,
+                        Ok(Err(_)) | Err(_) => break,
+                    }
+                    if latencies.len() == total {
+                        break;
+                    }
+                }
+                (latencies, lagged)
+            })
+        })
+        .collect();
+
+    let mut sent = 0;
+    for i in 0..total as u64 {
+        let due = scheduled(base + i);
+        if due > Instant::now() {
+            tokio::time::sleep_until(due.into()).await;
+        }
+        if publisher.publish(message(base + i, size)).await.is_ok() {
+            sent += 1;
+        }
+    }
+    let mut latencies = Vec::with_capacity(total * (nodes - 1));
+    let mut lagged = 0;
+    for receiver in receivers {
+        let (l, g) = receiver.await?;
+        latencies.extend(l);
+        lagged += g;
+    }
+    shutdown.cancel();
+    for node in mesh {
+        node.stopped().await;
+    }
+    Ok(RateResult { sent, expected: sent * (nodes - 1), latencies, lagged })
+}
+
+/// Publishes warm-up messages from the first node until every other node has received one.
+async fn wait_until_all_receive(mesh: &[Node], size: usize) -> anyhow::Result<()> {
+    let publisher = mesh[0].network.clone();
+    let mut inboxes: Vec<_> = mesh[1..].iter().map(|node| node.network.messages()).collect();
+    let mut pending: Vec<bool> = vec![true; inboxes.len()];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seq = 1u64 << 62;
+    while pending.iter().any(|p| *p) {
+        anyhow::ensure!(Instant::now() < deadline, "the mesh did not reach every node within 30 s");
+        seq += 1;
+        match publisher.publish(message(seq, size)).await {
+            Ok(_) | Err(PublishError::NoPeers(_)) => {}
+            Err(e) => anyhow::bail!("warm-up publish: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for (inbox, waiting) in inboxes.iter_mut().zip(pending.iter_mut()) {
+            while inbox.try_recv().is_ok() {
+                *waiting = false;
+            }
+        }
+    }
+    // Let gossipsub's mesh settle past its first heartbeats.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Ok(())
 }

@@ -83,12 +83,14 @@ pub struct Subscriptions {
     limits: Limits,
     policy: TopicPolicy,
     peers: HashMap<PeerId, Subscriber>,
+    /// Pubsub topic → content topic → subscribed peers: what routing a message reads.
+    index: HashMap<String, HashMap<String, HashSet<PeerId>>>,
 }
 
 impl Subscriptions {
     /// An empty table under `limits`, accepting the topics `policy` allows.
     pub fn new(limits: Limits, policy: TopicPolicy) -> Self {
-        Subscriptions { limits, policy, peers: HashMap::new() }
+        Subscriptions { limits, policy, peers: HashMap::new(), index: HashMap::new() }
     }
 
     /// Peers with at least one subscription.
@@ -119,9 +121,9 @@ impl Subscriptions {
             },
             Ok(FilterSubscribeType::Subscribe) => self.subscribe(peer, req, now),
             Ok(FilterSubscribeType::Unsubscribe) => self.unsubscribe(peer, req, now),
-            Ok(FilterSubscribeType::UnsubscribeAll) => match self.peers.remove(&peer) {
-                Some(_) => (status::OK, "OK".to_owned(), Change::Removed),
-                None => (status::NOT_FOUND, "peer has no subscriptions".to_owned(), Change::None),
+            Ok(FilterSubscribeType::UnsubscribeAll) => match self.remove(&peer) {
+                true => (status::OK, "OK".to_owned(), Change::Removed),
+                false => (status::NOT_FOUND, "peer has no subscriptions".to_owned(), Change::None),
             },
             Err(_) => {
                 (status::BAD_REQUEST, format!("unknown request type {}", req.filter_subscribe_type), Change::None)
@@ -175,6 +177,10 @@ impl Subscriptions {
             );
             return (status::TOO_MANY_REQUESTS, desc, Change::None);
         }
+        let by_content = self.index.entry(topic.clone()).or_default();
+        for content in &contents {
+            by_content.entry(content.clone()).or_default().insert(peer);
+        }
         sub.topics.entry(topic).or_default().extend(contents);
         (status::OK, "OK".to_owned(), if is_new { Change::Added } else { Change::None })
     }
@@ -188,11 +194,12 @@ impl Subscriptions {
         let Some(sub) = self.peers.get_mut(&peer) else { return not_found() };
         sub.last_seen = now;
         let Some(have) = sub.topics.get_mut(&topic) else { return not_found() };
-        let before = have.len();
-        have.retain(|t| !contents.contains(t));
-        if have.len() == before {
+        let removed: Vec<String> = have.intersection(&contents).cloned().collect();
+        if removed.is_empty() {
             return not_found();
         }
+        have.retain(|t| !contents.contains(t));
+        unindex(&mut self.index, &peer, &topic, removed.iter());
         if have.is_empty() {
             sub.topics.remove(&topic);
         }
@@ -205,11 +212,11 @@ impl Subscriptions {
 
     /// Peers subscribed to `content_topic` on `pubsub_topic`.
     pub fn matching(&self, pubsub_topic: &str, content_topic: &str) -> Vec<PeerId> {
-        self.peers
-            .iter()
-            .filter(|(_, sub)| sub.topics.get(pubsub_topic).is_some_and(|c| c.contains(content_topic)))
-            .map(|(peer, _)| *peer)
-            .collect()
+        self.index
+            .get(pubsub_topic)
+            .and_then(|by_content| by_content.get(content_topic))
+            .map(|peers| peers.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// Drops subscribers idle for longer than the limit and returns them.
@@ -222,14 +229,39 @@ impl Subscriptions {
             .map(|(peer, _)| *peer)
             .collect();
         for peer in &expired {
-            self.peers.remove(peer);
+            self.remove(peer);
         }
         expired
     }
 
     /// Drops every subscription of `peer`; returns whether it had any.
     pub fn remove(&mut self, peer: &PeerId) -> bool {
-        self.peers.remove(peer).is_some()
+        let Some(sub) = self.peers.remove(peer) else { return false };
+        for (topic, contents) in &sub.topics {
+            unindex(&mut self.index, peer, topic, contents.iter());
+        }
+        true
+    }
+}
+
+/// Takes `peer` out of the index entries of `contents` on `topic`, dropping entries left empty.
+fn unindex<'a>(
+    index: &mut HashMap<String, HashMap<String, HashSet<PeerId>>>,
+    peer: &PeerId,
+    topic: &str,
+    contents: impl Iterator<Item = &'a String>,
+) {
+    let Some(by_content) = index.get_mut(topic) else { return };
+    for content in contents {
+        if let Some(peers) = by_content.get_mut(content) {
+            peers.remove(peer);
+            if peers.is_empty() {
+                by_content.remove(content);
+            }
+        }
+    }
+    if by_content.is_empty() {
+        index.remove(topic);
     }
 }
 
@@ -293,6 +325,43 @@ mod tests {
         assert!(subs.is_empty());
         let all = request(FilterSubscribeType::UnsubscribeAll, None, &[]);
         assert_eq!(subs.handle(peer, Ok(&all), now).status, status::NOT_FOUND);
+    }
+
+    #[test]
+    fn routing_index_agrees_with_the_subscriptions_after_any_sequence() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let mut subs = table(Limits { max_content_topics: 4, ..Limits::default() });
+        let peers: Vec<PeerId> = (0..4).map(|_| PeerId::random()).collect();
+        let contents = ["/a/1/w/p", "/a/1/x/p", "/a/1/y/p", "/a/1/z/p"];
+        let start = Instant::now();
+        for step in 0..2000u64 {
+            let peer = peers[rng.gen_range(0..peers.len())];
+            let picked: Vec<&str> = contents.iter().copied().filter(|_| rng.gen_bool(0.4)).collect();
+            let kind = match rng.gen_range(0..10) {
+                0..=4 => FilterSubscribeType::Subscribe,
+                5..=7 => FilterSubscribeType::Unsubscribe,
+                _ => FilterSubscribeType::UnsubscribeAll,
+            };
+            let now = start + Duration::from_secs(step);
+            subs.handle(peer, Ok(&request(kind, Some(TOPIC), &picked)), now);
+            if step % 97 == 0 {
+                subs.expire(now + Duration::from_secs(rng.gen_range(0..600)));
+            }
+            for content in contents {
+                let mut routed = subs.matching(TOPIC, content);
+                routed.sort();
+                let mut scanned: Vec<PeerId> = subs
+                    .peers
+                    .iter()
+                    .filter(|(_, s)| s.topics.get(TOPIC).is_some_and(|c| c.contains(content)))
+                    .map(|(p, _)| *p)
+                    .collect();
+                scanned.sort();
+                assert_eq!(routed, scanned, "step {step}, {content}");
+            }
+        }
+        assert!(subs.index.values().all(|by_content| by_content.values().all(|p| !p.is_empty())));
     }
 
     #[test]
