@@ -58,6 +58,9 @@ enum Scenario {
         /// Seconds of publishing per rate.
         #[arg(long, default_value_t = 5)]
         seconds: u32,
+        /// Run the nodes without their message store (relay only).
+        #[arg(long)]
+        no_store: bool,
         /// Payload bytes.
         #[arg(long, default_value_t = 256)]
         size: usize,
@@ -134,8 +137,8 @@ fn main() -> anyhow::Result<()> {
         Scenario::RelayMesh { nodes, messages, burst, size } => {
             ("relay-mesh", runtime()?.block_on(relay_mesh(nodes, messages, burst, size))?)
         }
-        Scenario::MeshRate { nodes, rates, seconds, size } => {
-            ("mesh-rate", runtime()?.block_on(mesh_rate(nodes, &rates, seconds, size))?)
+        Scenario::MeshRate { nodes, rates, seconds, no_store, size } => {
+            ("mesh-rate", runtime()?.block_on(mesh_rate(nodes, !no_store, &rates, seconds, size))?)
         }
         Scenario::Store { messages, payload, queries } => {
             ("store", runtime()?.block_on(store(messages, payload, queries))?)
@@ -191,7 +194,7 @@ fn instruction_counts(out: &std::path::Path) -> anyhow::Result<String> {
     Ok(instructions::report(&counts, &instructions::parse_counts(&previous, PROFILE), PROFILE))
 }
 
-async fn mesh_rate(nodes: usize, rates: &[u32], seconds: u32, size: usize) -> anyhow::Result<String> {
+async fn mesh_rate(nodes: usize, store: bool, rates: &[u32], seconds: u32, size: usize) -> anyhow::Result<String> {
     let mut out = String::new();
     writeln!(
         out,
@@ -201,12 +204,13 @@ async fn mesh_rate(nodes: usize, rates: &[u32], seconds: u32, size: usize) -> an
         out,
         "One node publishes at the rate; every other node receives every message. Latency is one way, from \
          each message's scheduled send time to its delivery at a receiving node, over all deliveries. \
-         Every node runs the default configuration (store on, RocksDB).\n"
+         Every node runs the default configuration{}.\n",
+        if store { " (store on, RocksDB)" } else { ", but without its store" }
     )?;
     writeln!(out, "| rate (messages/s) | sent | deliveries | lost | consumer lag | p50 | p99 | target met |")?;
     writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---|")?;
     for &rate in rates {
-        let mut r = mesh::run_at_rate(nodes, rate, seconds, size).await?;
+        let mut r = mesh::run_at_rate(nodes, store, rate, seconds, size).await?;
         let got = r.latencies.len();
         let lost = r.expected.saturating_sub(got);
         let s = summarize(&mut r.latencies).ok_or_else(|| anyhow::anyhow!("no deliveries at {rate}/s"))?;

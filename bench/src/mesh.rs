@@ -38,15 +38,20 @@ fn seq_of(m: &RelayMessage) -> u64 {
     u64::from_be_bytes(m.message.payload[..8].try_into().expect("8-byte prefix"))
 }
 
-/// Starts `n` nodes on loopback, each bootstrapping from all earlier ones.
-async fn start_mesh(n: usize, dirs: &tempfile::TempDir, shutdown: &CancellationToken) -> anyhow::Result<Vec<Node>> {
+/// Starts `n` nodes on loopback, each bootstrapping from all earlier ones, with or without a store.
+async fn start_mesh(
+    n: usize,
+    store: bool,
+    dirs: &tempfile::TempDir,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Vec<Node>> {
     let mut nodes: Vec<Node> = Vec::new();
     for i in 0..n {
         let mut config = Config { data_dir: dirs.path().join(format!("node{i}")), ..Config::default() };
         config.rest.enabled = false;
         config.bridge.enabled = false;
         config.relay.shards = vec![0];
-        config.store.enabled = std::env::var_os("NOSTORE").is_none();
+        config.store.enabled = store;
         config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
         config.network.bootstrap = nodes.iter().map(|node| node.listen_addrs[0].clone()).collect();
         nodes.push(Node::start(config, shutdown.clone()).await?);
@@ -58,7 +63,7 @@ async fn start_mesh(n: usize, dirs: &tempfile::TempDir, shutdown: &CancellationT
 pub async fn run(nodes: usize, paced: usize, burst: usize, size: usize) -> anyhow::Result<MeshResult> {
     let dirs = tempfile::tempdir()?;
     let shutdown = CancellationToken::new();
-    let mesh = start_mesh(nodes, &dirs, &shutdown).await?;
+    let mesh = start_mesh(nodes, true, &dirs, &shutdown).await?;
     let publisher = mesh.first().expect("at least one node").network.clone();
     let mut inbox = mesh.last().expect("at least one node").network.messages();
 
@@ -144,12 +149,18 @@ pub struct RateResult {
 }
 
 /// Publishes at `rate` messages/s for `seconds` from the first node of a fresh
-/// `nodes`-node mesh, and times the delivery of every message at every other node.
-pub async fn run_at_rate(nodes: usize, rate: u32, seconds: u32, size: usize) -> anyhow::Result<RateResult> {
+/// `nodes`-node mesh (stores on or off), and times the delivery of every message at every other node.
+pub async fn run_at_rate(
+    nodes: usize,
+    store: bool,
+    rate: u32,
+    seconds: u32,
+    size: usize,
+) -> anyhow::Result<RateResult> {
     anyhow::ensure!(nodes >= 2 && rate > 0, "a rate run needs two nodes and a positive rate");
     let dirs = tempfile::tempdir()?;
     let shutdown = CancellationToken::new();
-    let mesh = start_mesh(nodes, &dirs, &shutdown).await?;
+    let mesh = start_mesh(nodes, store, &dirs, &shutdown).await?;
     let publisher = mesh[0].network.clone();
     wait_until_all_receive(&mesh, size).await?;
 
