@@ -3,6 +3,8 @@
 //! open-loop run at a fixed message rate with every other node receiving.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use heliograph_node::config::Config;
@@ -141,9 +143,13 @@ pub struct RateResult {
     pub sent: usize,
     /// Deliveries expected: `sent` at every node but the publisher's.
     pub expected: usize,
-    /// One-way latencies of every delivery, from the message's scheduled send time
-    /// (so a publisher falling behind shows as latency, not as a lower rate).
+    /// One-way latencies of every delivery, from the moment its publish began.
     pub latencies: Vec<Duration>,
+    /// How far the publisher fell behind its schedule at worst: a mesh that
+    /// cannot keep up with the rate shows here rather than as a lower rate.
+    pub behind: Duration,
+    /// CPU time the whole process (every node) used while publishing, per second of publishing.
+    pub cpu_per_second: Duration,
     /// Deliveries a receiving node's local consumers missed because they lagged.
     pub lagged: u64,
 }
@@ -168,15 +174,21 @@ pub async fn run_at_rate(
     let base = 1u64 << 40;
     let start = Instant::now() + Duration::from_millis(50);
     let scheduled = move |seq: u64| start + Duration::from_secs_f64((seq - base) as f64 / f64::from(rate));
+    // When each publish began, in nanoseconds after `start`, written before the publish.
+    let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..total).map(|_| AtomicU64::new(0)).collect());
     let receivers: Vec<_> = mesh[1..]
         .iter()
         .map(|node| {
             let mut inbox = node.network.messages();
+            let sent_at = sent_at.clone();
             tokio::spawn(async move {
                 let (mut latencies, mut lagged) = (Vec::with_capacity(total), 0u64);
                 loop {
                     match tokio::time::timeout(Duration::from_secs(3), inbox.recv()).await {
-                        Ok(Ok(m)) if seq_of(&m) >= base => latencies.push(scheduled(seq_of(&m)).elapsed()),
+                        Ok(Ok(m)) if seq_of(&m) >= base => {
+                            let offset = sent_at[(seq_of(&m) - base) as usize].load(Ordering::Acquire);
+                            latencies.push((start + Duration::from_nanos(offset)).elapsed());
+                        }
                         Ok(Ok(_)) => {}
                         Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(n))) => lagged += n,
                         Ok(Err(_)) | Err(_) => break,
@@ -190,16 +202,22 @@ pub async fn run_at_rate(
         })
         .collect();
 
-    let mut sent = 0;
+    let (mut sent, mut behind) = (0, Duration::ZERO);
+    let cpu_before = process_cpu_time()?;
     for i in 0..total as u64 {
         let due = scheduled(base + i);
         if due > Instant::now() {
             tokio::time::sleep_until(due.into()).await;
         }
+        let now = Instant::now();
+        behind = behind.max(now.saturating_duration_since(due));
+        let offset = u64::try_from(now.saturating_duration_since(start).as_nanos()).unwrap_or(u64::MAX);
+        sent_at[i as usize].store(offset, Ordering::Release);
         if publisher.publish(message(base + i, size)).await.is_ok() {
             sent += 1;
         }
     }
+    let cpu_per_second = (process_cpu_time()? - cpu_before) / seconds;
     let mut latencies = Vec::with_capacity(total * (nodes - 1));
     let mut lagged = 0;
     for receiver in receivers {
@@ -211,7 +229,17 @@ pub async fn run_at_rate(
     for node in mesh {
         node.stopped().await;
     }
-    Ok(RateResult { sent, expected: sent * (nodes - 1), latencies, lagged })
+    Ok(RateResult { sent, expected: sent * (nodes - 1), latencies, behind, cpu_per_second, lagged })
+}
+
+/// User plus system CPU time of this process so far (`/proc/self/stat`, clock ticks of 10 ms).
+fn process_cpu_time() -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th of them.
+    let rest = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let ticks: Vec<u64> = rest.split_whitespace().skip(11).take(2).filter_map(|f| f.parse().ok()).collect();
+    anyhow::ensure!(ticks.len() == 2, "unreadable /proc/self/stat");
+    Ok(Duration::from_millis((ticks[0] + ticks[1]) * 10))
 }
 
 /// Publishes warm-up messages from the first node until every other node has received one.
