@@ -8,6 +8,7 @@ pub mod identity;
 pub mod light;
 pub mod metrics;
 pub mod p2p;
+pub mod rate_limit;
 pub mod rest;
 pub mod store;
 pub mod waku;
