@@ -56,6 +56,26 @@ pub struct Config {
     pub store: StoreConfig,
     /// The WebSocket JSON-RPC bridge for dapps and wallets (waku_* and WalletConnect irn_*).
     pub bridge: BridgeConfig,
+    /// The light-client protocols served (filter, lightpush, peer exchange).
+    pub light: LightConfig,
+}
+
+/// Limits of the light-client protocols served to `@waku/sdk` and other light nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LightConfig {
+    /// Lightpush requests (v3 and v2 together) per minute per peer, also the burst;
+    /// over it a request gets 429 TOO_MANY_REQUESTS (v2: an error response). 0: no limit.
+    pub lightpush_rate_limit: u32,
+    /// Filter subscribe, ping and unsubscribe requests per minute per peer, also the
+    /// burst; over it a request gets 429. 0: no limit.
+    pub filter_rate_limit: u32,
+}
+
+impl Default for LightConfig {
+    fn default() -> Self {
+        LightConfig { lightpush_rate_limit: 600, filter_rate_limit: 120 }
+    }
 }
 
 /// The WebSocket JSON-RPC bridge (see docs/bridge.md).
@@ -239,6 +259,7 @@ impl Default for Config {
             rest: RestConfig::default(),
             store: StoreConfig::default(),
             bridge: BridgeConfig::default(),
+            light: LightConfig::default(),
         }
     }
 }
@@ -464,6 +485,16 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_NO_BRIDGE")]
     pub no_bridge: bool,
 
+    /// Lightpush requests per minute per peer (also the burst); over it: 429. 0 turns the
+    /// limit off [default: 600].
+    #[arg(long, env = "HELIOGRAPH_LIGHTPUSH_RATE_LIMIT", value_name = "N")]
+    pub lightpush_rate_limit: Option<u32>,
+
+    /// Filter subscribe/ping/unsubscribe requests per minute per peer (also the burst);
+    /// over it: 429. 0 turns the limit off [default: 120].
+    #[arg(long, env = "HELIOGRAPH_FILTER_RATE_LIMIT", value_name = "N")]
+    pub filter_rate_limit: Option<u32>,
+
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -506,6 +537,8 @@ impl Cli {
         if self.no_bridge {
             config.bridge.enabled = false;
         }
+        set(&mut config.light.lightpush_rate_limit, &self.lightpush_rate_limit);
+        set(&mut config.light.filter_rate_limit, &self.filter_rate_limit);
     }
 }
 
