@@ -88,7 +88,7 @@ pub async fn run(clients: usize, paced: usize, per_client: usize, size: usize) -
     let relay = Node::start(config.clone(), shutdown.clone()).await?;
     config.data_dir = dirs.path().join("service");
     config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
-    config.network.bootstrap = vec![relay.listen_addrs[0].clone()];
+    config.network.bootstrap = vec![relay.listen_addrs[0].clone().into()];
     config.network.max_connections = config.network.max_connections.max(clients as u32 + 16);
     let service = Node::start(config, shutdown.clone()).await?;
     let target = service.listen_addrs[0].clone();

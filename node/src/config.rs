@@ -9,6 +9,7 @@ use clap::Parser;
 use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
 
+use crate::p2p::bootstrap::BootstrapPeer;
 use crate::waku::{PubsubTopic, TopicError};
 
 /// Why the configuration could not be loaded.
@@ -143,8 +144,9 @@ pub struct NetworkConfig {
     pub listen: Vec<Multiaddr>,
     /// Addresses other peers can reach this node at (put in identify and the ENR).
     pub external_addresses: Vec<Multiaddr>,
-    /// Peers dialed at start and redialed with backoff whenever the connection drops.
-    pub bootstrap: Vec<Multiaddr>,
+    /// Peers dialed at start and redialed with backoff whenever the connection drops:
+    /// multiaddrs, or signed ENRs (`enr:…`), which peer exchange also hands out.
+    pub bootstrap: Vec<BootstrapPeer>,
     /// EIP-1459 ENR trees (`enrtree://<key>@<domain>`) resolved over DNS for more
     /// peers to dial, as nwaku's `--dns-discovery-url`.
     pub dns_discovery_urls: Vec<String>,
@@ -423,9 +425,10 @@ pub struct Cli {
     )]
     pub external_addresses: Vec<Multiaddr>,
 
-    /// Peer to connect to and keep connected, e.g. `/ip4/10.0.0.2/tcp/60000/p2p/16U…` (repeatable).
-    #[arg(long = "bootstrap", env = "HELIOGRAPH_BOOTSTRAP", value_delimiter = ',', value_name = "MULTIADDR")]
-    pub bootstrap: Vec<Multiaddr>,
+    /// Peer to connect to and keep connected, e.g. `/ip4/10.0.0.2/tcp/60000/p2p/16U…`, or a
+    /// signed `enr:…` record, which peer exchange also hands out (repeatable).
+    #[arg(long = "bootstrap", env = "HELIOGRAPH_BOOTSTRAP", value_delimiter = ',', value_name = "MULTIADDR|ENR")]
+    pub bootstrap: Vec<BootstrapPeer>,
 
     /// EIP-1459 ENR tree to discover peers from over DNS, `enrtree://<key>@<domain>` (repeatable).
     #[arg(

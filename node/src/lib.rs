@@ -99,7 +99,7 @@ impl Node {
                 filter_limits: light::filter::Limits::default(),
                 config: config.light.clone(),
                 own_enr: info.as_ref().map(|i| i.enr.clone()),
-                seeds: Vec::new(),
+                seeds: config.network.bootstrap.iter().filter_map(|p| p.enr().cloned()).collect(),
             },
             shutdown.clone(),
         )

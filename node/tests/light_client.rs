@@ -15,7 +15,7 @@ use heliograph_node::light::client::{lightpush, request};
 use heliograph_node::light::lightpush::{Version, status as lp};
 use heliograph_node::light::{filter::status as fs, peer_exchange};
 use heliograph_node::p2p::codec::{read_frame, write_frame};
-use heliograph_node::p2p::enr::{Capabilities, EnrInput};
+use heliograph_node::p2p::enr::{Capabilities, EnrInput, NodeEnr};
 use heliograph_node::waku::{PubsubTopic, RelayMessage};
 use heliograph_proto::filter::filter_subscribe_request::FilterSubscribeType;
 use heliograph_proto::filter::{FilterSubscribeRequest, FilterSubscribeResponse, MessagePush};
@@ -245,7 +245,13 @@ async fn peer_exchange_learns_and_serves_enrs_and_identify_lists_protocols() {
         .await
         .expect("identify in time")
         .expect("protocols");
-    for wanted in [
+    // Exactly what the node serves: no outbound-only protocol (filter push) and nothing unserved.
+    let mut served = protocols.clone();
+    served.sort();
+    let mut expected = vec![
+        "/ipfs/id/1.0.0",
+        "/ipfs/id/push/1.0.0",
+        "/ipfs/ping/1.0.0",
         protocol_id::FILTER_SUBSCRIBE,
         protocol_id::LIGHTPUSH_V3,
         protocol_id::LIGHTPUSH_V2,
@@ -253,10 +259,9 @@ async fn peer_exchange_learns_and_serves_enrs_and_identify_lists_protocols() {
         protocol_id::STORE_QUERY,
         protocol_id::METADATA,
         protocol_id::RELAY,
-    ] {
-        assert!(protocols.iter().any(|p| p == wanted), "identify lacks {wanted}: {protocols:?}");
-    }
-    assert!(!protocols.iter().any(|p| p == protocol_id::FILTER_PUSH), "filter push is client-side: {protocols:?}");
+    ];
+    expected.sort_unstable();
+    assert_eq!(served, expected, "identify lists exactly the served protocols");
 
     let enrs: Vec<Vec<u8>> = (0..3)
         .map(|_| {
@@ -620,4 +625,24 @@ async fn lightpush_and_filter_requests_over_the_rate_limit_get_429() {
     assert_eq!((over.status_code, over.request_id.as_str()), (fs::TOO_MANY_REQUESTS, "SubscriberPing"));
     assert_eq!(filter(&mut other, &ping).await.status_code, fs::NOT_FOUND);
     assert!(a.metric("heliograph_light_requests_total", "status=\"429\"").await >= 3.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enr_bootstrap_peers_are_dialed_and_handed_out_by_peer_exchange() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = TestNode::tcp(&dir.path().join("b"), &[]).await;
+    let (status, info) = b.get("/debug/v1/info").await;
+    assert_eq!(status, 200, "{info}");
+    let info: serde_json::Value = serde_json::from_str(&info).expect("json");
+    let enr = info["enrUri"].as_str().expect("enrUri").to_owned();
+    let a = TestNode::tcp(&dir.path().join("a"), &["--bootstrap", &enr]).await;
+    a.wait_for_peer(&b.peer_id).await;
+
+    let mut q = client(&a.addr()).await;
+    let frame = request(&mut q.control, q.node, protocol_id::PEER_EXCHANGE, &peer_exchange::query(5), 1 << 16)
+        .await
+        .expect("answer");
+    let record: NodeEnr = enr.parse().expect("B's ENR");
+    assert_eq!(peer_exchange::enrs_of(&frame), vec![peer_exchange::raw_enr(&record)], "A hands out B's record");
+    assert_eq!(a.metric("heliograph_peer_exchange_enrs", "").await, 1.0);
 }

@@ -86,19 +86,30 @@ pub struct Services {
 }
 
 /// The peer-exchange cache, shared by the swarm task (answers), the polling
-/// task and discovery (seeds).
+/// task and discovery (seeds); its size is the `heliograph_peer_exchange_enrs` gauge.
 #[derive(Clone)]
-pub struct PeerExchangeCache(Arc<Mutex<EnrCache>>);
+pub struct PeerExchangeCache {
+    cache: Arc<Mutex<EnrCache>>,
+    metrics: NodeMetrics,
+}
 
 impl PeerExchangeCache {
     fn lock(&self) -> MutexGuard<'_, EnrCache> {
         // Every update is one insert into a bounded list: a panic leaves it consistent.
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Adds a verified ENR; returns whether it was taken (not ours, not older than known).
+    /// Adds raw (RLP) ENRs that verify; returns how many were taken (not ours, not older than known).
+    fn insert(&self, raw: &[Vec<u8>]) -> usize {
+        let mut cache = self.lock();
+        let taken = raw.iter().filter(|r| cache.insert(r)).count();
+        self.metrics.light.peer_exchange_enrs.set(cache.len() as i64);
+        taken
+    }
+
+    /// Adds a node record; returns whether it was taken.
     pub fn seed(&self, record: &NodeEnr) -> bool {
-        self.lock().insert(&peer_exchange::raw_enr(record))
+        self.insert(&[peer_exchange::raw_enr(record)]) == 1
     }
 
     /// Answers a query frame; see [`EnrCache::answer`].
@@ -121,31 +132,24 @@ pub async fn spawn(
         .and_then(|e| e.parse::<NodeEnr>().ok())
         .map(|r| r.node_id().raw().to_vec())
         .unwrap_or_default();
-    let cache = PeerExchangeCache(Arc::new(Mutex::new(EnrCache::new(peer_exchange::CACHE_SIZE, own_id))));
-    for record in &seeds {
-        cache.seed(record);
-    }
-    metrics.light.peer_exchange_enrs.set(cache.lock().len() as i64);
+    let cache = PeerExchangeCache {
+        cache: Arc::new(Mutex::new(EnrCache::new(peer_exchange::CACHE_SIZE, own_id))),
+        metrics: metrics.clone(),
+    };
+    cache.insert(&seeds.iter().map(peer_exchange::raw_enr).collect::<Vec<_>>());
     let server = Server::new(hub.clone(), cache.clone(), policy, store, metrics.clone(), &config);
     if !network.serve_light(Arc::new(server)).await {
         return Err(LightError::NetworkStopped);
     }
     let tasks = vec![
         tokio::spawn(push::fan_out(hub, network.messages(), shutdown.clone()).instrument(info_span!("filter_fan_out"))),
-        tokio::spawn(
-            poll_peer_exchange(network, cache.clone(), metrics, shutdown).instrument(info_span!("peer_exchange_poll")),
-        ),
+        tokio::spawn(poll_peer_exchange(network, cache.clone(), shutdown).instrument(info_span!("peer_exchange_poll"))),
     ];
     Ok((cache, tasks))
 }
 
 /// Asks connected peers that serve peer exchange for ENRs, each at most every [`PX_REQUERY`].
-async fn poll_peer_exchange(
-    network: NetworkHandle,
-    cache: PeerExchangeCache,
-    metrics: NodeMetrics,
-    shutdown: CancellationToken,
-) {
+async fn poll_peer_exchange(network: NetworkHandle, cache: PeerExchangeCache, shutdown: CancellationToken) {
     let mut control = network.streams();
     let mut asked: HashMap<PeerId, Instant> = HashMap::new();
     let mut tick = tokio::time::interval(PX_POLL);
@@ -167,9 +171,7 @@ async fn poll_peer_exchange(
             let query = peer_exchange::query(peer_exchange::MAX_PEERS_PER_ANSWER as u64);
             match request(&mut control, info.peer_id, protocol_id::PEER_EXCHANGE, &query, MAX_PX_FRAME).await {
                 Ok(frame) => {
-                    let mut cache = cache.lock();
-                    let learned = peer_exchange::enrs_of(&frame).iter().filter(|raw| cache.insert(raw)).count();
-                    metrics.light.peer_exchange_enrs.set(cache.len() as i64);
+                    let learned = cache.insert(&peer_exchange::enrs_of(&frame));
                     debug!(peer = %info.peer_id, learned, "peer exchange answer");
                 }
                 Err(e) => {

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
+use super::bootstrap::BootstrapPeer;
 use super::codec::LightRequest;
 use super::enr::{self, Capabilities, EnrInput, NodeEnr};
 use super::metadata::{Metadata, Verdict};
@@ -380,7 +381,7 @@ pub async fn spawn(
         enr,
         enr_seq: 1,
         redialer: Redialer::new(
-            config.network.bootstrap.iter().cloned(),
+            config.network.bootstrap.iter().flat_map(BootstrapPeer::dial_addrs),
             config.network.max_redial_backoff,
             Instant::now(),
         ),
