@@ -83,6 +83,7 @@ pub async fn run(clients: usize, paced: usize, per_client: usize, size: usize) -
     // otherwise count the light clients on 127.0.0.1 against it and stop publishing.
     let mut config = Config { data_dir: dirs.path().join("relay"), ..Config::default() };
     config.rest.enabled = false;
+    config.bridge.enabled = false;
     config.relay.shards = vec![0];
     config.network.listen = vec!["/ip4/127.0.0.2/tcp/0".parse()?];
     let relay = Node::start(config.clone(), shutdown.clone()).await?;
