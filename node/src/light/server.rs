@@ -211,3 +211,99 @@ async fn store_relayed(store: &Store, stored: StoredMessage, relay_peers: u32) -
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::light::filter::status as fs;
+    use crate::waku::PubsubTopic;
+    use heliograph_proto::filter::filter_subscribe_request::FilterSubscribeType;
+    use heliograph_proto::filter::{FilterSubscribeRequest, FilterSubscribeResponse};
+    use heliograph_proto::lightpush::LightpushResponse;
+    use heliograph_proto::{Message, WakuMessage};
+
+    const TOPIC: PubsubTopic = PubsubTopic::Sharded { cluster: 1, shard: 0 };
+
+    fn server(lightpush_rate_limit: u32, filter_rate_limit: u32) -> Server {
+        let policy = TopicPolicy::new(1, 8, vec![TOPIC]);
+        let metrics = NodeMetrics::default();
+        let control = libp2p_stream::Behaviour::new().new_control();
+        let hub = Arc::new(FilterHub::new(filter::Limits::default(), policy.clone(), control, metrics.clone()));
+        let cache = PeerExchangeCache::new(Vec::new(), metrics.clone());
+        let config = LightConfig { lightpush_rate_limit, filter_rate_limit };
+        Server::new(hub, cache, policy, None, metrics, &config)
+    }
+
+    fn relay() -> RelayMessage {
+        let message = WakuMessage { payload: vec![1], content_topic: "/a/1/b/proto".into(), ..Default::default() };
+        RelayMessage::encode(TOPIC, message).expect("valid")
+    }
+
+    fn push_request(id: &str) -> Vec<u8> {
+        lightpush::request_v3(id.into(), &relay())
+    }
+
+    fn v3(frame: &[u8]) -> LightpushResponse {
+        LightpushResponse::decode(frame).expect("v3 response")
+    }
+
+    #[test]
+    fn lightpush_over_the_peer_limit_gets_429_and_other_peers_are_unaffected() {
+        let server = server(2, 0);
+        let (peer, other, now) = (PeerId::random(), PeerId::random(), Instant::now());
+        for id in ["a", "b"] {
+            assert!(server.admit_push(Version::V3, peer, Ok(push_request(id)), now).is_ok());
+        }
+        let refused = server.admit_push(Version::V3, peer, Ok(push_request("c")), now).err().expect("limited");
+        let answer = v3(&refused);
+        assert_eq!((answer.status_code, answer.request_id.as_str()), (status::TOO_MANY_REQUESTS, "c"));
+        let v2 = server.admit_push(Version::V2, peer, Ok(lightpush::request_v2("d".into(), &relay())), now);
+        let v2 = lightpush::parse_response(Version::V2, &v2.err().expect("limited")).expect("v2 response");
+        assert!(v2.status != status::SUCCESS && v2.desc.contains("rate limit"), "{v2:?}");
+        assert!(server.admit_push(Version::V3, other, Ok(push_request("e")), now).is_ok());
+        let later = now + std::time::Duration::from_secs(30);
+        assert!(server.admit_push(Version::V3, peer, Ok(push_request("f")), later).is_ok(), "tokens come back");
+    }
+
+    #[test]
+    fn a_publish_without_relay_peers_is_an_error_and_one_with_peers_a_success() {
+        let server = server(0, 0);
+        let peer = PeerId::random();
+        let admit = || {
+            server
+                .admit_push(Version::V3, peer, Ok(push_request("x")), Instant::now())
+                .unwrap_or_else(|_| panic!("admitted"))
+        };
+        let (admitted, _) = admit();
+        let Answer::Now(frame) = server.finish_push(admitted, Err(PublishError::NoPeers(TOPIC))) else {
+            panic!("no store: answered at once")
+        };
+        let answer = v3(&frame);
+        assert_eq!((answer.status_code, answer.relay_peer_count), (status::NO_PEERS, Some(0)));
+        let (admitted, _) = admit();
+        let Answer::Now(frame) = server.finish_push(admitted, Ok(PublishOutcome { relay_peers: 3 })) else {
+            panic!("no store: answered at once")
+        };
+        let answer = v3(&frame);
+        assert_eq!((answer.status_code, answer.relay_peer_count, answer.request_id.as_str()), (200, Some(3), "x"));
+        let malformed = server.admit_push(Version::V3, peer, Ok(vec![0xff, 0x00]), Instant::now());
+        assert_eq!(v3(&malformed.err().expect("refused")).status_code, status::BAD_REQUEST);
+    }
+
+    #[test]
+    fn filter_requests_over_the_peer_limit_get_429_with_their_id() {
+        let server = server(0, 1);
+        let (peer, now) = (PeerId::random(), Instant::now());
+        let ping = FilterSubscribeRequest {
+            request_id: "p".into(),
+            filter_subscribe_type: FilterSubscribeType::SubscriberPing as i32,
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let answer = |frame: Vec<u8>| FilterSubscribeResponse::decode(frame.as_slice()).expect("response");
+        assert_eq!(answer(server.filter(peer, Ok(ping.clone()), now)).status_code, fs::NOT_FOUND);
+        let limited = answer(server.filter(peer, Ok(ping.clone()), now));
+        assert_eq!((limited.status_code, limited.request_id.as_str()), (fs::TOO_MANY_REQUESTS, "p"));
+        assert_eq!(answer(server.filter(PeerId::random(), Ok(ping), now)).status_code, fs::NOT_FOUND);
+    }
+}

@@ -94,6 +94,14 @@ pub struct PeerExchangeCache {
 }
 
 impl PeerExchangeCache {
+    /// An empty cache that never takes our own record (`own_node_id`).
+    pub fn new(own_node_id: Vec<u8>, metrics: NodeMetrics) -> Self {
+        PeerExchangeCache {
+            cache: Arc::new(Mutex::new(EnrCache::new(peer_exchange::CACHE_SIZE, own_node_id))),
+            metrics,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, EnrCache> {
         // Every update is one insert into a bounded list: a panic leaves it consistent.
         self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -132,10 +140,7 @@ pub async fn spawn(
         .and_then(|e| e.parse::<NodeEnr>().ok())
         .map(|r| r.node_id().raw().to_vec())
         .unwrap_or_default();
-    let cache = PeerExchangeCache {
-        cache: Arc::new(Mutex::new(EnrCache::new(peer_exchange::CACHE_SIZE, own_id))),
-        metrics: metrics.clone(),
-    };
+    let cache = PeerExchangeCache::new(own_id, metrics.clone());
     cache.insert(&seeds.iter().map(peer_exchange::raw_enr).collect::<Vec<_>>());
     let server = Server::new(hub.clone(), cache.clone(), policy, store, metrics.clone(), &config);
     if !network.serve_light(Arc::new(server)).await {
