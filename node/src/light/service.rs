@@ -35,34 +35,12 @@ const PX_REQUERY: Duration = Duration::from_secs(300);
 /// Peers remembered as recently asked for ENRs.
 const PX_ASKED: usize = 1024;
 
-/// Why the light-client services could not start, or a client request failed.
+/// Why the light-client services could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum LightError {
     /// The swarm task stopped before it took the light-client server.
     #[error("the network stopped before the light-client services started")]
     NetworkStopped,
-    /// The topic configuration is invalid.
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    /// The stream to the service peer could not be opened.
-    #[error("cannot open a stream to {peer}: {reason}")]
-    Open {
-        /// The peer.
-        peer: PeerId,
-        /// What went wrong.
-        reason: String,
-    },
-    /// The exchange failed or timed out.
-    #[error("request to {peer} failed: {source}")]
-    Io {
-        /// The peer.
-        peer: PeerId,
-        /// The IO error.
-        source: std::io::Error,
-    },
-    /// The answer did not decode.
-    #[error("the peer sent an invalid response: {0}")]
-    BadResponse(String),
 }
 
 /// Everything the light services need from the node.

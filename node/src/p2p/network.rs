@@ -56,8 +56,9 @@ const REDIAL_TICK: Duration = Duration::from_millis(250);
 const MESH_METRICS_TICK: Duration = Duration::from_secs(1);
 /// Store queries served at once; more get 429.
 const MAX_CONCURRENT_QUERIES: usize = 32;
-/// Responses computed off the swarm task waiting to be sent. Producers wait for
-/// room; each holds a permit (store queries, lightpush stores), so this is bounded.
+/// Responses computed off the swarm task waiting to be sent. Their producers wait
+/// for room and are bounded by the store-query and lightpush-store slots; the swarm
+/// task drains this before it takes new swarm events.
 const DEFERRED_QUEUE: usize = 64;
 
 /// Why the network could not start.
