@@ -246,8 +246,10 @@ async fn peer_exchange_learns_and_serves_enrs_and_identify_lists_protocols() {
         .expect("identify in time")
         .expect("protocols");
     // Exactly what the node serves: no outbound-only protocol (filter push) and nothing unserved.
-    let mut served = protocols.clone();
-    served.sort();
+    // gossipsub withdraws the relay protocol from a connection whose peer does not speak
+    // it (this raw client), so whether identify still lists it here depends on timing.
+    let mut served: Vec<&str> = protocols.iter().map(String::as_str).filter(|p| *p != protocol_id::RELAY).collect();
+    served.sort_unstable();
     let mut expected = vec![
         "/ipfs/id/1.0.0",
         "/ipfs/id/push/1.0.0",
@@ -258,7 +260,6 @@ async fn peer_exchange_learns_and_serves_enrs_and_identify_lists_protocols() {
         protocol_id::PEER_EXCHANGE,
         protocol_id::STORE_QUERY,
         protocol_id::METADATA,
-        protocol_id::RELAY,
     ];
     expected.sort_unstable();
     assert_eq!(served, expected, "identify lists exactly the served protocols");

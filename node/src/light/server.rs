@@ -3,7 +3,8 @@
 //! response: filter and peer exchange are answered at once from their tables;
 //! a lightpush is checked here, published by the swarm task itself, and then
 //! answered at once or (when it must first be stored) by a future whose
-//! response the swarm task sends when it completes. Rate limits per peer are
+//! response the swarm task sends when it completes (at most 32 MiB of messages
+//! wait for the store at once). Rate limits per peer are
 //! applied here; everything a peer can make the node hold is bounded.
 
 use std::future::Future;
@@ -28,8 +29,9 @@ use crate::rate_limit::RateLimiter;
 use crate::store::{Store, StoredMessage};
 use crate::waku::RelayMessage;
 
-/// Lightpushed messages being stored at once before their answer; more get 503.
-const MAX_PENDING_STORES: usize = 256;
+/// Bytes of lightpushed messages being stored before their answer; beyond it a
+/// lightpush gets 503 (thousands of typical messages fit).
+const MAX_PENDING_STORE_BYTES: usize = 32 * 1024 * 1024;
 
 /// A response the swarm task sends when the future completes.
 pub type Deferred = Pin<Box<dyn Future<Output = Vec<u8>> + Send>>;
@@ -59,7 +61,7 @@ pub struct Server {
     metrics: NodeMetrics,
     lightpush_limit: RateLimiter<PeerId>,
     filter_limit: RateLimiter<PeerId>,
-    store_slots: Arc<Semaphore>,
+    store_bytes: Arc<Semaphore>,
 }
 
 impl Server {
@@ -80,7 +82,7 @@ impl Server {
             metrics,
             lightpush_limit: RateLimiter::new(config.lightpush_rate_limit),
             filter_limit: RateLimiter::new(config.filter_rate_limit),
-            store_slots: Arc::new(Semaphore::new(MAX_PENDING_STORES)),
+            store_bytes: Arc::new(Semaphore::new(MAX_PENDING_STORE_BYTES)),
         }
     }
 
@@ -129,7 +131,7 @@ impl Server {
             return Err(refuse(push.request_id, status::TOO_MANY_REQUESTS, desc));
         }
         let stored = match (&self.store, stored_copy(&push.message)) {
-            (Some(store), Some(stored)) => match self.store_slots.clone().try_acquire_owned() {
+            (Some(store), Some(stored)) => match self.store_bytes.clone().try_acquire_many_owned(size(&push.message)) {
                 Ok(permit) => Some((store.clone(), stored, permit)),
                 Err(_) => {
                     let desc = "too many lightpushes being stored; retry shortly".to_owned();
@@ -177,6 +179,11 @@ pub async fn publish_and_store(network: &NetworkHandle, store: Option<&Store>, m
         (Some(store), Some(stored)) => store_relayed(store, stored, relay_peers).await,
         _ => success(relay_peers),
     }
+}
+
+/// The store-queue permits a message takes: its encoded size (at least 1).
+fn size(message: &RelayMessage) -> u32 {
+    u32::try_from(message.encoded.len().max(1)).unwrap_or(u32::MAX)
 }
 
 /// What the store keeps of a message: nothing if it is ephemeral.
