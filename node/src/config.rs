@@ -583,6 +583,30 @@ mod tests {
     }
 
     #[test]
+    fn bootstrap_takes_multiaddrs_and_enrs_from_toml_and_flags() {
+        let key = libp2p::identity::secp256k1::Keypair::generate();
+        let addrs: Vec<Multiaddr> = vec!["/ip4/10.0.0.9/tcp/60000".parse().expect("addr")];
+        let input = crate::p2p::enr::EnrInput {
+            seq: 1,
+            addrs: &addrs,
+            capabilities: crate::p2p::enr::Capabilities::default(),
+            cluster: 1,
+            shards: &[0],
+        };
+        let enr = crate::p2p::enr::build(&key, &input).expect("enr").to_base64();
+        let toml = format!("[network]\nbootstrap = [\"/ip4/10.0.0.2/tcp/60000\", \"{enr}\"]\n");
+        let config = Config::from_toml(&toml).expect("valid");
+        assert!(config.network.bootstrap[0].enr().is_none());
+        assert_eq!(config.network.bootstrap[1].to_string(), enr);
+        let printed = toml::to_string(&config).expect("serializes");
+        assert_eq!(Config::from_toml(&printed).expect("round trip"), config);
+        let cli =
+            Cli::try_parse_from(["heliograph", "--bootstrap", &format!("{enr},/ip4/10.0.0.3/tcp/1")]).expect("flags");
+        assert!(cli.bootstrap[0].enr().is_some() && cli.bootstrap[1].enr().is_none());
+        assert!(Config::from_toml("[network]\nbootstrap = [\"enr:garbage\"]\n").is_err());
+    }
+
+    #[test]
     fn unknown_keys_and_bad_values_are_errors() {
         let err = Config::from_toml("[relay]\nclustr_id = 3\n").expect_err("typo");
         assert!(err.to_string().contains("clustr_id"), "{err}");
