@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use heliograph_node::Node;
 use heliograph_node::config::Config;
+use heliograph_node::light::client::{lightpush, request};
 use heliograph_node::light::lightpush::{Version, status};
-use heliograph_node::light::service::{lightpush, request};
 use heliograph_node::p2p::codec::read_frame;
 use heliograph_node::waku::{PubsubTopic, RelayMessage};
 use heliograph_proto::filter::filter_subscribe_request::FilterSubscribeType;
@@ -83,12 +83,13 @@ pub async fn run(clients: usize, paced: usize, per_client: usize, size: usize) -
     // otherwise count the light clients on 127.0.0.1 against it and stop publishing.
     let mut config = Config { data_dir: dirs.path().join("relay"), ..Config::default() };
     config.rest.enabled = false;
+    config.bridge.enabled = false;
     config.relay.shards = vec![0];
     config.network.listen = vec!["/ip4/127.0.0.2/tcp/0".parse()?];
     let relay = Node::start(config.clone(), shutdown.clone()).await?;
     config.data_dir = dirs.path().join("service");
     config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
-    config.network.bootstrap = vec![relay.listen_addrs[0].clone()];
+    config.network.bootstrap = vec![relay.listen_addrs[0].clone().into()];
     config.network.max_connections = config.network.max_connections.max(clients as u32 + 16);
     let service = Node::start(config, shutdown.clone()).await?;
     let target = service.listen_addrs[0].clone();

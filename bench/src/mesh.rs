@@ -55,7 +55,7 @@ async fn start_mesh(
         config.relay.shards = vec![0];
         config.store.enabled = store;
         config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
-        config.network.bootstrap = nodes.iter().map(|node| node.listen_addrs[0].clone()).collect();
+        config.network.bootstrap = nodes.iter().map(|node| node.listen_addrs[0].clone().into()).collect();
         nodes.push(Node::start(config, shutdown.clone()).await?);
     }
     Ok(nodes)

@@ -9,6 +9,7 @@ use clap::Parser;
 use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
 
+use crate::p2p::bootstrap::BootstrapPeer;
 use crate::waku::{PubsubTopic, TopicError};
 
 /// Why the configuration could not be loaded.
@@ -56,6 +57,26 @@ pub struct Config {
     pub store: StoreConfig,
     /// The WebSocket JSON-RPC bridge for dapps and wallets (waku_* and WalletConnect irn_*).
     pub bridge: BridgeConfig,
+    /// The light-client protocols served (filter, lightpush, peer exchange).
+    pub light: LightConfig,
+}
+
+/// Limits of the light-client protocols served to `@waku/sdk` and other light nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LightConfig {
+    /// Lightpush requests (v3 and v2 together) per minute per peer, also the burst;
+    /// over it a request gets 429 TOO_MANY_REQUESTS (v2: an error response). 0: no limit.
+    pub lightpush_rate_limit: u32,
+    /// Filter subscribe, ping and unsubscribe requests per minute per peer, also the
+    /// burst; over it a request gets 429. 0: no limit.
+    pub filter_rate_limit: u32,
+}
+
+impl Default for LightConfig {
+    fn default() -> Self {
+        LightConfig { lightpush_rate_limit: 600, filter_rate_limit: 120 }
+    }
 }
 
 /// The WebSocket JSON-RPC bridge (see docs/bridge.md).
@@ -123,8 +144,9 @@ pub struct NetworkConfig {
     pub listen: Vec<Multiaddr>,
     /// Addresses other peers can reach this node at (put in identify and the ENR).
     pub external_addresses: Vec<Multiaddr>,
-    /// Peers dialed at start and redialed with backoff whenever the connection drops.
-    pub bootstrap: Vec<Multiaddr>,
+    /// Peers dialed at start and redialed with backoff whenever the connection drops:
+    /// multiaddrs, or signed ENRs (`enr:…`), which peer exchange also hands out.
+    pub bootstrap: Vec<BootstrapPeer>,
     /// EIP-1459 ENR trees (`enrtree://<key>@<domain>`) resolved over DNS for more
     /// peers to dial, as nwaku's `--dns-discovery-url`.
     pub dns_discovery_urls: Vec<String>,
@@ -239,6 +261,7 @@ impl Default for Config {
             rest: RestConfig::default(),
             store: StoreConfig::default(),
             bridge: BridgeConfig::default(),
+            light: LightConfig::default(),
         }
     }
 }
@@ -402,9 +425,10 @@ pub struct Cli {
     )]
     pub external_addresses: Vec<Multiaddr>,
 
-    /// Peer to connect to and keep connected, e.g. `/ip4/10.0.0.2/tcp/60000/p2p/16U…` (repeatable).
-    #[arg(long = "bootstrap", env = "HELIOGRAPH_BOOTSTRAP", value_delimiter = ',', value_name = "MULTIADDR")]
-    pub bootstrap: Vec<Multiaddr>,
+    /// Peer to connect to and keep connected, e.g. `/ip4/10.0.0.2/tcp/60000/p2p/16U…`, or a
+    /// signed `enr:…` record, which peer exchange also hands out (repeatable).
+    #[arg(long = "bootstrap", env = "HELIOGRAPH_BOOTSTRAP", value_delimiter = ',', value_name = "MULTIADDR|ENR")]
+    pub bootstrap: Vec<BootstrapPeer>,
 
     /// EIP-1459 ENR tree to discover peers from over DNS, `enrtree://<key>@<domain>` (repeatable).
     #[arg(
@@ -464,6 +488,16 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_NO_BRIDGE")]
     pub no_bridge: bool,
 
+    /// Lightpush requests per minute per peer (also the burst); over it: 429. 0 turns the
+    /// limit off [default: 600].
+    #[arg(long, env = "HELIOGRAPH_LIGHTPUSH_RATE_LIMIT", value_name = "N")]
+    pub lightpush_rate_limit: Option<u32>,
+
+    /// Filter subscribe/ping/unsubscribe requests per minute per peer (also the burst);
+    /// over it: 429. 0 turns the limit off [default: 120].
+    #[arg(long, env = "HELIOGRAPH_FILTER_RATE_LIMIT", value_name = "N")]
+    pub filter_rate_limit: Option<u32>,
+
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -506,6 +540,8 @@ impl Cli {
         if self.no_bridge {
             config.bridge.enabled = false;
         }
+        set(&mut config.light.lightpush_rate_limit, &self.lightpush_rate_limit);
+        set(&mut config.light.filter_rate_limit, &self.filter_rate_limit);
     }
 }
 
@@ -544,6 +580,30 @@ mod tests {
         assert_eq!(config.relay.cluster_id, 5);
         assert_eq!(config.relay.shards, [0, 1]);
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/heliograph"));
+    }
+
+    #[test]
+    fn bootstrap_takes_multiaddrs_and_enrs_from_toml_and_flags() {
+        let key = libp2p::identity::secp256k1::Keypair::generate();
+        let addrs: Vec<Multiaddr> = vec!["/ip4/10.0.0.9/tcp/60000".parse().expect("addr")];
+        let input = crate::p2p::enr::EnrInput {
+            seq: 1,
+            addrs: &addrs,
+            capabilities: crate::p2p::enr::Capabilities::default(),
+            cluster: 1,
+            shards: &[0],
+        };
+        let enr = crate::p2p::enr::build(&key, &input).expect("enr").to_base64();
+        let toml = format!("[network]\nbootstrap = [\"/ip4/10.0.0.2/tcp/60000\", \"{enr}\"]\n");
+        let config = Config::from_toml(&toml).expect("valid");
+        assert!(config.network.bootstrap[0].enr().is_none());
+        assert_eq!(config.network.bootstrap[1].to_string(), enr);
+        let printed = toml::to_string(&config).expect("serializes");
+        assert_eq!(Config::from_toml(&printed).expect("round trip"), config);
+        let cli =
+            Cli::try_parse_from(["heliograph", "--bootstrap", &format!("{enr},/ip4/10.0.0.3/tcp/1")]).expect("flags");
+        assert!(cli.bootstrap[0].enr().is_some() && cli.bootstrap[1].enr().is_none());
+        assert!(Config::from_toml("[network]\nbootstrap = [\"enr:garbage\"]\n").is_err());
     }
 
     #[test]

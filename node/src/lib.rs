@@ -8,6 +8,7 @@ pub mod identity;
 pub mod light;
 pub mod metrics;
 pub mod p2p;
+pub mod rate_limit;
 pub mod rest;
 pub mod store;
 pub mod waku;
@@ -89,22 +90,26 @@ impl Node {
             p2p::spawn(&config, &mut registry, metrics.clone(), store.clone(), shutdown.clone()).await?;
         let info = network.info().await;
         let mut tasks = vec![network_task];
-        let trees: Vec<p2p::enrtree::EnrTreeUrl> =
-            config.network.dns_discovery_urls.iter().filter_map(|u| u.parse().ok()).collect();
-        if !trees.is_empty() {
-            tasks.push(p2p::enrtree::spawn(trees, network.clone(), shutdown.clone()));
-        }
-        tasks.extend(light::spawn(
+        let (px_cache, light_tasks) = light::spawn(
             light::Services {
                 network: network.clone(),
                 store: store.clone(),
                 metrics: metrics.clone(),
                 policy: light::TopicPolicy::from_config(&config)?,
                 filter_limits: light::filter::Limits::default(),
+                config: config.light.clone(),
                 own_enr: info.as_ref().map(|i| i.enr.clone()),
+                seeds: config.network.bootstrap.iter().filter_map(|p| p.enr().cloned()).collect(),
             },
             shutdown.clone(),
-        )?);
+        )
+        .await?;
+        tasks.extend(light_tasks);
+        let trees: Vec<p2p::enrtree::EnrTreeUrl> =
+            config.network.dns_discovery_urls.iter().filter_map(|u| u.parse().ok()).collect();
+        if !trees.is_empty() {
+            tasks.push(p2p::enrtree::spawn(trees, network.clone(), px_cache, shutdown.clone()));
+        }
         if let Some(store) = &store {
             tasks.push(store.spawn_ingest(network.messages(), shutdown.clone()));
             tasks.push(store::retention::spawn(

@@ -94,10 +94,6 @@ pub struct LightMetrics {
     pub filter_evictions: Family<ReasonLabel, Counter>,
     /// Light-client requests answered, per protocol and status code.
     pub requests: Family<RequestLabel, Counter>,
-    /// Inbound light-client streams refused because too many were open.
-    pub streams_refused: Counter,
-    /// Light-client streams open now.
-    pub streams_open: Gauge,
     /// ENRs in the peer-exchange cache.
     pub peer_exchange_enrs: Gauge,
 }
@@ -142,8 +138,6 @@ impl NodeMetrics {
         r.register("filter_push_dropped", "Filter pushes dropped, per reason", l.filter_push_dropped.clone());
         r.register("filter_evictions", "Filter subscribers removed, per reason", l.filter_evictions.clone());
         r.register("light_requests", "Light-client requests, per protocol and status", l.requests.clone());
-        r.register("light_streams_refused", "Light-client streams refused at the cap", l.streams_refused.clone());
-        r.register("light_streams_open", "Light-client streams open", l.streams_open.clone());
         r.register("peer_exchange_enrs", "ENRs in the peer-exchange cache", l.peer_exchange_enrs.clone());
     }
 

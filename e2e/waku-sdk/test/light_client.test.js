@@ -121,6 +121,8 @@ describe("heliograph serves @waku/sdk light nodes", () => {
       );
       assert.equal(result.successes.length, 0, "no success without relay peers");
       assert.ok(result.failures.length >= 1, "the failure is reported");
+      // The node answered with an error status (505), not a dropped stream.
+      assert.equal(result.failures[0].error, "Remote peer rejected", JSON.stringify(result.failures));
     } finally {
       await lonely.stop();
     }

@@ -1,16 +1,10 @@
 //! Access control of the bridge: the `Host` and `Origin` allow-lists checked
 //! on the WebSocket upgrade (against DNS rebinding and cross-site WebSocket
-//! hijacking) and the token-bucket rate limits per client and per IP.
+//! hijacking). The rate limits per client and per IP are [`crate::rate_limit`].
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::Instant;
 
 use crate::config::BridgeConfig;
-
-/// Most rate-limit buckets kept; idle ones are dropped first.
-const MAX_BUCKETS: usize = 100_000;
 
 /// Why an upgrade was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -76,54 +70,9 @@ impl AllowLists {
     }
 }
 
-struct Bucket {
-    tokens: f64,
-    last: Instant,
-}
-
-/// Token buckets of `per_minute` requests (burst of the same size), keyed by client or IP.
-pub struct RateLimiter {
-    per_minute: u32,
-    buckets: Mutex<HashMap<String, Bucket>>,
-}
-
-impl RateLimiter {
-    /// A limiter of `per_minute` requests per key; 0 never limits.
-    pub fn new(per_minute: u32) -> Self {
-        RateLimiter { per_minute, buckets: Mutex::new(HashMap::new()) }
-    }
-
-    /// Takes one request for `key` at `now`; false if over the limit.
-    pub fn check(&self, key: &str, now: Instant) -> bool {
-        if self.per_minute == 0 {
-            return true;
-        }
-        let capacity = f64::from(self.per_minute);
-        let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(key) {
-            // Full buckets carry no state worth keeping.
-            buckets.retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() * capacity / 60.0 < capacity);
-            if buckets.len() >= MAX_BUCKETS {
-                return false;
-            }
-        }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket { tokens: capacity, last: now });
-        let refill = now.saturating_duration_since(bucket.last).as_secs_f64() * capacity / 60.0;
-        bucket.tokens = (bucket.tokens + refill).min(capacity);
-        bucket.last = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn loopback_hosts_and_origins_pass_others_need_listing() {
@@ -140,16 +89,5 @@ mod tests {
         let lists = AllowLists::new(&config);
         assert_eq!(lists.check(Some("relay.example.org:443"), Some("https://dapp.example")), Ok(()));
         assert!(lists.check(Some("relay.example.org"), Some("https://other.example")).is_err());
-    }
-
-    #[test]
-    fn buckets_refill_over_time_and_keys_are_independent() {
-        let limiter = RateLimiter::new(60);
-        let start = Instant::now();
-        assert!((0..60).all(|_| limiter.check("a", start)));
-        assert!(!limiter.check("a", start), "61st request in the same instant");
-        assert!(limiter.check("b", start), "another key has its own bucket");
-        assert!(limiter.check("a", start + Duration::from_secs(1)), "one token per second comes back");
-        assert!(RateLimiter::new(0).check("a", start));
     }
 }

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use super::access::{AllowLists, RateLimiter};
+use super::access::AllowLists;
 use super::jsonrpc;
 use super::metrics::BridgeMetrics;
 use super::tokens::Tokens;
@@ -23,6 +23,7 @@ use super::walletconnect::mailbox::{ConnId, Mailbox, Push};
 use super::walletconnect::message::WcMessage;
 use crate::config::{BridgeConfig, Config};
 use crate::p2p::NetworkHandle;
+use crate::rate_limit::RateLimiter;
 use crate::rest::message_json::MessageJson;
 use crate::store::query::Query;
 use crate::store::{MessageHash, Store, message_hash, now_ns};
@@ -114,9 +115,9 @@ pub struct Hub {
     /// Host and Origin allow-lists.
     pub allow: AllowLists,
     /// Requests per WalletConnect client id.
-    pub client_limit: RateLimiter,
+    pub client_limit: RateLimiter<String>,
     /// Requests per IP address.
-    pub ip_limit: RateLimiter,
+    pub ip_limit: RateLimiter<String>,
     /// Access tokens.
     pub tokens: Arc<Tokens>,
 }

@@ -1,7 +1,7 @@
 //! Filter v2 server logic (`/vac/waku/filter-subscribe/2.0.0-beta1`): the table
 //! of subscriptions, the answer to each request, and which peers a relayed
 //! message goes to. Pure: bytes and `now` in, response bytes and decisions out;
-//! the streams and push queues live in [`super::service`].
+//! the push queues and streams live in [`super::push`].
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -263,6 +263,14 @@ fn unindex<'a>(
     if by_content.is_empty() {
         index.remove(topic);
     }
+}
+
+/// The answer to a request refused before it reaches the table (rate limit):
+/// `status` with `desc`, echoing the request id if the request decodes.
+pub fn refuse(request: Result<&[u8], String>, status: u32, desc: String) -> Outcome {
+    let id =
+        request.ok().and_then(|b| FilterSubscribeRequest::decode(b).ok()).map(|r| r.request_id).unwrap_or_default();
+    outcome(id, status, desc, Change::None)
 }
 
 fn outcome(request_id: String, status: u32, desc: String, change: Change) -> Outcome {

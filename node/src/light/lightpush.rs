@@ -28,7 +28,9 @@ pub mod status {
     pub const INTERNAL_ERROR: u32 = 500;
     /// The node cannot relay right now.
     pub const UNAVAILABLE: u32 = 503;
-    /// No relay peer took the message.
+    /// No relay peer took the message. The spec's table (waku-org/specs
+    /// `standards/core/lightpush.md`) still gives 503 for this, but nwaku and
+    /// `@waku/interfaces` send and expect 505 and keep 503 for "unavailable".
     pub const NO_PEERS: u32 = 505;
 }
 

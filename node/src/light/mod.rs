@@ -1,12 +1,17 @@
 //! The light-client protocols a service node offers to `@waku/sdk` and other
 //! light nodes: filter v2, lightpush v3 and v2, and peer exchange. Each
-//! protocol's logic is pure and lives in its own module; [`service`] runs the
-//! streams (one request per stream, varint-length-prefixed protobuf) in tasks
-//! of their own, never in the swarm task.
+//! protocol's logic is pure and lives in its own module; [`server`] turns it
+//! into answers for the swarm task, which serves the requests with
+//! `request_response` (one request per stream, varint-length-prefixed
+//! protobuf); [`push`] delivers filter pushes, [`service`] starts it all, and
+//! [`client`] is the requesting side.
 
+pub mod client;
 pub mod filter;
 pub mod lightpush;
 pub mod peer_exchange;
+pub mod push;
+pub mod server;
 pub mod service;
 
 use std::collections::HashSet;
@@ -15,7 +20,8 @@ use crate::config::Config;
 use crate::waku::{ContentTopic, PubsubTopic};
 
 pub use lightpush::PushReply;
-pub use service::{LightError, Services, spawn};
+pub use server::{Server, publish_and_store};
+pub use service::{LightError, PeerExchangeCache, Services, spawn};
 
 /// Which pubsub topics light clients may use: those this node relays.
 #[derive(Debug, Clone)]

@@ -1,6 +1,7 @@
 //! Peer exchange (`/vac/waku/peer-exchange/2.0.0-alpha1`): a bounded cache of
 //! ENRs of other nodes, learned from our peers' peer-exchange answers, and the
-//! answer to a query. Pure; [`super::service`] runs the streams and the polling.
+//! answer to a query. Pure; the swarm task answers queries with it and
+//! [`super::service`] polls peers.
 
 use std::collections::VecDeque;
 

@@ -1,5 +1,7 @@
 //! The composed libp2p behaviour of a Heliograph node: connection limits,
-//! Waku relay, identify, ping, metadata, store and the light-client streams.
+//! Waku relay, identify, ping, metadata, store, the light-client protocols
+//! (filter subscribe, lightpush v3 and v2, peer exchange) as request/response
+//! servers, and raw outbound streams (filter pushes, light-client requests).
 
 // The derive generates `BehaviourEvent`, whose variants carry no docs.
 #![allow(missing_docs)]
@@ -10,7 +12,7 @@ use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{StreamProtocol, connection_limits, gossipsub, identify, ping, request_response};
 
-use super::codec::FrameCodec;
+use super::codec::{FrameCodec, LightCodec};
 use super::relay::{self, RelayError};
 use crate::config::NetworkConfig;
 
@@ -20,6 +22,23 @@ const MAX_METADATA_FRAME: usize = 4 * 1024;
 const MAX_STORE_REQUEST: usize = 64 * 1024;
 /// Largest store response sent or accepted: js-waku's frame limit.
 pub const MAX_STORE_RESPONSE: usize = 4 * 1024 * 1024;
+
+/// Largest filter request (100 content topics of 256 bytes fit).
+pub const MAX_FILTER_REQUEST: usize = 64 * 1024;
+/// Largest lightpush request: js-waku's 1 MiB message cap plus framing; messages
+/// larger than the relay takes still decode, so they get 413 with their id.
+pub const MAX_LIGHTPUSH_REQUEST: usize = 1024 * 1024 + 4096;
+/// Largest peer-exchange query or answer.
+pub const MAX_PX_FRAME: usize = 64 * 1024;
+/// Largest light-client response (filter, lightpush, peer exchange) read by a client.
+pub const MAX_LIGHT_RESPONSE: usize = 64 * 1024;
+/// How long an inbound light-client stream may take from opening to the response.
+/// js-waku opens streams in advance and may write to them much later, or never.
+const LIGHT_STREAM_TIMEOUT: Duration = Duration::from_secs(120);
+/// Light-client request streams open at once on one connection (a client has one
+/// or two in flight; js-waku keeps one idle stream per protocol). Above it a new
+/// stream is reset, so one peer can hold at most this many requests in memory.
+const MAX_LIGHT_STREAMS: usize = 32;
 
 /// The identify protocol id.
 pub const IDENTIFY_PROTOCOL: &str = "/ipfs/id/1.0.0";
@@ -39,8 +58,16 @@ pub struct Behaviour {
     pub metadata: request_response::Behaviour<FrameCodec>,
     /// Store v3 queries: served when the node has a store, always usable as a client.
     pub store: request_response::Behaviour<FrameCodec>,
-    /// Raw streams for the light-client protocols (filter, lightpush, peer exchange),
-    /// served outside the swarm task by [`crate::light`].
+    /// Filter v2 subscribe requests.
+    pub filter: request_response::Behaviour<LightCodec>,
+    /// Lightpush v3 requests.
+    pub lightpush_v3: request_response::Behaviour<LightCodec>,
+    /// Legacy lightpush v2 requests.
+    pub lightpush_v2: request_response::Behaviour<LightCodec>,
+    /// Peer-exchange queries.
+    pub peer_exchange: request_response::Behaviour<LightCodec>,
+    /// Raw outbound streams: filter pushes to subscribers and this node's own
+    /// light-client requests (peer-exchange polling). Accepts no inbound protocol.
     pub streams: libp2p_stream::Behaviour,
 }
 
@@ -84,7 +111,23 @@ impl Behaviour {
             ping: ping::Behaviour::new(ping::Config::new()),
             metadata,
             store,
+            filter: light_server(heliograph_proto::protocol_id::FILTER_SUBSCRIBE, MAX_FILTER_REQUEST),
+            lightpush_v3: light_server(heliograph_proto::protocol_id::LIGHTPUSH_V3, MAX_LIGHTPUSH_REQUEST),
+            lightpush_v2: light_server(heliograph_proto::protocol_id::LIGHTPUSH_V2, MAX_LIGHTPUSH_REQUEST),
+            peer_exchange: light_server(heliograph_proto::protocol_id::PEER_EXCHANGE, MAX_PX_FRAME),
             streams: libp2p_stream::Behaviour::new(),
         })
     }
+}
+
+/// A server (inbound only) of one light-client protocol: one request per stream,
+/// answered by the swarm task, write side closed after the response.
+fn light_server(protocol: &'static str, max_request: usize) -> request_response::Behaviour<LightCodec> {
+    request_response::Behaviour::with_codec(
+        LightCodec::new(max_request, MAX_LIGHT_RESPONSE),
+        [(StreamProtocol::new(protocol), request_response::ProtocolSupport::Inbound)],
+        request_response::Config::default()
+            .with_request_timeout(LIGHT_STREAM_TIMEOUT)
+            .with_max_concurrent_streams(MAX_LIGHT_STREAMS),
+    )
 }

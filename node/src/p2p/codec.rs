@@ -1,7 +1,9 @@
 //! Framing shared by every Waku request/response protocol: one unsigned-varint
-//! length prefix, then the protobuf bytes. The codec moves bytes only; each
+//! length prefix, then the protobuf bytes. The codecs move bytes only; each
 //! protocol decodes them itself, so a malformed request can get a proper error
-//! status instead of a dropped stream.
+//! status instead of a dropped stream. [`LightCodec`] goes one step further for
+//! the light-client protocols: an oversized or unframed request is handed up as
+//! an error to answer (413/400), not a failed stream.
 
 use std::io;
 
@@ -98,6 +100,75 @@ impl request_response::Codec for FrameCodec {
     }
 }
 
+/// Bytes of an unreadable request that are read and discarded before answering,
+/// so the peer's muxer never sees data for a stream we closed.
+const MAX_DRAIN: usize = 2 * 1024 * 1024;
+
+/// A request as the light-client codec reads it: the frame, or why it was refused.
+pub type LightRequest = Result<Vec<u8>, String>;
+
+/// [`FrameCodec`] for protocols that answer every request, even one that is not a
+/// valid frame: such a request is drained (up to [`MAX_DRAIN`] bytes) and handed up
+/// as `Err(reason)`. Only a stream that ends or fails before a whole frame is a failure.
+#[derive(Debug, Clone, Copy)]
+pub struct LightCodec(FrameCodec);
+
+impl LightCodec {
+    /// A codec refusing requests over `max_request` and responses over `max_response` bytes.
+    pub fn new(max_request: usize, max_response: usize) -> Self {
+        LightCodec(FrameCodec::new(max_request, max_response))
+    }
+}
+
+impl request_response::Codec for LightCodec {
+    type Protocol = StreamProtocol;
+    type Request = LightRequest;
+    type Response = Vec<u8>;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<LightRequest>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        match read_frame(io, self.0.max_request).await {
+            Ok(frame) => Ok(Ok(frame)),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                let mut sink = [0u8; 4096];
+                let mut drained = 0usize;
+                while drained < MAX_DRAIN {
+                    match io.read(&mut sink).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => drained += n,
+                    }
+                }
+                Ok(Err(e.to_string()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        read_frame(io, self.0.max_response).await
+    }
+
+    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: LightRequest) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        let frame = req.map_err(|reason| io::Error::new(io::ErrorKind::InvalidInput, reason))?;
+        write_frame(io, &frame).await
+    }
+
+    async fn write_response<T>(&mut self, _: &StreamProtocol, io: &mut T, res: Vec<u8>) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &res).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +197,22 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
         let err = block_on(read_frame(&mut Cursor::new(vec![0xff; 11]), 100)).expect_err("bad varint");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn the_light_codec_hands_up_unreadable_requests_to_answer() {
+        use request_response::Codec;
+        let protocol = StreamProtocol::new("/test/1");
+        let mut codec = LightCodec::new(63, 100);
+        let mut out = Cursor::new(Vec::new());
+        block_on(write_frame(&mut out, &[1u8; 64])).expect("write");
+        let mut input = Cursor::new(out.into_inner());
+        let read = block_on(codec.read_request(&protocol, &mut input)).expect("an answerable request");
+        assert!(read.expect_err("too big").contains("exceeds"));
+        assert_eq!(input.position(), 65, "the oversized frame was drained");
+        let mut ok = Cursor::new(vec![2, 7, 7]);
+        assert_eq!(block_on(codec.read_request(&protocol, &mut ok)).expect("read"), Ok(vec![7, 7]));
+        let err = block_on(codec.read_request(&protocol, &mut Cursor::new(vec![5, 1]))).expect_err("cut short");
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! The walk is pure over a [`TxtResolver`]; [`Resolver`] is the system DNS
 //! resolver (hickory, the one libp2p-dns uses), and [`spawn`] feeds what it
-//! finds to the swarm's dialer.
+//! finds to the swarm's dialer and to the peer-exchange cache.
 
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
@@ -29,6 +29,7 @@ use tracing::{debug, info, warn};
 
 use super::enr::NodeEnr;
 use super::network::NetworkHandle;
+use crate::light::PeerExchangeCache;
 
 /// Most TXT lookups one resolution makes, over every linked tree.
 pub const MAX_LOOKUPS: usize = 512;
@@ -387,6 +388,7 @@ pub fn dial_addrs(record: &NodeEnr) -> Vec<Multiaddr> {
 pub fn spawn(
     urls: Vec<EnrTreeUrl>,
     network: NetworkHandle,
+    peer_exchange: PeerExchangeCache,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -408,6 +410,9 @@ pub fn spawn(
                 for (url, peers) in urls.iter().zip(&mut found) {
                     match resolve(&resolver, url).await {
                         Ok(tree) => {
+                            for record in &tree.enrs {
+                                peer_exchange.seed(record);
+                            }
                             *peers = tree.enrs.iter().map(dial_addrs).filter(|a| !a.is_empty()).collect();
                             info!(domain = %url.domain, nodes = tree.enrs.len(), dialable = peers.len(), skipped = tree.skipped, "ENR tree resolved");
                         }

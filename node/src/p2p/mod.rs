@@ -2,6 +2,7 @@
 //! the swarm. Everything else talks to it through [`NetworkHandle`].
 
 pub mod behaviour;
+pub mod bootstrap;
 pub mod codec;
 pub mod enr;
 pub mod enrtree;

@@ -1,6 +1,9 @@
 //! The task that owns the libp2p swarm. Other parts of the node send it
 //! [`Command`]s through a bounded channel and receive relayed messages from a
-//! broadcast channel; they never touch the swarm.
+//! broadcast channel; they never touch the swarm. Inbound store and
+//! light-client requests are answered here; answers that need async work
+//! (store reads and writes) come back through a bounded channel of deferred
+//! responses.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -20,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
+use super::bootstrap::BootstrapPeer;
+use super::codec::LightRequest;
 use super::enr::{self, Capabilities, EnrInput, NodeEnr};
 use super::metadata::{Metadata, Verdict};
 use super::redial::{Redialer, peer_of};
@@ -27,6 +32,9 @@ use super::relay::{self, RelayError};
 use super::transport;
 use crate::config::Config;
 use crate::identity;
+use crate::light::Server as LightServer;
+use crate::light::lightpush::Version;
+use crate::light::server::Answer;
 use crate::metrics::NodeMetrics;
 use crate::store::Store;
 use crate::store::query::{self, Query, QueryError};
@@ -48,6 +56,10 @@ const REDIAL_TICK: Duration = Duration::from_millis(250);
 const MESH_METRICS_TICK: Duration = Duration::from_secs(1);
 /// Store queries served at once; more get 429.
 const MAX_CONCURRENT_QUERIES: usize = 32;
+/// Responses computed off the swarm task waiting to be sent. Their producers wait
+/// for room and are bounded by the store-query and lightpush-store slots; the swarm
+/// task drains this before it takes new swarm events.
+const DEFERRED_QUEUE: usize = 64;
 
 /// Why the network could not start.
 #[derive(Debug, thiserror::Error)]
@@ -171,13 +183,35 @@ enum Command {
         request: StoreQueryRequest,
         reply: StoreReply,
     },
+    ServeLight {
+        server: Arc<LightServer>,
+    },
 }
 
 /// Where the answer of a store query to a peer goes.
 type StoreReply = oneshot::Sender<Result<StoreQueryResponse, String>>;
 
-/// A store response computed off the swarm task, waiting to be sent.
-type DeferredResponse = (request_response::ResponseChannel<Vec<u8>>, Vec<u8>);
+/// The request/response protocols this node serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Served {
+    Store,
+    Light(LightProtocol),
+}
+
+/// The light-client protocols, each served by its own behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LightProtocol {
+    Filter,
+    Lightpush(Version),
+    PeerExchange,
+}
+
+/// A response computed off the swarm task, waiting to be sent.
+struct DeferredResponse {
+    served: Served,
+    channel: request_response::ResponseChannel<Vec<u8>>,
+    response: Vec<u8>,
+}
 
 /// A cheap, cloneable handle to the swarm task.
 #[derive(Clone)]
@@ -251,6 +285,11 @@ impl NetworkHandle {
         self.call(|reply| Command::Info { reply }).await
     }
 
+    /// Starts answering light-client requests with `server`; false if the swarm task stopped.
+    pub async fn serve_light(&self, server: Arc<LightServer>) -> bool {
+        self.commands.send(Command::ServeLight { server }).await.is_ok()
+    }
+
     /// Sends a store v3 query to a connected `peer` and waits for its answer.
     pub async fn store_query(&self, peer: PeerId, request: StoreQueryRequest) -> Result<StoreQueryResponse, String> {
         self.call(|reply| Command::StoreQuery { peer, request, reply })
@@ -287,6 +326,7 @@ struct Network {
     query_slots: Arc<tokio::sync::Semaphore>,
     pending_store: HashMap<request_response::OutboundRequestId, StoreReply>,
     deferred_tx: mpsc::Sender<DeferredResponse>,
+    light: Option<Arc<LightServer>>,
 }
 
 /// Builds the swarm, binds every listener, joins the configured topics, and
@@ -327,7 +367,7 @@ pub async fn spawn(
 
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
     let (delivered, _) = broadcast::channel(DELIVERY_QUEUE);
-    let (deferred_tx, deferred_rx) = mpsc::channel(MAX_CONCURRENT_QUERIES);
+    let (deferred_tx, deferred_rx) = mpsc::channel(DEFERRED_QUEUE);
     let network = Network {
         swarm,
         metadata: Metadata::new(config.relay.cluster_id, config.shards()),
@@ -342,7 +382,7 @@ pub async fn spawn(
         enr,
         enr_seq: 1,
         redialer: Redialer::new(
-            config.network.bootstrap.iter().cloned(),
+            config.network.bootstrap.iter().flat_map(BootstrapPeer::dial_addrs),
             config.network.max_redial_backoff,
             Instant::now(),
         ),
@@ -353,6 +393,7 @@ pub async fn spawn(
         query_slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_QUERIES)),
         pending_store: HashMap::new(),
         deferred_tx,
+        light: None,
     };
     let streams = network.swarm.behaviour().streams.new_control();
     let handle = NetworkHandle { commands: commands_tx, delivered, peer_id, streams };
@@ -441,10 +482,8 @@ impl Network {
                 biased;
                 () = shutdown.cancelled() => break,
                 Some(command) = commands.recv() => self.on_command(command),
-                Some((channel, response)) = deferred.recv() => {
-                    if self.swarm.behaviour_mut().store.send_response(channel, response).is_err() {
-                        debug!("store client went away before the response");
-                    }
+                Some(DeferredResponse { served, channel, response }) = deferred.recv() => {
+                    self.send_response(served, channel, response);
                 }
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = redial.tick() => self.redial(),
@@ -531,6 +570,7 @@ impl Network {
                 let id = self.swarm.behaviour_mut().store.send_request(&peer, request.encode_to_vec());
                 self.pending_store.insert(id, reply);
             }
+            Command::ServeLight { server } => self.light = Some(server),
             Command::Peers { reply } => {
                 let relay = &self.swarm.behaviour().relay;
                 let mut topics: HashMap<PeerId, Vec<String>> = HashMap::new();
@@ -621,6 +661,16 @@ impl Network {
             SwarmEvent::Behaviour(BehaviourEvent::Relay(event)) => self.on_relay_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Metadata(event)) => self.on_metadata_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Store(event)) => self.on_store_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Filter(event)) => self.on_light_event(LightProtocol::Filter, event),
+            SwarmEvent::Behaviour(BehaviourEvent::LightpushV3(event)) => {
+                self.on_light_event(LightProtocol::Lightpush(Version::V3), event);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::LightpushV2(event)) => {
+                self.on_light_event(LightProtocol::Lightpush(Version::V2), event);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::PeerExchange(event)) => {
+                self.on_light_event(LightProtocol::PeerExchange, event);
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => {
                 self.libp2p_metrics.record(&event);
                 if let libp2p::identify::Event::Received { peer_id, info, .. } = event
@@ -804,10 +854,88 @@ impl Network {
         };
         let deferred = self.deferred_tx.clone();
         tokio::spawn(async move {
-            let response = answer_query(&store, query).await;
+            let response = answer_query(&store, query).await.encode_to_vec();
             drop(permit);
-            let _ = deferred.send((channel, response.encode_to_vec())).await;
+            let _ = deferred.send(DeferredResponse { served: Served::Store, channel, response }).await;
         });
+    }
+
+    /// Sends a response on the behaviour of the protocol it answers.
+    fn send_response(&mut self, served: Served, channel: request_response::ResponseChannel<Vec<u8>>, bytes: Vec<u8>) {
+        let behaviour = self.swarm.behaviour_mut();
+        let sent = match served {
+            Served::Store => behaviour.store.send_response(channel, bytes),
+            Served::Light(LightProtocol::Filter) => behaviour.filter.send_response(channel, bytes),
+            Served::Light(LightProtocol::Lightpush(Version::V3)) => {
+                behaviour.lightpush_v3.send_response(channel, bytes)
+            }
+            Served::Light(LightProtocol::Lightpush(Version::V2)) => {
+                behaviour.lightpush_v2.send_response(channel, bytes)
+            }
+            Served::Light(LightProtocol::PeerExchange) => behaviour.peer_exchange.send_response(channel, bytes),
+        };
+        if sent.is_err() {
+            debug!(protocol = ?served, "the client went away before the response");
+        }
+    }
+
+    fn on_light_event(&mut self, protocol: LightProtocol, event: request_response::Event<LightRequest, Vec<u8>>) {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
+                let span = info_span!("light", ?protocol, %peer);
+                let _guard = span.enter();
+                self.serve_light(protocol, peer, request, channel);
+            }
+            Event::InboundFailure { peer, error, .. } => {
+                debug!(%peer, ?protocol, %error, "light-client request stream failed");
+            }
+            // Inbound-only protocols: no outbound requests, so no responses or outbound failures.
+            Event::Message { message: Message::Response { .. }, .. }
+            | Event::OutboundFailure { .. }
+            | Event::ResponseSent { .. } => {}
+        }
+    }
+
+    /// Answers a light-client request: at once, or (a lightpush to store) when
+    /// the store write is done, through the deferred responses.
+    fn serve_light(
+        &mut self,
+        protocol: LightProtocol,
+        peer: PeerId,
+        request: LightRequest,
+        channel: request_response::ResponseChannel<Vec<u8>>,
+    ) {
+        let Some(light) = self.light.clone() else {
+            debug!("light-client request before the light services started: not answered");
+            return;
+        };
+        let now = Instant::now();
+        let served = Served::Light(protocol);
+        let answer = match protocol {
+            LightProtocol::Filter => Answer::Now(light.filter(peer, request, now)),
+            LightProtocol::PeerExchange => Answer::Now(light.peer_exchange(peer, request)),
+            LightProtocol::Lightpush(version) => match light.admit_push(version, peer, request, now) {
+                Err(refusal) => Answer::Now(refusal),
+                Ok((admitted, message)) => {
+                    let published = self.publish(message, false);
+                    light.finish_push(admitted, published)
+                }
+            },
+        };
+        match answer {
+            Answer::Now(response) => self.send_response(served, channel, response),
+            Answer::Later(future) => {
+                let deferred = self.deferred_tx.clone();
+                tokio::spawn(
+                    async move {
+                        let response = future.await;
+                        let _ = deferred.send(DeferredResponse { served, channel, response }).await;
+                    }
+                    .in_current_span(),
+                );
+            }
+        }
     }
 
     fn wrong_cluster(&mut self, peer: PeerId, cluster: u32, now: bool) {

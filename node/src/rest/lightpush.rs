@@ -89,7 +89,7 @@ pub async fn push(
         Err(e @ crate::waku::MessageError::TooLarge(_)) => return refuse(status::PAYLOAD_TOO_LARGE, e.to_string()),
         Err(e) => return refuse(status::INVALID_MESSAGE, e.to_string()),
     };
-    let result = crate::light::service::publish_and_store(&state.network, state.store.as_ref(), message).await;
+    let result = crate::light::publish_and_store(&state.network, state.store.as_ref(), message).await;
     state.metrics.light_request("rest_lightpush", result.status);
     reply(result.status, result.desc, result.relay_peers)
 }

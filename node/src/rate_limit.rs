@@ -1,0 +1,81 @@
+//! Token-bucket rate limits keyed by client: a bucket of `per_minute` requests
+//! (the burst) per key, refilled evenly over a minute. Used by the bridge (per
+//! client and per IP) and the light-client protocols (per peer). Pure: time
+//! comes in as `now`; the number of buckets is bounded.
+
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Most buckets kept; full (idle) ones are dropped first.
+const MAX_BUCKETS: usize = 100_000;
+
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+/// Token buckets of `per_minute` requests (burst of the same size), one per key.
+pub struct RateLimiter<K> {
+    per_minute: u32,
+    buckets: Mutex<HashMap<K, Bucket>>,
+}
+
+impl<K: Hash + Eq> RateLimiter<K> {
+    /// A limiter of `per_minute` requests per key; 0 never limits.
+    pub fn new(per_minute: u32) -> Self {
+        RateLimiter { per_minute, buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// Takes one request for `key` at `now`; false if over the limit.
+    pub fn check<Q>(&self, key: &Q, now: Instant) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        if self.per_minute == 0 {
+            return true;
+        }
+        let capacity = f64::from(self.per_minute);
+        let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(key) {
+            // Full buckets carry no state worth keeping.
+            buckets.retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() * capacity / 60.0 < capacity);
+            if buckets.len() >= MAX_BUCKETS {
+                return false;
+            }
+        }
+        let bucket = match buckets.get_mut(key) {
+            Some(bucket) => bucket,
+            None => buckets.entry(key.to_owned()).or_insert(Bucket { tokens: capacity, last: now }),
+        };
+        let refill = now.saturating_duration_since(bucket.last).as_secs_f64() * capacity / 60.0;
+        bucket.tokens = (bucket.tokens + refill).min(capacity);
+        bucket.last = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn buckets_refill_over_time_and_keys_are_independent() {
+        let limiter = RateLimiter::<String>::new(60);
+        let start = Instant::now();
+        assert!((0..60).all(|_| limiter.check("a", start)));
+        assert!(!limiter.check("a", start), "61st request in the same instant");
+        assert!(limiter.check("b", start), "another key has its own bucket");
+        assert!(limiter.check("a", start + Duration::from_secs(1)), "one token per second comes back");
+        assert!(RateLimiter::<String>::new(0).check("a", start));
+    }
+}
