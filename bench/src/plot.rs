@@ -74,7 +74,7 @@ pub fn bars(dir: &Path, chart: &Chart<'_>) -> anyhow::Result<()> {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(80)
-            .build_cartesian_2d(0.0..(groups.len() * slots) as f64, 0.0..(top * 1.15).max(1e-9))?;
+            .build_cartesian_2d(0.0..(groups.len() * slots) as f64, 0.0..(top * 1.4).max(1e-9))?;
         chart.configure_mesh().disable_x_mesh().x_labels(0).y_desc(y_label).label_style(("sans-serif", 15)).draw()?;
         // Group names under the axis, centred on their bars (drawn on the root: the plot area clips).
         let centred = TextStyle::from(("sans-serif", 16).into_font()).pos(Pos::new(HPos::Center, VPos::Top));

@@ -1,11 +1,12 @@
 //! The servers under test as child processes: each gets its own config in a
 //! tempdir, loopback ports, and (on two or more cores) core 0, while the load
-//! generator keeps core 1. Heliograph, the bare server and the echo baseline
-//! run as this binary's hidden `serve` subcommand, so every server's memory
-//! is its own process's RSS.
+//! generator keeps core 1. Heliograph runs as the `heliograph` binary
+//! (`HELIOGRAPH_BIN`, or the one built next to this bench) and otherwise, like
+//! the bare server and the echo baseline, as this binary's hidden `serve`
+//! subcommand; either way every server's memory is its own process's RSS.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -66,7 +67,10 @@ impl Server {
         let dir = tempfile::tempdir()?;
         let path = dir.path();
         let (child, addr) = match peer {
-            Peer::Heliograph => own(Own::Heliograph, path, pinned).await?,
+            Peer::Heliograph => match node_binary() {
+                Some(binary) => node(&binary, path, pinned).await?,
+                None => own(Own::Heliograph, path, pinned).await?,
+            },
             Peer::Bare => own(Own::Bare, path, pinned).await?,
             Peer::Redis => {
                 let port = free_port().await?;
@@ -125,17 +129,60 @@ impl Server {
         Ok(Server { addr, child, _dir: dir })
     }
 
-    /// The server's resident memory in bytes (VmRSS).
-    pub fn rss(&self) -> anyhow::Result<u64> {
+    /// The server's resident memory.
+    pub fn memory(&self) -> anyhow::Result<Memory> {
         let pid = self.child.id().context("the server has exited")?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        let kib = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .context("no VmRSS in /proc/<pid>/status")?;
-        Ok(kib * 1024)
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .map(|kib| kib * 1024)
+                .with_context(|| format!("no {name} in /proc/{pid}/status"))
+        };
+        Ok(Memory { rss: field("VmRSS:")?, anon: field("RssAnon:")? })
     }
+}
+
+/// Resident memory of a process, in bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Memory {
+    /// All resident pages (VmRSS), including the executable's and libraries' file pages.
+    pub rss: u64,
+    /// Resident anonymous pages (RssAnon): heap, stacks, buffers.
+    pub anon: u64,
+}
+
+/// The `heliograph` binary to run: `HELIOGRAPH_BIN`, or the one next to this executable.
+fn node_binary() -> Option<PathBuf> {
+    std::env::var_os("HELIOGRAPH_BIN")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_exe().ok().map(|exe| exe.with_file_name("heliograph")))
+        .filter(|path| path.is_file())
+}
+
+/// How Heliograph is run, for the reports.
+pub fn heliograph_program() -> String {
+    match node_binary() {
+        Some(path) => format!("the `heliograph` binary ({})", path.display()),
+        None => "this bench's `serve heliograph` subcommand (the node library; no `heliograph` binary found)".into(),
+    }
+}
+
+/// Runs the `heliograph` binary with the bench config; it prints a ready line with the bridge address.
+async fn node(binary: &Path, dir: &Path, pinned: bool) -> anyhow::Result<(Child, SocketAddr)> {
+    let config = dir.join("heliograph.toml");
+    std::fs::write(&config, toml::to_string(&super::heliograph::node_config(dir)?)?)?;
+    let mut child = command(binary, pinned).arg("--config").arg(&config).stdout(Stdio::piped()).spawn()?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(30), BufReader::new(stdout).read_line(&mut line))
+        .await
+        .context("heliograph did not start within 30 s")??;
+    let ready: serde_json::Value = serde_json::from_str(&line).with_context(|| format!("ready line {line:?}"))?;
+    let addr = ready["bridge"].as_str().context("no bridge in the ready line")?.parse()?;
+    Ok((child, addr))
 }
 
 /// A command, run on the server core when `pinned`.
