@@ -16,6 +16,7 @@ use super::{Client, Delivery, HEADER, Writer};
 pub fn node_config(dir: &Path) -> anyhow::Result<Config> {
     let mut config = Config { data_dir: dir.join("node"), ..Config::default() };
     config.rest.enabled = false;
+    config.log = "warn".into();
     config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
     config.bridge.addr = "127.0.0.1:0".parse()?;
     config.bridge.rate_limit_per_ip = 0;
