@@ -40,6 +40,8 @@ fn font() -> anyhow::Result<()> {
 pub struct Series {
     /// Legend label.
     pub name: String,
+    /// Index into the palette, so one server keeps its colour across charts.
+    pub colour: usize,
     /// Values, one per group (NaN: no bar).
     pub values: Vec<f64>,
 }
@@ -84,7 +86,7 @@ pub fn bars(dir: &Path, chart: &Chart<'_>) -> anyhow::Result<()> {
             root.draw(&Text::new(group.clone(), (x, y + 10), centred.clone()))?;
         }
         for (i, s) in series.iter().enumerate() {
-            let colour = COLOURS[i % COLOURS.len()];
+            let colour = COLOURS[s.colour % COLOURS.len()];
             let bars = s.values.iter().enumerate().filter(|(_, v)| v.is_finite()).map(move |(g, v)| {
                 let x = (g * slots + i) as f64 + 0.5;
                 Rectangle::new([(x, 0.0), (x + 0.9, *v)], colour.filled())

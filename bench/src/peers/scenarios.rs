@@ -125,9 +125,17 @@ pub async fn pubsub_latency(quick: bool, out_dir: &Path) -> anyhow::Result<Strin
     let groups: Vec<String> = sizes.iter().map(|s| format!("{s} B payload")).collect();
     let mut series: Vec<Series> = Peer::ALL
         .iter()
-        .map(|&p| Series { name: p.name().into(), values: sizes.iter().map(|&s| p50_of(p, s) * 1e6).collect() })
+        .map(|&p| Series {
+            name: p.name().into(),
+            colour: p as usize,
+            values: sizes.iter().map(|&s| p50_of(p, s) * 1e6).collect(),
+        })
         .collect();
-    series.push(Series { name: "loopback RTT".into(), values: vec![secs(rtt.p50) * 1e6; sizes.len()] });
+    series.push(Series {
+        name: "loopback RTT".into(),
+        colour: Peer::ALL.len(),
+        values: vec![secs(rtt.p50) * 1e6; sizes.len()],
+    });
     plots(
         &mut out,
         out_dir,
@@ -282,12 +290,13 @@ pub async fn fanout(quick: bool, out_dir: &Path) -> anyhow::Result<String> {
     };
     let rates: Vec<Series> = Peer::ALL
         .iter()
-        .map(|&p| Series { name: p.name().into(), values: values(p, &|r| r.max.rate() / 1e6) })
+        .map(|&p| Series { name: p.name().into(), colour: p as usize, values: values(p, &|r| r.max.rate() / 1e6) })
         .collect();
     let p99s: Vec<Series> = Peer::ALL
         .iter()
         .map(|&p| Series {
             name: p.name().into(),
+            colour: p as usize,
             values: values(p, &|r| r.paced.map_or(f64::NAN, |s| secs(s.p99) * 1e3)),
         })
         .collect();
@@ -380,7 +389,11 @@ pub async fn idle_conns(quick: bool, connections: usize, out_dir: &Path) -> anyh
 
     let series: Vec<Series> = rows
         .iter()
-        .map(|&(p, before, after)| Series { name: p.name().into(), values: vec![per(before, after) / 1024.0] })
+        .map(|&(p, before, after)| Series {
+            name: p.name().into(),
+            colour: p as usize,
+            values: vec![per(before, after) / 1024.0],
+        })
         .collect();
     let groups = [format!("{connections} idle subscribed connections")];
     plots(
