@@ -248,17 +248,19 @@ impl Hub {
             // so each frame is three copies into an exactly sized string (no formatting per subscriber).
             let result = json!({"hash": hash, "pubsubTopic": pubsub, "message": MessageJson::from(&message.message)});
             let tail = format!(r#"","result":{result}}}}}"#);
-            let mut pushes = Vec::with_capacity(subs.len());
+            // Straight to each connection's queue: one lookup per connection, no list of pushes.
             for (conn, list) in subs {
+                let Some(handle) = inner.conns.get(conn) else { continue };
                 for sub in list.iter().filter(|s| s.pubsub.as_ref().is_none_or(|p| *p == pubsub)) {
                     let mut frame = String::with_capacity(PUSH_HEAD.len() + sub.id.len() + tail.len());
                     frame.push_str(PUSH_HEAD);
                     frame.push_str(&sub.id);
                     frame.push_str(&tail);
-                    pushes.push(Push { conn: *conn, frame });
+                    if handle.send(frame, &self.metrics) {
+                        self.metrics.messages_pushed.inc();
+                    }
                 }
             }
-            self.deliver(&inner, pushes);
         }
         if let Some(wc) = wc {
             let hash = message_hash(&pubsub, &message.message);
