@@ -222,7 +222,7 @@ async fn external(
     port: u16,
 ) -> anyhow::Result<(Child, SocketAddr)> {
     let log = dir.join("server.log");
-    let mut child = command(Path::new(program), pinned)
+    let mut child = command(&installed(program), pinned)
         .args(args)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log)?)
@@ -238,6 +238,17 @@ async fn external(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok((child, addr))
+}
+
+/// Where `program` is installed: on the PATH, or in /usr/sbin (Debian puts nats-server and
+/// mosquitto there, which a non-root PATH lacks).
+fn installed(program: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| PathBuf::from(program))
 }
 
 /// A loopback port free right now (the server binds it a moment later).
