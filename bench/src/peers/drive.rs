@@ -45,6 +45,8 @@ pub struct FanoutRun {
     pub elapsed: Duration,
     /// Publish → deliver latency of every delivery (paced runs only).
     pub latencies: Vec<Duration>,
+    /// Share of one core the server (if its CPU time was given) and this process used, first publish to last delivery.
+    pub busy: (Option<f64>, f64),
 }
 
 impl FanoutRun {
@@ -57,6 +59,16 @@ impl FanoutRun {
     pub fn lost(&self) -> u64 {
         self.expected.saturating_sub(self.delivered)
     }
+}
+
+/// CPU time (user + system, all threads) of process `pid`, from /proc.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which ends with the last ')': state is the first, utime the 12th.
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ, 100 on Linux.
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// Opens `count` connections to `addr`, each subscribed to the bench topic.
@@ -105,28 +117,33 @@ pub async fn one_in_flight<C: Client>(
     Ok((latencies, lost))
 }
 
-/// Fans `messages` messages of `size` bytes out to `subscribers` subscribers at `pace`.
+/// Fans `messages` messages of `size` bytes out to `subscribers` subscribers at `pace`;
+/// `server_cpu` reads the server's CPU time, to tell a busy server from a busy generator.
 pub async fn fanout<C: Client>(
     addr: SocketAddr,
     subscribers: usize,
     messages: usize,
     size: usize,
     pace: Pace,
+    server_cpu: &(dyn Fn() -> Option<Duration> + Sync),
 ) -> anyhow::Result<FanoutRun> {
     let clock = Clock::start();
     let subs = self::subscribers::<C>(addr, subscribers).await?;
     let delivered = Arc::new(AtomicU64::new(0));
+    // Wakes the publisher when a delivery may have made room in the window.
+    let progress = Arc::new(tokio::sync::Notify::new());
     let record = matches!(pace, Pace::Rate { .. });
     let tasks: Vec<_> = subs
         .into_iter()
         .map(|mut sub| {
-            let delivered = delivered.clone();
+            let (delivered, progress) = (delivered.clone(), progress.clone());
             tokio::spawn(async move {
                 let (mut got, mut latencies, mut last) = (0, Vec::new(), None);
                 while got < messages {
                     let Ok(Ok(d)) = tokio::time::timeout(IDLE, sub.next()).await else { break };
                     got += 1;
                     delivered.fetch_add(1, Ordering::Relaxed);
+                    progress.notify_one();
                     if record {
                         latencies.push(clock.since(d));
                     }
@@ -139,6 +156,7 @@ pub async fn fanout<C: Client>(
 
     let mut writer = C::connect(addr).await?.into_writer();
     let start = Instant::now();
+    let cpu_before = (server_cpu(), cpu_time(std::process::id()));
     let mut seq = 0u64;
     let total = messages as u64;
     match pace {
@@ -147,7 +165,10 @@ pub async fn fanout<C: Client>(
                 let done = delivered.load(Ordering::Relaxed) / subscribers as u64;
                 let room = window.saturating_sub(seq - done.min(seq)).min(total - seq).min(PUBLISH_BATCH as u64);
                 if room == 0 {
-                    tokio::task::yield_now().await;
+                    // No delivery for a while: the rest would never fit; it counts as lost.
+                    if tokio::time::timeout(IDLE, progress.notified()).await.is_err() {
+                        break;
+                    }
                     continue;
                 }
                 for _ in 0..room {
@@ -176,6 +197,7 @@ pub async fn fanout<C: Client>(
         delivered: 0,
         elapsed: Duration::ZERO,
         latencies: Vec::new(),
+        busy: (None, 0.0),
     };
     for task in tasks {
         let (latencies, last) = task.await?;
@@ -185,6 +207,11 @@ pub async fn fanout<C: Client>(
         }
     }
     run.delivered = delivered.load(Ordering::Relaxed);
+    let wall = start.elapsed().as_secs_f64().max(1e-9);
+    let share =
+        |before: Option<Duration>, after: Option<Duration>| Some(after?.saturating_sub(before?).as_secs_f64() / wall);
+    run.busy =
+        (share(cpu_before.0, server_cpu()), share(cpu_before.1, cpu_time(std::process::id())).unwrap_or(f64::NAN));
     Ok(run)
 }
 
@@ -200,10 +227,13 @@ mod tests {
         let shutdown = tokio_util::sync::CancellationToken::new();
         tokio::spawn(crate::peers::bare::serve(listener, shutdown.clone()));
 
-        let run = fanout::<BareClient>(addr, 5, 300, 256, Pace::Max { window: 50 }).await.expect("max-rate run");
+        let run =
+            fanout::<BareClient>(addr, 5, 300, 256, Pace::Max { window: 50 }, &|| None).await.expect("max-rate run");
         assert_eq!((run.expected, run.delivered, run.lost()), (1500, 1500, 0));
         assert!(run.latencies.is_empty(), "max-rate runs time nothing");
-        let paced = fanout::<BareClient>(addr, 3, 50, 64, Pace::Rate { per_second: 1000.0 }).await.expect("paced");
+        assert!(run.busy.0.is_none() && run.busy.1 >= 0.0, "no server CPU given, this process's measured");
+        let paced =
+            fanout::<BareClient>(addr, 3, 50, 64, Pace::Rate { per_second: 1000.0 }, &|| None).await.expect("paced");
         assert_eq!((paced.delivered, paced.latencies.len()), (150, 150));
         let (latencies, lost) = one_in_flight::<BareClient>(addr, 20, 64).await.expect("one in flight");
         assert_eq!((latencies.len(), lost), (20, 0));

@@ -129,6 +129,11 @@ impl Server {
         Ok(Server { addr, child, _dir: dir })
     }
 
+    /// The server's CPU time so far; `None` once it has exited.
+    pub fn cpu(&self) -> Option<Duration> {
+        super::drive::cpu_time(self.child.id()?)
+    }
+
     /// The server's resident memory.
     pub fn memory(&self) -> anyhow::Result<Memory> {
         let pid = self.child.id().context("the server has exited")?;

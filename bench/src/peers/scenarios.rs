@@ -177,17 +177,21 @@ pub async fn fanout(quick: bool, out_dir: &Path) -> anyhow::Result<String> {
                 let subs = subscribers as u64;
                 let messages = (budget / subscribers).max(100);
                 let window = (MAX_IN_FLIGHT / subs).clamp(1, MAX_WINDOW);
+                let cpu = || server.cpu();
                 let max = with_client!(peer, C => drive::fanout::<C>(
-                    server.addr, subscribers, messages, size, Pace::Max { window }).await)?;
+                    server.addr, subscribers, messages, size, Pace::Max { window }, &cpu).await)?;
                 let per_second = (paced_deliveries / subscribers as f64).min(MAX_PACED_RATE);
                 let paced_messages = ((per_second * paced_secs) as usize).max(10);
                 let mut paced = with_client!(peer, C => drive::fanout::<C>(
-                    server.addr, subscribers, paced_messages, size, Pace::Rate { per_second }).await)?;
+                    server.addr, subscribers, paced_messages, size, Pace::Rate { per_second }, &cpu).await)?;
                 eprintln!(
-                    "{} {size} B × {subscribers}: {:.0} deliveries/s ({} lost); paced {} lost",
+                    "{} {size} B × {subscribers}: {:.0} deliveries/s ({} lost, CPU server {:.0} % generator {:.0} %); \
+                     paced {} lost",
                     peer.name(),
                     max.rate(),
                     max.lost(),
+                    max.busy.0.unwrap_or(f64::NAN) * 100.0,
+                    max.busy.1 * 100.0,
                     paced.lost()
                 );
                 if quick {
@@ -249,6 +253,29 @@ pub async fn fanout(quick: bool, out_dir: &Path) -> anyhow::Result<String> {
             let rate = |p| find(p, size, subs).map_or(f64::NAN, |r| r.max.rate());
             for p in others {
                 write!(out, " {} |", ratio(rate(Peer::Heliograph), rate(p)))?;
+            }
+            writeln!(out)?;
+        }
+        writeln!(
+            out,
+            "\nCPU during those runs, share of one core, server / load generator (a generator near 100 % \
+             bounds the peer's number, not the peer):\n"
+        )?;
+        write!(out, "| subscribers |")?;
+        for p in Peer::ALL {
+            write!(out, " {} |", p.name())?;
+        }
+        writeln!(out, "\n|---:|{}", "---:|".repeat(Peer::ALL.len()))?;
+        for &subs in counts {
+            write!(out, "| {subs} |")?;
+            for p in Peer::ALL {
+                match find(p, size, subs).map(|r| r.max.busy) {
+                    Some((server, generator)) => {
+                        let server = server.map_or("–".into(), |s| format!("{:.0} %", s * 100.0));
+                        write!(out, " {server} / {:.0} % |", generator * 100.0)?;
+                    }
+                    None => write!(out, " – |")?,
+                }
             }
             writeln!(out)?;
         }
