@@ -10,6 +10,7 @@ use futures::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
 use super::ws::{self, Ws, WsSink};
@@ -17,6 +18,12 @@ use super::{Client, Delivery, Writer};
 
 /// Most queued frames written with one flush.
 const WRITE_BATCH: usize = 64;
+
+/// The same socket buffers as Heliograph's bridge (4 KiB read, 16 KiB write), so the baseline
+/// is not charged for tungstenite's default 128 KiB read buffer per connection.
+fn config() -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(4 * 1024).write_buffer_size(16 * 1024)
+}
 
 /// Serves WebSocket connections on `listener` until `shutdown`.
 pub async fn serve(listener: TcpListener, shutdown: CancellationToken) {
@@ -32,7 +39,7 @@ pub async fn serve(listener: TcpListener, shutdown: CancellationToken) {
         // Subscribed before the handshake, so a client gets everything published after its connect returns.
         let mut rx = tx.subscribe();
         tokio::spawn(async move {
-            let Ok(ws) = tokio_tungstenite::accept_async(stream).await else { return };
+            let Ok(ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config())).await else { return };
             let (mut sink, mut stream) = ws.split();
             loop {
                 tokio::select! {

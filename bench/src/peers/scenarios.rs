@@ -360,10 +360,14 @@ pub async fn idle_conns(quick: bool, connections: usize, out_dir: &Path) -> anyh
         let server = Server::start(peer, pinned).await?;
         tokio::time::sleep(settle).await;
         let before = server.memory()?;
-        let held = with_client!(peer, C => drive::subscribers::<C>(server.addr, connections).await.map(|c| c.len()))?;
-        anyhow::ensure!(held == connections, "{}: {held} of {connections} connections", peer.name());
-        tokio::time::sleep(settle).await;
-        let after = server.memory()?;
+        // Measured while the connections are held open.
+        let after = with_client!(peer, C => async {
+            let held = drive::subscribers::<C>(server.addr, connections).await?;
+            anyhow::ensure!(held.len() == connections, "{}: {} of {connections} connections", peer.name(), held.len());
+            tokio::time::sleep(settle).await;
+            server.memory()
+        }
+        .await)?;
         eprintln!("{}: {before:?} idle, {after:?} with {connections} connections", peer.name());
         rows.push((peer, before, after));
     }
