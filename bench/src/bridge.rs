@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use futures::{SinkExt, StreamExt};
 use heliograph_node::Node;
-use heliograph_node::config::Config;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
@@ -41,47 +40,13 @@ pub struct FanoutResult {
 async fn bare_server(shutdown: CancellationToken) -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let (tx, _) = broadcast::channel::<String>(65_536);
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = tokio::select! {
-                () = shutdown.cancelled() => break,
-                accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => continue },
-            };
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let Ok(ws) = tokio_tungstenite::accept_async(stream).await else { return };
-                let (mut sink, mut stream) = ws.split();
-                let mut rx = tx.subscribe();
-                loop {
-                    tokio::select! {
-                        frame = stream.next() => match frame {
-                            Some(Ok(Message::Text(text))) => { let _ = tx.send(text.to_string()); }
-                            Some(Ok(_)) => {}
-                            _ => break,
-                        },
-                        out = rx.recv() => match out {
-                            Ok(text) => if sink.send(Message::text(text)).await.is_err() { break },
-                            Err(broadcast::error::RecvError::Lagged(_)) => {}
-                            Err(_) => break,
-                        },
-                    }
-                }
-            });
-        }
-    });
+    tokio::spawn(crate::peers::bare::serve(listener, shutdown));
     Ok(addr)
 }
 
 /// Starts an in-process node with its bridge on a loopback port; returns it and the bridge address.
 async fn heliograph(dir: &tempfile::TempDir, shutdown: CancellationToken) -> anyhow::Result<(Node, SocketAddr)> {
-    let mut config = Config { data_dir: dir.path().join("node"), ..Config::default() };
-    config.rest.enabled = false;
-    config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
-    config.bridge.addr = "127.0.0.1:0".parse()?;
-    config.bridge.rate_limit_per_ip = 0;
-    config.bridge.rate_limit_per_client = 0;
-    let node = Node::start(config, shutdown).await?;
+    let node = Node::start(crate::peers::heliograph::node_config(dir.path())?, shutdown).await?;
     let addr = node.bridge_addr.ok_or_else(|| anyhow::anyhow!("bridge off"))?;
     Ok((node, addr))
 }
@@ -108,12 +73,11 @@ pub async fn run(
         }
         Server::Bare => (None, bare_server(shutdown.clone()).await?),
     };
-    let url = format!("ws://{addr}/");
     let base = Instant::now();
     let (done_tx, mut done_rx) = mpsc::channel::<Vec<Duration>>(subscribers);
     let (ready_tx, mut ready_rx) = mpsc::channel::<()>(subscribers);
     for _ in 0..subscribers {
-        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await?;
+        let mut ws = crate::peers::ws::connect(addr, "/", None).await?;
         let (done_tx, ready_tx) = (done_tx.clone(), ready_tx.clone());
         tokio::spawn(async move {
             if server == Server::Heliograph {
@@ -144,7 +108,7 @@ pub async fn run(
         ready_rx.recv().await;
     }
 
-    let (publisher, _) = tokio_tungstenite::connect_async(&url).await?;
+    let publisher = crate::peers::ws::connect(addr, "/", None).await?;
     let (mut sink, mut responses) = publisher.split();
     tokio::spawn(async move { while let Some(Ok(_)) = responses.next().await {} });
     let start = Instant::now();

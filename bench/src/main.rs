@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run -p heliograph-bench --release -- relay-mesh
 //! cargo run -p heliograph-bench --release -- light-clients
+//! cargo run -p heliograph-bench --release -- fanout
 //! ```
 
 mod baseline;
@@ -11,6 +12,8 @@ mod bridge;
 mod instructions;
 mod light;
 mod mesh;
+mod peers;
+mod plot;
 mod stats;
 mod store;
 
@@ -119,6 +122,36 @@ enum Scenario {
         #[arg(long, default_value_t = 256)]
         size: usize,
     },
+    /// Publish → deliver latency, one subscriber, beside Redis, NATS, Mosquitto and a bare WebSocket server.
+    PubsubLatency {
+        /// A seconds-long smoke run that fails if any message is lost.
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Fan-out to 1, 100 and 1000 subscribers beside Redis, NATS, Mosquitto and a bare WebSocket server.
+    Fanout {
+        /// A seconds-long smoke run that fails if any delivery is lost.
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Memory per idle WebSocket connection beside NATS, Mosquitto and a bare WebSocket server.
+    IdleConns {
+        /// Idle connections per server.
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+        /// A seconds-long smoke run (at most 200 connections).
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Runs one server of the side-by-side scenarios in this process (used by them).
+    #[command(hide = true)]
+    Serve {
+        /// Which server.
+        what: peers::process::Own,
+        /// Its data folder.
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -149,6 +182,14 @@ fn main() -> anyhow::Result<()> {
         Scenario::BridgeFanout { subscribers, messages, fanout_messages, size } => {
             ("bridge-fanout", runtime()?.block_on(bridge_fanout(subscribers, messages, fanout_messages, size))?)
         }
+        Scenario::PubsubLatency { quick } => {
+            ("pubsub-latency", runtime()?.block_on(peers::scenarios::pubsub_latency(quick, &args.out))?)
+        }
+        Scenario::Fanout { quick } => ("fanout", runtime()?.block_on(peers::scenarios::fanout(quick, &args.out))?),
+        Scenario::IdleConns { connections, quick } => {
+            ("idle-conns", runtime()?.block_on(peers::scenarios::idle_conns(quick, connections, &args.out))?)
+        }
+        Scenario::Serve { what, dir } => return runtime()?.block_on(peers::process::serve(what, &dir)),
     };
     println!("{report}");
     std::fs::create_dir_all(&args.out)?;

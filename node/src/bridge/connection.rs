@@ -186,7 +186,7 @@ where
         }
         socket.flush().await
     };
-    matches!(tokio::time::timeout(timeout, send).await, Ok(Ok(())))
+    within(timeout, send).await
 }
 
 /// Sends one message within `timeout`; false if the socket failed or was too slow.
@@ -194,7 +194,18 @@ async fn write<S, E>(socket: &mut S, timeout: std::time::Duration, message: Mess
 where
     S: Sink<Message, Error = E> + Unpin,
 {
-    matches!(tokio::time::timeout(timeout, socket.send(message)).await, Ok(Ok(())))
+    within(timeout, socket.send(message)).await
+}
+
+/// Runs a socket write to completion within `timeout`; false if it failed or took longer.
+/// The timer is only armed when the write cannot finish at once (the socket is full):
+/// registering one per write costs more than most writes.
+async fn within<E>(timeout: std::time::Duration, send: impl Future<Output = Result<(), E>>) -> bool {
+    let mut send = std::pin::pin!(send);
+    if let std::task::Poll::Ready(done) = futures::poll!(send.as_mut()) {
+        return done.is_ok();
+    }
+    matches!(tokio::time::timeout(timeout, send).await, Ok(Ok(())))
 }
 
 fn close_frame(code: u16, reason: &str) -> Message {
@@ -219,11 +230,15 @@ pub async fn pump<S, E>(
     let mut ping = tokio::time::interval(config.ping_interval);
     ping.tick().await;
     let timeout = config.write_timeout;
+    // Created once: a fresh `cancelled()` future per loop turn would register and
+    // unregister a waiter on the shared shutdown token for every frame.
+    let (shutting_down, killed) = (shutdown.cancelled(), kill.cancelled());
+    tokio::pin!(shutting_down, killed);
     let closing: Option<(u16, String)> = loop {
         tokio::select! {
             biased;
-            () = shutdown.cancelled() => break Some((close::GOING_AWAY, "node shutting down".into())),
-            () = kill.cancelled() => {
+            () = &mut shutting_down => break Some((close::GOING_AWAY, "node shutting down".into())),
+            () = &mut killed => {
                 break Some((close::POLICY, "slow consumer: too many unsent messages".into()));
             }
             frame = queue.recv() => {

@@ -31,6 +31,8 @@ use crate::waku::{ContentTopic, PubsubTopic, RelayMessage};
 
 /// Frames queued for one connection, whatever their size.
 pub const SEND_QUEUE: usize = 4096;
+/// The start of every `waku_subscription` push, up to the subscription id.
+const PUSH_HEAD: &str = r#"{"jsonrpc":"2.0","method":"waku_subscription","params":{"subscription":""#;
 /// How often expired mailbox entries are dropped.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 /// Longest TTL a WalletConnect message may have: 30 days.
@@ -243,20 +245,23 @@ impl Hub {
         let mut inner = self.lock();
         if let Some(subs) = inner.waku.get(&message.message.content_topic) {
             let hash = format!("0x{}", hex::encode(message_hash(&pubsub, &message.message)));
-            // Serialised once; only the subscription id (hex, no escaping) differs per subscriber.
-            let result = json!({"hash": hash, "pubsubTopic": pubsub, "message": MessageJson::from(&message.message)})
-                .to_string();
-            let mut pushes = Vec::new();
+            // Serialised once; only the subscription id (hex, no escaping) differs per subscriber,
+            // so each frame is three copies into an exactly sized string (no formatting per subscriber).
+            let result = json!({"hash": hash, "pubsubTopic": pubsub, "message": MessageJson::from(&message.message)});
+            let tail = format!(r#"","result":{result}}}}}"#);
+            // Straight to each connection's queue: one lookup per connection, no list of pushes.
             for (conn, list) in subs {
+                let Some(handle) = inner.conns.get(conn) else { continue };
                 for sub in list.iter().filter(|s| s.pubsub.as_ref().is_none_or(|p| *p == pubsub)) {
-                    let frame = format!(
-                        r#"{{"jsonrpc":"2.0","method":"waku_subscription","params":{{"subscription":"{}","result":{result}}}}}"#,
-                        sub.id
-                    );
-                    pushes.push(Push { conn: *conn, frame });
+                    let mut frame = String::with_capacity(PUSH_HEAD.len() + sub.id.len() + tail.len());
+                    frame.push_str(PUSH_HEAD);
+                    frame.push_str(&sub.id);
+                    frame.push_str(&tail);
+                    if handle.send(frame, &self.metrics) {
+                        self.metrics.messages_pushed.inc();
+                    }
                 }
             }
-            self.deliver(&inner, pushes);
         }
         if let Some(wc) = wc {
             let hash = message_hash(&pubsub, &message.message);

@@ -22,6 +22,11 @@ use super::hub::Hub;
 use super::tokens::TokenError;
 use super::walletconnect::auth;
 
+/// Initial read buffer of a connection (tungstenite's default is 128 KiB); larger frames grow it.
+const READ_BUFFER: usize = 4 * 1024;
+/// Bytes of frames the socket buffers before writing without a flush (tungstenite's default is 128 KiB).
+const WRITE_BUFFER: usize = 16 * 1024;
+
 #[derive(Clone)]
 struct ServerState {
     hub: Arc<Hub>,
@@ -84,17 +89,21 @@ async fn upgrade(
     };
     let hub = state.hub.clone();
     let shutdown = state.shutdown.clone();
-    ws.max_frame_size(hub.config.max_frame_size).max_message_size(hub.config.max_frame_size).on_upgrade(move |socket| {
-        let (session, queue, pending, kill) = Session::open(hub, client, subject, peer.ip());
-        let span = info_span!("bridge_conn", conn = session.conn, %peer);
-        async move {
-            debug!("bridge connection open");
-            pump(socket, session, queue, pending, kill, shutdown).await;
-            drop(permit);
-            debug!("bridge connection closed");
-        }
-        .instrument(span)
-    })
+    ws.max_frame_size(hub.config.max_frame_size)
+        .max_message_size(hub.config.max_frame_size)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .on_upgrade(move |socket| {
+            let (session, queue, pending, kill) = Session::open(hub, client, subject, peer.ip());
+            let span = info_span!("bridge_conn", conn = session.conn, %peer);
+            async move {
+                debug!("bridge connection open");
+                pump(socket, session, queue, pending, kill, shutdown).await;
+                drop(permit);
+                debug!("bridge connection closed");
+            }
+            .instrument(span)
+        })
 }
 
 /// Binds the bridge listener; returns the bound address and the serving task.
