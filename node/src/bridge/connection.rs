@@ -2,6 +2,9 @@
 //! responses (no socket inside; pushes go to the hub's bounded queue), and
 //! [`pump`] moves frames between a WebSocket (any `Sink` + `Stream` of
 //! messages) and the session, sends pings, and closes slow consumers.
+//! Publishes are pipelined: a connection keeps up to [`MAX_PUBLISHES_IN_FLIGHT`]
+//! queued in the swarm task and answers each when it is relayed; answers keep
+//! the order of the requests.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -9,7 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
-use futures::{Sink, SinkExt, Stream, StreamExt};
+use futures::future::BoxFuture;
+use futures::stream::FuturesOrdered;
+use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -37,14 +42,26 @@ pub mod close {
 const WRITE_BATCH: usize = 64;
 /// Rate-limited requests in a row after which the socket is closed with 1013.
 const MAX_LIMITED_IN_A_ROW: u32 = 20;
+/// Publishes one connection may have queued but not yet answered; beyond this
+/// the pump stops reading the socket until one is answered.
+pub const MAX_PUBLISHES_IN_FLIGHT: usize = 64;
 
 /// What the pump should do after a frame.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Default)]
 pub struct Reply {
-    /// A response to send, if any.
+    /// A response to send now, if any.
     pub frame: Option<String>,
+    /// A response to send when it is ready (a queued publish), if any; `None` inside
+    /// for a notification, which gets no response.
+    pub later: Option<BoxFuture<'static, Option<String>>>,
     /// Close the socket with this code and reason.
     pub close: Option<(u16, String)>,
+}
+
+impl Reply {
+    fn frame(frame: String) -> Self {
+        Reply { frame: Some(frame), ..Reply::default() }
+    }
 }
 
 /// The JSON-RPC state of one connection.
@@ -121,7 +138,7 @@ impl Session {
     /// Handles one text frame.
     pub async fn handle(&mut self, text: &str) -> Reply {
         match jsonrpc::parse(text) {
-            Incoming::Invalid { id, error } => Reply { frame: Some(jsonrpc::error(&id, &error)), close: None },
+            Incoming::Invalid { id, error } => Reply::frame(jsonrpc::error(&id, &error)),
             Incoming::Response { id, ok } => {
                 if let (Some(push_id), Some(client)) = (id.as_u64(), &self.client)
                     && ok
@@ -137,24 +154,25 @@ impl Session {
                     self.limited_in_a_row += 1;
                     if self.limited_in_a_row >= MAX_LIMITED_IN_A_ROW {
                         return Reply {
-                            frame: None,
                             close: Some((close::TRY_AGAIN_LATER, "rate limit exceeded; reconnect later".into())),
+                            ..Reply::default()
                         };
                     }
                     let error = RpcError::new(code::RATE_LIMITED, "rate limit exceeded; slow down and retry later");
-                    return Reply { frame: id.map(|id| jsonrpc::error(&id, &error)), close: None };
+                    return Reply { frame: id.map(|id| jsonrpc::error(&id, &error)), ..Reply::default() };
                 }
                 self.limited_in_a_row = 0;
+                if method == "waku_publish" {
+                    return match waku_methods::start_publish(self, params).await {
+                        Ok(pending) => Reply {
+                            later: Some(pending.map(move |outcome| Some(answer(id?, &method, outcome))).boxed()),
+                            ..Reply::default()
+                        },
+                        Err(error) => Reply { frame: id.map(|id| answer(id, &method, Err(error))), ..Reply::default() },
+                    };
+                }
                 let outcome = self.dispatch(&method, params).await;
-                let Some(id) = id else { return Reply::default() };
-                let frame = match outcome {
-                    Ok(result) => jsonrpc::result(&id, result),
-                    Err(error) => {
-                        debug!(method = %method, code = error.code, "bridge request failed");
-                        jsonrpc::error(&id, &error)
-                    }
-                };
-                Reply { frame: Some(frame), close: None }
+                Reply { frame: id.map(|id| answer(id, &method, outcome)), ..Reply::default() }
             }
         }
     }
@@ -172,6 +190,17 @@ impl Session {
         let content: Vec<String> = self.waku_subs.into_values().flatten().collect();
         let wc: Vec<String> = self.wc_topics.into_iter().collect();
         self.hub.unregister(self.conn, &content, &wc);
+    }
+}
+
+/// The response frame of request `id` to `method`.
+fn answer(id: Value, method: &str, outcome: Result<Value, RpcError>) -> String {
+    match outcome {
+        Ok(result) => jsonrpc::result(&id, result),
+        Err(error) => {
+            debug!(method = %method, code = error.code, "bridge request failed");
+            jsonrpc::error(&id, &error)
+        }
     }
 }
 
@@ -234,6 +263,8 @@ pub async fn pump<S, E>(
     // unregister a waiter on the shared shutdown token for every frame.
     let (shutting_down, killed) = (shutdown.cancelled(), kill.cancelled());
     tokio::pin!(shutting_down, killed);
+    // Answers to queued publishes, in the order the publishes came.
+    let mut later: FuturesOrdered<BoxFuture<'static, Option<String>>> = FuturesOrdered::new();
     let closing: Option<(u16, String)> = loop {
         tokio::select! {
             biased;
@@ -262,14 +293,27 @@ pub async fn pump<S, E>(
                     break None;
                 }
             }
-            incoming = socket.next() => match incoming {
+            Some(answer) = later.next(), if !later.is_empty() => {
+                if let Some(frame) = answer
+                    && !write(&mut socket, timeout, Message::Text(frame.into())).await
+                {
+                    break None;
+                }
+            }
+            incoming = socket.next(), if later.len() < MAX_PUBLISHES_IN_FLIGHT => match incoming {
                 Some(Ok(Message::Text(text))) => {
                     let reply = session.handle(text.as_str()).await;
-                    if let Some(frame) = reply.frame
-                        && !write(&mut socket, timeout, Message::Text(frame.into())).await
-                    {
-                        break None;
+                    if let Some(frame) = reply.frame {
+                        if later.is_empty() {
+                            if !write(&mut socket, timeout, Message::Text(frame.into())).await {
+                                break None;
+                            }
+                        } else {
+                            // Behind answers still to come: wait in line, so answers keep request order.
+                            later.push_back(futures::future::ready(Some(frame)).boxed());
+                        }
                     }
+                    later.extend(reply.later);
                     if reply.close.is_some() {
                         break reply.close;
                     }
@@ -315,6 +359,7 @@ mod tests {
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
+    use base64::Engine as _;
     use futures::channel::mpsc as chan;
     use serde_json::json;
 
@@ -407,6 +452,38 @@ mod tests {
         }
         send(json!({"jsonrpc":"2.0","id":8,"method":"irn_subscribe","params":{"topic":"00"}}));
         assert_eq!(next_json(&mut from_pump).await["error"]["code"], code::UNAUTHORIZED);
+
+        // Publishes sent back to back, more than fit in flight, with a bad one and a
+        // notification among them: every request is answered, in order, and the
+        // messages are relayed in the order they were sent.
+        let count = 3 * MAX_PUBLISHES_IN_FLIGHT as u64;
+        for n in 0..count {
+            let payload = base64::engine::general_purpose::STANDARD.encode(n.to_be_bytes());
+            let topic = if n == 5 { "not a content topic" } else { "/a/1/b/proto" };
+            let mut request = json!({"jsonrpc":"2.0","method":"waku_publish",
+                "params":{"message":{"payload":payload,"contentTopic":topic}}});
+            if n != 7 {
+                request["id"] = json!(100 + n);
+            }
+            send(request);
+        }
+        let (mut answers, mut pushed) = (Vec::new(), Vec::new());
+        while answers.len() < count as usize - 1 || pushed.len() < count as usize - 1 {
+            let frame = next_json(&mut from_pump).await;
+            match frame["id"].as_u64() {
+                Some(id) => answers.push((id, frame["error"]["code"].as_i64())),
+                None => {
+                    let payload = frame["params"]["result"]["message"]["payload"].as_str().expect("payload");
+                    let bytes = base64::engine::general_purpose::STANDARD.decode(payload).expect("base64");
+                    pushed.push(u64::from_be_bytes(bytes.try_into().expect("8 bytes")));
+                }
+            }
+        }
+        let expected_ids: Vec<u64> = (0..count).filter(|n| *n != 7).map(|n| 100 + n).collect();
+        assert_eq!(answers.iter().map(|(id, _)| *id).collect::<Vec<_>>(), expected_ids, "answered in order");
+        assert!(answers.iter().all(|(id, error)| error.is_some() == (*id == 105)), "only the bad one fails");
+        let expected_pushes: Vec<u64> = (0..count).filter(|n| *n != 5).collect();
+        assert_eq!(pushed, expected_pushes, "relayed in the order sent");
 
         shutdown.cancel();
         pump.await.expect("pump ends");

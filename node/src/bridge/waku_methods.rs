@@ -2,6 +2,8 @@
 //! `waku_subscription` notifications, publish into the mesh and the store,
 //! page through the store, and read node info. See docs/bridge.md.
 
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use super::connection::Session;
@@ -19,7 +21,6 @@ pub async fn call(session: &mut Session, method: &str, params: Value) -> Result<
     match method {
         "waku_subscribe" => subscribe(session, &params).await,
         "waku_unsubscribe" => unsubscribe(session, &params),
-        "waku_publish" => publish(session, params).await,
         "waku_history" => history(session, &params).await,
         "waku_info" => info(session).await,
         other => Err(RpcError::new(
@@ -93,7 +94,14 @@ fn unsubscribe(session: &mut Session, params: &Map<String, Value>) -> Result<Val
     Ok(Value::Bool(true))
 }
 
-async fn publish(session: &mut Session, mut params: Map<String, Value>) -> Result<Value, RpcError> {
+/// The result of a `waku_publish` the swarm task has queued, once it is relayed.
+pub type PendingResult = BoxFuture<'static, Result<Value, RpcError>>;
+
+/// Starts a `waku_publish`: checks and queues the message in the swarm task (so
+/// publishes on one connection keep their order) and returns its result to come.
+/// The connection can read its next request meanwhile.
+pub async fn start_publish(session: &Session, params: Value) -> Result<PendingResult, RpcError> {
+    let mut params = jsonrpc::params_object(params)?;
     let pubsub = pubsub_topic(&params)?;
     let message = params.remove("message").ok_or_else(|| RpcError::params("missing param message"))?;
     let message: MessageJson =
@@ -104,17 +112,22 @@ async fn publish(session: &mut Session, mut params: Map<String, Value>) -> Resul
     }
     let relayed = relay_message(&session.hub, pubsub.as_deref(), message)?;
     let hash = message_hash(&relayed.pubsub_topic.to_string(), &relayed.message);
-    let outcome = match session.hub.network.publish_or_deliver_locally(relayed).await {
-        Ok(outcome) => outcome,
-        Err(PublishError::Invalid(e)) => return Err(RpcError::params(e.to_string())),
-        Err(PublishError::NotSubscribed(t)) => {
-            return Err(RpcError::params(format!(
-                "this node does not relay {t}; waku_subscribe to a content topic on it first"
-            )));
+    let outcome = session.hub.network.queue_publish_or_deliver_locally(relayed).await.map_err(publish_error)?;
+    Ok(async move {
+        let outcome = outcome.await.map_err(publish_error)?;
+        Ok(json!({"hash": format!("0x{}", hex::encode(hash)), "relayPeers": outcome.relay_peers}))
+    }
+    .boxed())
+}
+
+fn publish_error(error: PublishError) -> RpcError {
+    match error {
+        PublishError::Invalid(e) => RpcError::params(e.to_string()),
+        PublishError::NotSubscribed(t) => {
+            RpcError::params(format!("this node does not relay {t}; waku_subscribe to a content topic on it first"))
         }
-        Err(e) => return Err(RpcError::internal(format!("publish failed: {e}"))),
-    };
-    Ok(json!({"hash": format!("0x{}", hex::encode(hash)), "relayPeers": outcome.relay_peers}))
+        e => RpcError::internal(format!("publish failed: {e}")),
+    }
 }
 
 async fn history(session: &mut Session, params: &Map<String, Value>) -> Result<Value, RpcError> {

@@ -255,9 +255,22 @@ impl NetworkHandle {
     /// message is still accepted and handed to local consumers (bridge subscribers, the
     /// store), with `relay_peers` 0: a dapp and a wallet on one node still talk.
     pub async fn publish_or_deliver_locally(&self, message: RelayMessage) -> Result<PublishOutcome, PublishError> {
-        self.call(|reply| Command::Publish { message, local_fallback: true, reply })
+        self.queue_publish_or_deliver_locally(message).await?.await
+    }
+
+    /// Hands a publish (as [`NetworkHandle::publish_or_deliver_locally`]) to the swarm task
+    /// and returns once it is queued there, with a future of its outcome. Publishes queued
+    /// one after another are relayed in that order, so a caller can keep many in flight.
+    pub async fn queue_publish_or_deliver_locally(
+        &self,
+        message: RelayMessage,
+    ) -> Result<impl Future<Output = Result<PublishOutcome, PublishError>> + Send + 'static, PublishError> {
+        let (reply, outcome) = oneshot::channel();
+        self.commands
+            .send(Command::Publish { message, local_fallback: true, reply })
             .await
-            .unwrap_or(Err(PublishError::Shutdown))
+            .map_err(|_| PublishError::Shutdown)?;
+        Ok(async move { outcome.await.unwrap_or(Err(PublishError::Shutdown)) })
     }
 
     /// Joins a pubsub topic.
