@@ -26,7 +26,7 @@ use crate::p2p::NetworkHandle;
 use crate::rate_limit::RateLimiter;
 use crate::rest::message_json::MessageJson;
 use crate::store::query::Query;
-use crate::store::{MessageHash, Store, message_hash, now_ns};
+use crate::store::{MessageHash, Store, now_ns};
 use crate::waku::{ContentTopic, PubsubTopic, RelayMessage};
 
 /// Frames queued for one connection, whatever their size.
@@ -244,7 +244,7 @@ impl Hub {
         let wc = WcMessage::from_waku(&message.message);
         let mut inner = self.lock();
         if let Some(subs) = inner.waku.get(&message.message.content_topic) {
-            let hash = format!("0x{}", hex::encode(message_hash(&pubsub, &message.message)));
+            let hash = format!("0x{}", hex::encode(message.hash()));
             // Serialised once; only the subscription id (hex, no escaping) differs per subscriber,
             // so each frame is three copies into an exactly sized string (no formatting per subscriber).
             let result = json!({"hash": hash, "pubsubTopic": pubsub, "message": MessageJson::from(&message.message)});
@@ -264,7 +264,7 @@ impl Hub {
             }
         }
         if let Some(wc) = wc {
-            let hash = message_hash(&pubsub, &message.message);
+            let hash = message.hash();
             let pushes = inner.mailbox.ingest(hash, wc, now_ms());
             self.deliver(&inner, pushes);
         }

@@ -11,7 +11,6 @@ use super::hub::relay_message;
 use super::jsonrpc::{self, RpcError, code};
 use crate::p2p::PublishError;
 use crate::rest::message_json::MessageJson;
-use crate::store::message_hash;
 use crate::store::query::{DEFAULT_PAGE_SIZE, MAX_QUERY_ITEMS, Query};
 use crate::waku::{ContentTopic, PubsubTopic};
 
@@ -111,7 +110,7 @@ pub async fn start_publish(session: &Session, params: Value) -> Result<PendingRe
         message.timestamp = Some(crate::store::now_ns());
     }
     let relayed = relay_message(&session.hub, pubsub.as_deref(), message)?;
-    let hash = message_hash(&relayed.pubsub_topic.to_string(), &relayed.message);
+    let hash = relayed.hash();
     let outcome = session.hub.network.queue_publish_or_deliver_locally(relayed).await.map_err(publish_error)?;
     Ok(async move {
         let outcome = outcome.await.map_err(publish_error)?;

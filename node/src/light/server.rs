@@ -188,8 +188,7 @@ fn size(message: &RelayMessage) -> u32 {
 
 /// What the store keeps of a message: nothing if it is ephemeral.
 fn stored_copy(message: &RelayMessage) -> Option<StoredMessage> {
-    (message.message.ephemeral != Some(true))
-        .then(|| StoredMessage::new(message.pubsub_topic.to_string(), message.message.clone(), crate::store::now_ns()))
+    (message.message.ephemeral != Some(true)).then(|| StoredMessage::relayed(message, crate::store::now_ns()))
 }
 
 fn relay_peer_count(outcome: PublishOutcome) -> u32 {

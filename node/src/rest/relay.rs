@@ -85,8 +85,8 @@ async fn publish_to(
 ) -> Result<&'static str, ApiError> {
     let Json(json) = body.map_err(|e| ApiError::bad_request(format!("malformed message: {e}")))?;
     let message = RelayMessage::encode(topic, json.into_message()?).map_err(crate::p2p::PublishError::from)?;
-    let stored = (message.message.ephemeral != Some(true))
-        .then(|| StoredMessage::new(message.pubsub_topic.to_string(), message.message.clone(), crate::store::now_ns()));
+    let stored =
+        (message.message.ephemeral != Some(true)).then(|| StoredMessage::relayed(&message, crate::store::now_ns()));
     state.network.publish(message).await?;
     // 200 means relayed and, unless ephemeral, stored (durably per the store's mode).
     if let (Some(store), Some(stored)) = (&state.store, stored) {

@@ -7,11 +7,11 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::StoreError;
-use super::hash::MessageHash;
 use super::keys::Prefix;
 use super::kv::{Column, KeyValueStore, WriteOp};
 use super::message::StoredMessage;
 use super::query::{Page, Query, QueryError};
+use crate::waku::hash::MessageHash;
 
 const COUNT_KEY: &[u8] = b"count";
 const BYTES_KEY: &[u8] = b"bytes";

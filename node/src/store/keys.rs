@@ -2,7 +2,7 @@
 //! order (sign bit flipped, big-endian); topics are length-prefixed so one
 //! topic can never be a prefix of another's keys.
 
-use super::hash::MessageHash;
+use crate::waku::hash::MessageHash;
 
 /// A time as 8 bytes whose byte order is numeric order.
 pub fn time(ts: i64) -> [u8; 8] {

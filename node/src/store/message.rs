@@ -5,7 +5,8 @@ use heliograph_proto::store::WakuMessageKeyValue;
 use heliograph_proto::{Message, WakuMessage};
 
 use super::StoreError;
-use super::hash::{MessageHash, message_hash};
+use crate::waku::RelayMessage;
+use crate::waku::hash::{MessageHash, message_hash};
 
 /// A message as the store keeps it.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +26,13 @@ impl StoredMessage {
     pub fn new(pubsub_topic: String, message: WakuMessage, received_ns: i64) -> Self {
         let time = message.timestamp.filter(|t| *t != 0).unwrap_or(received_ns);
         StoredMessage { hash: message_hash(&pubsub_topic, &message), pubsub_topic, message, time }
+    }
+
+    /// A relayed message received at `received_ns`, with the hash it already carries.
+    pub fn relayed(relayed: &RelayMessage, received_ns: i64) -> Self {
+        let message = relayed.message.clone();
+        let time = message.timestamp.filter(|t| *t != 0).unwrap_or(received_ns);
+        StoredMessage { hash: relayed.hash(), pubsub_topic: relayed.pubsub_topic.to_string(), message, time }
     }
 
     /// Encodes the value stored under the hash.

@@ -4,7 +4,6 @@
 //! logic. Ephemeral messages are never stored; duplicates are stored once.
 
 pub mod db;
-pub mod hash;
 pub mod keys;
 pub mod kv;
 pub mod message;
@@ -24,8 +23,8 @@ use tracing::{error, info, warn};
 use crate::config::{Durability, StoreConfig};
 use crate::metrics::NodeMetrics;
 use crate::waku::RelayMessage;
+pub use crate::waku::hash::{MessageHash, message_hash};
 use db::{MessageDb, Stats};
-pub use hash::{MessageHash, message_hash};
 use kv::KeyValueStore;
 pub use message::StoredMessage;
 use query::{Page, Query, QueryError};
@@ -264,7 +263,7 @@ impl Store {
                 };
                 match received {
                     Ok(m) if m.message.ephemeral != Some(true) => {
-                        let stored = StoredMessage::new(m.pubsub_topic.to_string(), m.message.clone(), now_ns());
+                        let stored = StoredMessage::relayed(&m, now_ns());
                         if store.ingest(vec![stored]).await.is_err() {
                             break;
                         }

@@ -5,8 +5,8 @@
 use heliograph_proto::store::{StoreQueryRequest, StoreQueryResponse, WakuMessageKeyValue};
 
 use super::StoreError;
-use super::hash::MessageHash;
 use super::message::StoredMessage;
+use crate::waku::hash::MessageHash;
 
 /// Page size when the request gives none.
 pub const DEFAULT_PAGE_SIZE: usize = 20;

@@ -1,9 +1,12 @@
 //! Validation of relayed WakuMessages: what the node accepts from peers and
 //! from its own APIs before it enters the mesh.
 
+use std::sync::OnceLock;
+
 use heliograph_proto::{Message, WakuMessage};
 use sha2::{Digest, Sha256};
 
+use super::hash::{MessageHash, message_hash};
 use super::topic::{MAX_TOPIC_LEN, PubsubTopic};
 
 /// Largest encoded WakuMessage relayed: 150 KiB, as in the Waku network.
@@ -47,6 +50,9 @@ pub struct RelayMessage {
     pub message: WakuMessage,
     /// The exact bytes relayed in gossipsub.
     pub encoded: Vec<u8>,
+    /// The deterministic message hash, computed once on first use: the publish
+    /// answer, the store and the bridge all need it for the same message.
+    hash: OnceLock<MessageHash>,
 }
 
 impl RelayMessage {
@@ -57,7 +63,7 @@ impl RelayMessage {
         }
         let message = WakuMessage::decode(encoded.as_slice())?;
         check_fields(&message)?;
-        Ok(RelayMessage { pubsub_topic, message, encoded })
+        Ok(RelayMessage { pubsub_topic, message, encoded, hash: OnceLock::new() })
     }
 
     /// Validates a message built locally (REST, bridge) and encodes it.
@@ -67,7 +73,12 @@ impl RelayMessage {
         if encoded.len() > MAX_MESSAGE_SIZE {
             return Err(MessageError::TooLarge(encoded.len()));
         }
-        Ok(RelayMessage { pubsub_topic, message, encoded })
+        Ok(RelayMessage { pubsub_topic, message, encoded, hash: OnceLock::new() })
+    }
+
+    /// The deterministic message hash (14/WAKU2-MESSAGE) of the message on its pubsub topic.
+    pub fn hash(&self) -> MessageHash {
+        *self.hash.get_or_init(|| message_hash(&self.pubsub_topic.to_string(), &self.message))
     }
 
     /// The relay message id: sha256 of the encoded message, as every Waku node computes it.
@@ -97,6 +108,17 @@ mod tests {
 
     fn topic() -> PubsubTopic {
         PubsubTopic::Sharded { cluster: 1, shard: 0 }
+    }
+
+    #[test]
+    fn the_cached_hash_is_the_deterministic_hash_on_the_pubsub_topic() {
+        let msg = WakuMessage { payload: vec![9; 40], content_topic: "/a/1/b/proto".into(), ..Default::default() };
+        let relayed = RelayMessage::encode(topic(), msg.clone()).expect("valid");
+        let expected = message_hash("/waku/2/rs/1/0", &msg);
+        assert_eq!(relayed.hash(), expected);
+        assert_eq!(relayed.clone().hash(), expected, "clones carry it");
+        let other = RelayMessage::encode(PubsubTopic::Sharded { cluster: 1, shard: 1 }, msg).expect("valid");
+        assert_ne!(other.hash(), expected, "the pubsub topic is part of the hash");
     }
 
     #[test]

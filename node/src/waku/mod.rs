@@ -1,6 +1,7 @@
 //! Waku v2 protocol logic that needs no network: topics, autosharding and
-//! message validation. Everything here is pure and unit-tested.
+//! message validation and hashing. Everything here is pure and unit-tested.
 
+pub mod hash;
 pub mod message;
 pub mod topic;
 

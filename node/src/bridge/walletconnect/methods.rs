@@ -11,7 +11,6 @@ use crate::bridge::connection::Session;
 use crate::bridge::hub::{MAX_WC_TTL, now_ms, relay_message};
 use crate::bridge::jsonrpc::{self, RpcError, code};
 use crate::p2p::PublishError;
-use crate::store::message_hash;
 
 /// Most topics or messages in one batch call.
 pub const MAX_BATCH: usize = 500;
@@ -196,7 +195,7 @@ async fn publish(
     }
     let wc = WcMessage { topic, message, published_at: now_ms(), tag, ttl, publisher: publisher_key(client) };
     let relayed = relay_message(&hub, None, wc.to_waku())?;
-    let hash = message_hash(&relayed.pubsub_topic.to_string(), &relayed.message);
+    let hash = relayed.hash();
     let pubsub = relayed.pubsub_topic.clone();
     let mut outcome = hub.network.publish_or_deliver_locally(relayed.clone()).await;
     if matches!(outcome, Err(PublishError::NotSubscribed(_))) {
