@@ -8,7 +8,6 @@
 //! ```
 
 mod baseline;
-mod bridge;
 mod instructions;
 mod light;
 mod mesh;
@@ -106,22 +105,6 @@ enum Scenario {
         #[arg(long, default_value_t = 256)]
         size: usize,
     },
-    /// Bridge publish → deliver latency and fan-out to WebSocket subscribers,
-    /// against a bare tokio WebSocket broadcast server (raise `ulimit -n` for 1000 subscribers).
-    BridgeFanout {
-        /// Subscribers in the fan-out run.
-        #[arg(long, default_value_t = 1000)]
-        subscribers: usize,
-        /// Messages in the one-subscriber latency run.
-        #[arg(long, default_value_t = 2000)]
-        messages: usize,
-        /// Messages in the fan-out run.
-        #[arg(long, default_value_t = 100)]
-        fanout_messages: usize,
-        /// Payload bytes.
-        #[arg(long, default_value_t = 256)]
-        size: usize,
-    },
     /// Publish → deliver latency, one subscriber, beside Redis, NATS, Mosquitto and a bare WebSocket server.
     PubsubLatency {
         /// A seconds-long smoke run that fails if any message is lost.
@@ -178,9 +161,6 @@ fn main() -> anyhow::Result<()> {
         }
         Scenario::LightClients { clients, messages, per_client, size } => {
             ("light-clients", runtime()?.block_on(light_clients(clients, messages, per_client, size))?)
-        }
-        Scenario::BridgeFanout { subscribers, messages, fanout_messages, size } => {
-            ("bridge-fanout", runtime()?.block_on(bridge_fanout(subscribers, messages, fanout_messages, size))?)
         }
         Scenario::PubsubLatency { quick } => {
             ("pubsub-latency", runtime()?.block_on(peers::scenarios::pubsub_latency(quick, &args.out))?)
@@ -335,45 +315,5 @@ async fn light_clients(clients: usize, messages: usize, per_client: usize, size:
          {rate:.0} requests/s (each relayed to one peer and stored).",
         result.pushed, result.failed
     )?;
-    Ok(out)
-}
-
-async fn bridge_fanout(
-    subscribers: usize,
-    messages: usize,
-    fanout_messages: usize,
-    size: usize,
-) -> anyhow::Result<String> {
-    use bridge::Server;
-    let ratio = |a: std::time::Duration, b: std::time::Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-12);
-    let mut out = String::new();
-    writeln!(
-        out,
-        "## Bridge publish → deliver ({size}-byte payload), beside a bare tokio WebSocket broadcast server\n"
-    )?;
-    writeln!(out, "| run | measure | Heliograph bridge | bare broadcast | ratio |")?;
-    writeln!(out, "|---|---|---:|---:|---:|")?;
-    let runs = [
-        ("1 subscriber", 1, messages, std::time::Duration::from_millis(2)),
-        ("fan-out", subscribers, fanout_messages, std::time::Duration::from_millis(10)),
-    ];
-    for (label, subs, count, interval) in runs {
-        let mut ours = bridge::run(Server::Heliograph, subs, count, size, interval).await?;
-        let mut bare = bridge::run(Server::Bare, subs, count, size, interval).await?;
-        let (got_ours, got_bare) = (ours.latencies.len(), bare.latencies.len());
-        let a = summarize(&mut ours.latencies).ok_or_else(|| anyhow::anyhow!("no bridge deliveries"))?;
-        let b = summarize(&mut bare.latencies).ok_or_else(|| anyhow::anyhow!("no baseline deliveries"))?;
-        let label = format!("{label} ({subs} × {count})");
-        writeln!(out, "| {label} | p50 | {} | {} | {:.2}x |", micros(a.p50), micros(b.p50), ratio(a.p50, b.p50))?;
-        writeln!(out, "| {label} | p99 | {} | {} | {:.2}x |", micros(a.p99), micros(b.p99), ratio(a.p99, b.p99))?;
-        let rate = |n: usize, d: std::time::Duration| n as f64 / d.as_secs_f64().max(1e-9);
-        writeln!(
-            out,
-            "| {label} | deliveries/s | {:.0} | {:.0} | |",
-            rate(got_ours, ours.elapsed),
-            rate(got_bare, bare.elapsed)
-        )?;
-        writeln!(out, "| {label} | delivered | {got_ours}/{} | {got_bare}/{} | |", ours.expected, bare.expected)?;
-    }
     Ok(out)
 }
