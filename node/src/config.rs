@@ -71,11 +71,15 @@ pub struct LightConfig {
     /// Filter subscribe, ping and unsubscribe requests per minute per peer, also the
     /// burst; over it a request gets 429. 0: no limit.
     pub filter_rate_limit: u32,
+    /// A lightpush service node (multiaddr ending in `/p2p/<peer id>`) that the REST
+    /// `POST /lightpush/v3/message` pushes through, by lightpush v3, instead of this
+    /// node's own relay: a node without relay peers of its own still publishes.
+    pub lightpush_node: Option<Multiaddr>,
 }
 
 impl Default for LightConfig {
     fn default() -> Self {
-        LightConfig { lightpush_rate_limit: 600, filter_rate_limit: 120 }
+        LightConfig { lightpush_rate_limit: 600, filter_rate_limit: 120, lightpush_node: None }
     }
 }
 
@@ -367,6 +371,13 @@ impl Config {
         if self.network.max_connections == 0 || self.network.max_connections_per_peer == 0 {
             return Err(ConfigError::Invalid("connection limits must be at least 1".into()));
         }
+        if let Some(node) = &self.light.lightpush_node
+            && lightpush_peer(node).is_none()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "light.lightpush_node {node} must end in /p2p/<peer id> so the node knows whom it pushes to"
+            )));
+        }
         if self.store.max_page_size == 0 {
             return Err(ConfigError::Invalid("store.max_page_size must be at least 1".into()));
         }
@@ -498,6 +509,11 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_FILTER_RATE_LIMIT", value_name = "N")]
     pub filter_rate_limit: Option<u32>,
 
+    /// A lightpush service node (`/ip4/…/tcp/…/p2p/<peer id>`) that REST lightpushes go
+    /// through instead of this node's own relay (like nwaku's `--lightpushnode`).
+    #[arg(long, env = "HELIOGRAPH_LIGHTPUSH_NODE", value_name = "MULTIADDR")]
+    pub lightpush_node: Option<Multiaddr>,
+
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -542,6 +558,17 @@ impl Cli {
         }
         set(&mut config.light.lightpush_rate_limit, &self.lightpush_rate_limit);
         set(&mut config.light.filter_rate_limit, &self.filter_rate_limit);
+        if self.lightpush_node.is_some() {
+            config.light.lightpush_node.clone_from(&self.lightpush_node);
+        }
+    }
+}
+
+/// The peer id a lightpush service node address ends in.
+pub fn lightpush_peer(addr: &Multiaddr) -> Option<libp2p::PeerId> {
+    match addr.iter().last()? {
+        libp2p::multiaddr::Protocol::P2p(peer) => Some(peer),
+        _ => None,
     }
 }
 
@@ -616,5 +643,12 @@ mod tests {
         config.relay.shards = vec![];
         config.relay.pubsub_topics = vec!["/waku/2/rs/2/0".into()];
         assert!(config.validate().expect_err("other cluster").to_string().contains("cluster 2"));
+
+        let mut config = Config::default();
+        config.light.lightpush_node = Some("/ip4/127.0.0.1/tcp/60000".parse().expect("addr"));
+        assert!(config.validate().expect_err("no peer id").to_string().contains("/p2p/"));
+        let node = "/ip4/127.0.0.1/tcp/60000/p2p/12D3KooWLxGg1CyZ4TuBUFc3RxtvyzDL5Xdy3XWnr5tKhXwcvWD8";
+        let config = Config::from_toml(&format!("[light]\nlightpush_node = \"{node}\"\n")).expect("valid");
+        assert!(config.light.lightpush_node.as_ref().and_then(lightpush_peer).is_some());
     }
 }

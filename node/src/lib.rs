@@ -156,6 +156,7 @@ impl Node {
                 num_shards: config.relay.num_shards,
                 static_dir: config.rest.static_dir.clone(),
                 bridge_tokens: config.bridge.enabled.then(|| bridge_tokens.clone()),
+                lightpush_node: config.light.lightpush_node.clone(),
             };
             tasks.push(rest::spawn_cache_filler(&state, shutdown.clone()));
             let (addr, task) = rest::serve(&config, state, shutdown.clone())

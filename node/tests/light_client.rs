@@ -647,3 +647,40 @@ async fn enr_bootstrap_peers_are_dialed_and_handed_out_by_peer_exchange() {
     assert_eq!(peer_exchange::enrs_of(&frame), vec![peer_exchange::raw_enr(&record)], "A hands out B's record");
     assert_eq!(a.metric("heliograph_peer_exchange_enrs", "").await, 1.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_lightpush_goes_through_the_configured_lightpush_node() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let service = TestNode::tcp(&dir.path().join("service"), &[]).await;
+    let relay = TestNode::tcp(&dir.path().join("relay"), &["--bootstrap", &service.addr()]).await;
+    relay.subscribe(TOPIC).await;
+    // No relay peer of its own: every push must go through the service node.
+    let light = TestNode::tcp(&dir.path().join("light"), &["--lightpush-node", &service.addr()]).await;
+
+    let (msg, payload) = common::message("through the service node");
+    let body = serde_json::json!({ "pubsubTopic": TOPIC, "message": msg });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let (status, text) = loop {
+        // 503 while the service node has no relay peer yet (its answer is passed on).
+        let (status, text) = light.post_json("/lightpush/v3/message", &body).await;
+        if status != 503 || tokio::time::Instant::now() > deadline {
+            break (status, text);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(status, 200, "{text}");
+    let answer: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert!(answer["relayPeerCount"].as_u64().unwrap_or(0) >= 1, "the service node's relay peers: {text}");
+    assert_eq!(relay.count_arrivals(TOPIC, &payload, Duration::from_secs(2)).await, 1);
+    assert!(light.peer_ids().await.contains(&service.peer_id), "the light node dialled the service node");
+
+    // A service node that cannot be reached: a clear 503, not a hang or a false success.
+    let gone = service.addr();
+    service.stop().await;
+    let orphan = TestNode::tcp(&dir.path().join("orphan"), &["--lightpush-node", &gone]).await;
+    let (status, text) = orphan.post_json("/lightpush/v3/message", &body).await;
+    assert_eq!(status, 503, "{text}");
+    let answer: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(answer["statusCode"].as_u64(), Some(503), "{text}");
+    assert!(answer["statusDesc"].as_str().unwrap_or_default().contains("lightpush node"), "{text}");
+}

@@ -1,5 +1,6 @@
 //! The client side of the light-client protocols, for this node's own requests
-//! (peer-exchange polling) and for tools and tests acting as light clients:
+//! (peer-exchange polling, REST lightpushes through a service node) and for
+//! tools and tests acting as light clients:
 //! one request frame on a fresh `libp2p-stream` stream, write side closed, then
 //! the single response frame read.
 
@@ -7,10 +8,12 @@ use std::io;
 use std::time::Duration;
 
 use futures::AsyncWriteExt;
-use libp2p::{PeerId, StreamProtocol};
+use libp2p::{Multiaddr, PeerId, StreamProtocol};
 use libp2p_stream::Control;
 
-use super::lightpush::{self, PushReply, Version};
+use super::lightpush::{self, PushReply, Version, status};
+use crate::config::lightpush_peer;
+use crate::p2p::NetworkHandle;
 use crate::p2p::behaviour::MAX_LIGHT_RESPONSE;
 use crate::p2p::codec::{read_frame, write_frame};
 use crate::waku::RelayMessage;
@@ -89,4 +92,23 @@ pub async fn lightpush(
     };
     let answer = request(control, peer, protocol, &frame, MAX_LIGHT_RESPONSE).await?;
     lightpush::parse_response(version, &answer).map_err(RequestError::BadResponse)
+}
+
+/// Lightpushes `message` by v3 through the service node at `addr` (which ends in
+/// `/p2p/<peer id>`), dialling it first when not connected. Failures to reach it
+/// come back as a 503 reply, so the caller answers as for any other status.
+pub async fn push_through(network: &NetworkHandle, addr: &Multiaddr, message: &RelayMessage) -> PushReply {
+    let unavailable = |desc: String| PushReply { status: status::UNAVAILABLE, desc, relay_peers: None };
+    let Some(peer) = lightpush_peer(addr) else {
+        return unavailable(format!("lightpush node {addr} has no /p2p/ peer id"));
+    };
+    if !network.peers().await.iter().any(|p| p.peer_id == peer)
+        && let Err(e) = network.dial(addr.clone()).await
+    {
+        return unavailable(format!("cannot reach lightpush node {addr}: {e}"));
+    }
+    match lightpush(&mut network.streams(), peer, Version::V3, message).await {
+        Ok(reply) => reply,
+        Err(e) => unavailable(format!("lightpush node {peer}: {e}")),
+    }
 }

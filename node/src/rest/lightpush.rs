@@ -1,5 +1,6 @@
 //! `POST /lightpush/v3/message`: a lightpush through this node's own lightpush
-//! service (relay, then store), answered with the v3 status as JSON.
+//! service (relay, then store), or through the configured lightpush service
+//! node (`light.lightpush_node`), answered with the v3 status as JSON.
 
 use axum::Json;
 use axum::extract::State;
@@ -89,7 +90,10 @@ pub async fn push(
         Err(e @ crate::waku::MessageError::TooLarge(_)) => return refuse(status::PAYLOAD_TOO_LARGE, e.to_string()),
         Err(e) => return refuse(status::INVALID_MESSAGE, e.to_string()),
     };
-    let result = crate::light::publish_and_store(&state.network, state.store.as_ref(), message).await;
+    let result = match &state.lightpush_node {
+        Some(node) => crate::light::client::push_through(&state.network, node, &message).await,
+        None => crate::light::publish_and_store(&state.network, state.store.as_ref(), message).await,
+    };
     state.metrics.light_request("rest_lightpush", result.status);
     reply(result.status, result.desc, result.relay_peers)
 }

@@ -56,6 +56,8 @@ pub struct AppState {
     pub static_dir: Option<std::path::PathBuf>,
     /// The bridge's access tokens, if the bridge is on.
     pub bridge_tokens: Option<Arc<crate::bridge::tokens::Tokens>>,
+    /// The lightpush service node REST lightpushes go through, if one is configured.
+    pub lightpush_node: Option<libp2p::Multiaddr>,
 }
 
 impl AppState {
