@@ -372,7 +372,7 @@ impl Config {
             return Err(ConfigError::Invalid("connection limits must be at least 1".into()));
         }
         if let Some(node) = &self.light.lightpush_node
-            && lightpush_peer(node).is_none()
+            && crate::p2p::redial::peer_of(node).is_none()
         {
             return Err(ConfigError::Invalid(format!(
                 "light.lightpush_node {node} must end in /p2p/<peer id> so the node knows whom it pushes to"
@@ -564,14 +564,6 @@ impl Cli {
     }
 }
 
-/// The peer id a lightpush service node address ends in.
-pub fn lightpush_peer(addr: &Multiaddr) -> Option<libp2p::PeerId> {
-    match addr.iter().last()? {
-        libp2p::multiaddr::Protocol::P2p(peer) => Some(peer),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -649,6 +641,6 @@ mod tests {
         assert!(config.validate().expect_err("no peer id").to_string().contains("/p2p/"));
         let node = "/ip4/127.0.0.1/tcp/60000/p2p/12D3KooWLxGg1CyZ4TuBUFc3RxtvyzDL5Xdy3XWnr5tKhXwcvWD8";
         let config = Config::from_toml(&format!("[light]\nlightpush_node = \"{node}\"\n")).expect("valid");
-        assert!(config.light.lightpush_node.as_ref().and_then(lightpush_peer).is_some());
+        assert!(config.light.lightpush_node.as_ref().and_then(crate::p2p::redial::peer_of).is_some());
     }
 }

@@ -119,7 +119,7 @@ pub struct Hub {
     /// Requests per WalletConnect client id.
     pub client_limit: RateLimiter<String>,
     /// Requests per IP address.
-    pub ip_limit: RateLimiter<String>,
+    pub ip_limit: RateLimiter<IpAddr>,
     /// Access tokens.
     pub tokens: Arc<Tokens>,
 }
@@ -360,7 +360,7 @@ impl Hub {
     /// Checks the per-IP and (if given) per-client rate limits.
     pub fn allow_request(&self, ip: IpAddr, client: Option<&str>) -> bool {
         let now = Instant::now();
-        let ok = self.ip_limit.check(&ip.to_string(), now) && client.is_none_or(|c| self.client_limit.check(c, now));
+        let ok = self.ip_limit.check(&ip, now) && client.is_none_or(|c| self.client_limit.check(c, now));
         if !ok {
             self.metrics.rate_limited.inc();
         }

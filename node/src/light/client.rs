@@ -12,7 +12,6 @@ use libp2p::{Multiaddr, PeerId, StreamProtocol};
 use libp2p_stream::Control;
 
 use super::lightpush::{self, PushReply, Version, status};
-use crate::config::lightpush_peer;
 use crate::p2p::NetworkHandle;
 use crate::p2p::behaviour::MAX_LIGHT_RESPONSE;
 use crate::p2p::codec::{read_frame, write_frame};
@@ -99,14 +98,11 @@ pub async fn lightpush(
 /// come back as a 503 reply, so the caller answers as for any other status.
 pub async fn push_through(network: &NetworkHandle, addr: &Multiaddr, message: &RelayMessage) -> PushReply {
     let unavailable = |desc: String| PushReply { status: status::UNAVAILABLE, desc, relay_peers: None };
-    let Some(peer) = lightpush_peer(addr) else {
-        return unavailable(format!("lightpush node {addr} has no /p2p/ peer id"));
+    // Answers at once with the peer id when it is already connected.
+    let peer = match network.dial(addr.clone()).await {
+        Ok(peer) => peer,
+        Err(e) => return unavailable(format!("cannot reach lightpush node {addr}: {e}")),
     };
-    if !network.peers().await.iter().any(|p| p.peer_id == peer)
-        && let Err(e) = network.dial(addr.clone()).await
-    {
-        return unavailable(format!("cannot reach lightpush node {addr}: {e}"));
-    }
     match lightpush(&mut network.streams(), peer, Version::V3, message).await {
         Ok(reply) => reply,
         Err(e) => unavailable(format!("lightpush node {peer}: {e}")),

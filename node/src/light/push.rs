@@ -43,7 +43,8 @@ struct FilterState {
 /// The sending end of one subscriber's push queue.
 struct PushQueue {
     id: u64,
-    queue: mpsc::Sender<Arc<RelayMessage>>,
+    /// Encoded `MessagePush` frames, shared by every subscriber of the message.
+    queue: mpsc::Sender<Arc<[u8]>>,
     full_streak: u32,
 }
 
@@ -100,10 +101,15 @@ impl FilterHub {
         let mut state = self.lock();
         let topic = message.pubsub_topic.to_string();
         let peers = state.subs.matching(&topic, &message.message.content_topic);
+        if peers.is_empty() {
+            return;
+        }
+        // Encoded once, whatever the number of subscribers.
+        let frame: Arc<[u8]> = filter::push_frame(message).into();
         let mut slow = Vec::new();
         for peer in peers {
             let Some(pusher) = state.pushers.get_mut(&peer) else { continue };
-            match pusher.queue.try_send(message.clone()) {
+            match pusher.queue.try_send(frame.clone()) {
                 Ok(()) => pusher.full_streak = 0,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     pusher.full_streak += 1;
@@ -157,13 +163,12 @@ fn reason_label(reason: &str) -> crate::metrics::ReasonLabel {
 
 /// Writes one subscriber's queued messages to a push stream it keeps open on
 /// the client's connection, reopening it after an error.
-async fn push_loop(hub: Arc<FilterHub>, peer: PeerId, id: u64, mut queue: mpsc::Receiver<Arc<RelayMessage>>) {
+async fn push_loop(hub: Arc<FilterHub>, peer: PeerId, id: u64, mut queue: mpsc::Receiver<Arc<[u8]>>) {
     let mut control = hub.control.clone();
     let protocol = StreamProtocol::new(protocol_id::FILTER_PUSH);
     let mut stream: Option<Stream> = None;
     let mut failures = 0u32;
-    while let Some(message) = queue.recv().await {
-        let frame = filter::push_frame(&message);
+    while let Some(frame) = queue.recv().await {
         let current = match stream.take() {
             Some(s) => Ok(s),
             None => match tokio::time::timeout(WRITE_TIMEOUT, control.open_stream(peer, protocol.clone())).await {
