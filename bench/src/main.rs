@@ -226,7 +226,8 @@ async fn mesh_rate(nodes: usize, store: bool, rates: &[u32], seconds: u32, size:
         "One node publishes at the rate; every other node receives every message. Latency is one way, from \
          the moment a message's publish begins to its delivery at a receiving node, over all deliveries. \
          'Behind' is how late the publisher was against its schedule at worst (a mesh that cannot keep up \
-         shows there); CPU is what all the nodes together used per second of publishing. \
+         shows there); CPU is the cores all the nodes together kept busy from the first publish to the last \
+         delivery; lost counts publishes the node refused too. \
          Every node runs the default configuration{}.\n",
         if store { " (store on, RocksDB)" } else { ", but without its store" }
     )?;
@@ -252,7 +253,7 @@ async fn mesh_rate(nodes: usize, store: bool, rates: &[u32], seconds: u32, size:
             micros(s.p50),
             micros(s.p99),
             r.behind.as_secs_f64() * 1e3,
-            r.cpu_per_second.as_secs_f64(),
+            r.cores,
             if met { "yes" } else { "no" }
         )?;
     }

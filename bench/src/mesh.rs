@@ -69,26 +69,7 @@ pub async fn run(nodes: usize, paced: usize, burst: usize, size: usize) -> anyho
     let publisher = mesh.first().expect("at least one node").network.clone();
     let mut inbox = mesh.last().expect("at least one node").network.messages();
 
-    // Warm up until the receiver gets messages: the mesh has formed.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut seq = 1u64 << 62;
-    'warm: loop {
-        anyhow::ensure!(Instant::now() < deadline, "the mesh did not form within 30 s");
-        seq += 1;
-        match publisher.publish(message(seq, size)).await {
-            Ok(_) | Err(PublishError::NoPeers(_)) => {}
-            Err(e) => anyhow::bail!("warm-up publish: {e}"),
-        }
-        let wait = tokio::time::sleep(Duration::from_millis(100));
-        tokio::pin!(wait);
-        loop {
-            tokio::select! {
-                () = &mut wait => break,
-                got = inbox.recv() => if got.is_ok() { break 'warm; },
-            }
-        }
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_until_all_receive(&mesh, size).await?;
     while inbox.try_recv().is_ok() {}
 
     // Paced: one message in flight at a time.
@@ -141,15 +122,17 @@ pub async fn run(nodes: usize, paced: usize, burst: usize, size: usize) -> anyho
 pub struct RateResult {
     /// Messages the publisher's node accepted.
     pub sent: usize,
-    /// Deliveries expected: `sent` at every node but the publisher's.
+    /// Deliveries expected: every scheduled message at every node but the publisher's
+    /// (a publish the node refused counts as lost).
     pub expected: usize,
     /// One-way latencies of every delivery, from the moment its publish began.
     pub latencies: Vec<Duration>,
     /// How far the publisher fell behind its schedule at worst: a mesh that
     /// cannot keep up with the rate shows here rather than as a lower rate.
     pub behind: Duration,
-    /// CPU time the whole process (every node) used while publishing, per second of publishing.
-    pub cpu_per_second: Duration,
+    /// CPU time the whole process (every node) used from the first publish to the last
+    /// delivery, per second of that span: cores busy.
+    pub cores: f64,
     /// Deliveries a receiving node's local consumers missed because they lagged.
     pub lagged: u64,
 }
@@ -182,12 +165,13 @@ pub async fn run_at_rate(
             let mut inbox = node.network.messages();
             let sent_at = sent_at.clone();
             tokio::spawn(async move {
-                let (mut latencies, mut lagged) = (Vec::with_capacity(total), 0u64);
+                let (mut latencies, mut lagged, mut last) = (Vec::with_capacity(total), 0u64, None);
                 loop {
                     match tokio::time::timeout(Duration::from_secs(3), inbox.recv()).await {
                         Ok(Ok(m)) if seq_of(&m) >= base => {
                             let offset = sent_at[(seq_of(&m) - base) as usize].load(Ordering::Acquire);
                             latencies.push((start + Duration::from_nanos(offset)).elapsed());
+                            last = Some(Instant::now());
                         }
                         Ok(Ok(_)) => {}
                         Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(n))) => lagged += n,
@@ -197,13 +181,13 @@ pub async fn run_at_rate(
                         break;
                     }
                 }
-                (latencies, lagged)
+                (latencies, lagged, last)
             })
         })
         .collect();
 
     let (mut sent, mut behind) = (0, Duration::ZERO);
-    let cpu_before = process_cpu_time()?;
+    let (cpu_before, began) = (own_cpu_time()?, Instant::now());
     for i in 0..total as u64 {
         let due = scheduled(base + i);
         if due > Instant::now() {
@@ -217,29 +201,26 @@ pub async fn run_at_rate(
             sent += 1;
         }
     }
-    let cpu_per_second = (process_cpu_time()? - cpu_before) / seconds;
-    let mut latencies = Vec::with_capacity(total * (nodes - 1));
-    let mut lagged = 0;
+    let (mut latencies, mut lagged, mut last) = (Vec::with_capacity(total * (nodes - 1)), 0, began);
     for receiver in receivers {
-        let (l, g) = receiver.await?;
+        let (l, g, at) = receiver.await?;
         latencies.extend(l);
         lagged += g;
+        last = last.max(at.unwrap_or(began));
     }
+    // Over the span from the first publish to the last delivery, not the idle wait after it.
+    let span = last.saturating_duration_since(began).max(Duration::from_millis(1));
+    let cores = (own_cpu_time()? - cpu_before).as_secs_f64() / span.as_secs_f64();
     shutdown.cancel();
     for node in mesh {
         node.stopped().await;
     }
-    Ok(RateResult { sent, expected: sent * (nodes - 1), latencies, behind, cpu_per_second, lagged })
+    Ok(RateResult { sent, expected: total * (nodes - 1), latencies, behind, cores, lagged })
 }
 
-/// User plus system CPU time of this process so far (`/proc/self/stat`, clock ticks of 10 ms).
-fn process_cpu_time() -> anyhow::Result<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th of them.
-    let rest = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
-    let ticks: Vec<u64> = rest.split_whitespace().skip(11).take(2).filter_map(|f| f.parse().ok()).collect();
-    anyhow::ensure!(ticks.len() == 2, "unreadable /proc/self/stat");
-    Ok(Duration::from_millis((ticks[0] + ticks[1]) * 10))
+/// User plus system CPU time of this process so far.
+fn own_cpu_time() -> anyhow::Result<Duration> {
+    crate::peers::drive::cpu_time(std::process::id()).ok_or_else(|| anyhow::anyhow!("unreadable /proc/self/stat"))
 }
 
 /// Publishes warm-up messages from the first node until every other node has received one.

@@ -207,7 +207,9 @@ pub async fn fanout<C: Client>(
         }
     }
     run.delivered = delivered.load(Ordering::Relaxed);
-    let wall = start.elapsed().as_secs_f64().max(1e-9);
+    // Over the same span as the rate: first publish to last delivery (not the idle wait after it).
+    let span = if run.elapsed.is_zero() { start.elapsed() } else { run.elapsed };
+    let wall = span.as_secs_f64().max(1e-9);
     let share =
         |before: Option<Duration>, after: Option<Duration>| Some(after?.saturating_sub(before?).as_secs_f64() / wall);
     run.busy =

@@ -91,7 +91,10 @@ pub async fn pubsub_latency(quick: bool, out_dir: &Path) -> anyhow::Result<Strin
         micros(rtt.p50),
         micros(rtt.p99)
     )?;
-    writeln!(out, "| payload | server | p50 | p99 | messages/s | lost | Heliograph p50 ÷ this p50 |")?;
+    writeln!(
+        out,
+        "| payload | server | p50 | p99 | messages/s (one in flight: 1 ÷ mean latency) | lost | Heliograph p50 ÷ this p50 |"
+    )?;
     writeln!(out, "|---|---|---:|---:|---:|---:|---:|")?;
     let p50_of =
         |peer: Peer, size: usize| rows.iter().find(|r| r.0 == peer && r.1 == size).map_or(f64::NAN, |r| secs(r.2.p50));
