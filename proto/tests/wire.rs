@@ -63,7 +63,8 @@ fn store_query_uses_high_field_numbers() {
 
 #[test]
 fn metadata_round_trips() {
-    let req = metadata::WakuMetadataRequest { cluster_id: Some(3), shards: vec![0, 1, 7], packed_shards: vec![0, 1, 7] };
+    let req =
+        metadata::WakuMetadataRequest { cluster_id: Some(3), shards: vec![0, 1, 7], packed_shards: vec![0, 1, 7] };
     let back = metadata::WakuMetadataResponse::decode(req.encode_to_vec().as_slice()).expect("decode");
     assert_eq!(back.cluster_id, Some(3));
     assert_eq!(back.shards, [0, 1, 7]);
