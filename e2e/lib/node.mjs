@@ -102,6 +102,7 @@ export function testFlags(dataDir, extra = []) {
  *
  * @typedef {object} HeliographNode
  * @property {string} name
+ * @property {object} ready the node's ready line, parsed
  * @property {string} peerId
  * @property {string[]} listenAddresses as the node reported them
  * @property {string} tcpAddr TCP multiaddr ending in `/p2p/<peer id>`: what nodes bootstrap with
@@ -158,6 +159,7 @@ export async function startNode({ args = [], bootstrap = [], name = "node" } = {
   let stopped;
   return {
     name,
+    ready,
     peerId: ready.peerId,
     listenAddresses: ready.listenAddresses,
     tcpAddr: withId(tcp),
