@@ -1,6 +1,7 @@
 //! The node's own Ethereum Node Record (EIP-778) with the Waku fields of
 //! 31/WAKU2-ENR: `multiaddrs` (WebSocket addresses), `waku2` (capabilities)
-//! and `rs` or, for 64 shards and more, `rsv` (relay shards). Handed out by `/debug/v1/info` and peer exchange.
+//! and `rs` or, for 64 shards and more, `rsv` (relay shards). Handed out by
+//! `/debug/v1/info` and peer exchange.
 
 use std::net::IpAddr;
 
