@@ -8,6 +8,9 @@
 //   /waku/2/rs/… topics) and sdk 0.0.27's network config knows only shards: a
 //   0.0.27 `WakuNode` given the topic list directly, with relay, or with
 //   lightpush (v2), filter and store.
+// package.json overrides protons-runtime to 5.6.0 under @waku/proto: 0.0.8's
+// generated code needs MaxLengthError (protons-runtime 5.5+) but declares
+// ^5.4.0, and gossipsub 13.2.0 pins 5.4.0, onto which npm would dedupe it.
 
 import assert from "node:assert/strict";
 
