@@ -175,7 +175,7 @@ pub struct NetworkConfig {
 pub struct RelayConfig {
     /// Cluster id; peers of another cluster are disconnected.
     pub cluster_id: u16,
-    /// Shards in the cluster, for autosharding content topics.
+    /// Shards in the cluster, for autosharding content topics (1 to 1024).
     pub num_shards: u16,
     /// Shards this node relays; empty means all `num_shards`.
     pub shards: Vec<u16>,
@@ -355,8 +355,12 @@ impl Config {
 
     /// Checks values that the types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.relay.num_shards == 0 {
-            return Err(ConfigError::Invalid("relay.num_shards must be at least 1".into()));
+        let max_shards = crate::p2p::enr::MAX_SHARD_INDEX + 1;
+        if self.relay.num_shards == 0 || self.relay.num_shards > max_shards {
+            return Err(ConfigError::Invalid(format!(
+                "relay.num_shards must be between 1 and {max_shards} (Waku's shard indices are 0..{})",
+                max_shards - 1
+            )));
         }
         if let Some(s) = self.relay.shards.iter().find(|s| **s >= self.relay.num_shards) {
             return Err(ConfigError::Invalid(format!(
@@ -454,7 +458,7 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_CLUSTER_ID", value_name = "ID")]
     pub cluster_id: Option<u16>,
 
-    /// Number of shards in the cluster, used by autosharding [default: 8].
+    /// Number of shards in the cluster, used by autosharding, 1 to 1024 [default: 8].
     #[arg(long, env = "HELIOGRAPH_NUM_SHARDS", value_name = "N")]
     pub num_shards: Option<u16>,
 
@@ -633,6 +637,9 @@ mod tests {
         config.relay.shards = vec![8];
         assert!(config.validate().expect_err("out of range").to_string().contains("shard 8"));
         config.relay.shards = vec![];
+        config.relay.num_shards = 1025;
+        assert!(config.validate().expect_err("too many shards").to_string().contains("1024"));
+        config.relay.num_shards = 8;
         config.relay.pubsub_topics = vec!["/waku/2/rs/2/0".into()];
         assert!(config.validate().expect_err("other cluster").to_string().contains("cluster 2"));
 

@@ -63,10 +63,33 @@ fn store_query_uses_high_field_numbers() {
 
 #[test]
 fn metadata_round_trips() {
-    let req = metadata::WakuMetadataRequest { cluster_id: Some(3), shards: vec![0, 1, 7] };
+    let req =
+        metadata::WakuMetadataRequest { cluster_id: Some(3), shards: vec![0, 1, 7], packed_shards: vec![0, 1, 7] };
     let back = metadata::WakuMetadataResponse::decode(req.encode_to_vec().as_slice()).expect("decode");
     assert_eq!(back.cluster_id, Some(3));
     assert_eq!(back.shards, [0, 1, 7]);
+    assert_eq!(back.packed_shards, [0, 1, 7]);
+}
+
+#[test]
+fn metadata_shards_are_one_tag_each_in_field_2_and_packed_in_field_3() {
+    let res = metadata::WakuMetadataResponse { cluster_id: Some(1), shards: vec![0, 1], packed_shards: vec![0, 1] };
+    // 0x10 = field 2 varint (one per shard), 0x1a = field 3 length-delimited.
+    assert_eq!(res.encode_to_vec(), [0x08, 0x01, 0x10, 0x00, 0x10, 0x01, 0x1a, 0x02, 0x00, 0x01]);
+    assert_eq!(field_numbers(&res.encode_to_vec()), [1, 2, 2, 3]);
+}
+
+#[test]
+fn metadata_shards_decode_packed_or_unpacked() {
+    let unpacked = [0x08, 0x01, 0x10, 0x03, 0x10, 0x05];
+    let packed = [0x08, 0x01, 0x12, 0x02, 0x03, 0x05];
+    for frame in [unpacked.as_slice(), packed.as_slice()] {
+        let back = metadata::WakuMetadataRequest::decode(frame).expect("decode");
+        assert_eq!(back.shards, [3, 5]);
+        assert!(back.packed_shards.is_empty());
+    }
+    let unpacked_3 = [0x18, 0x04, 0x18, 0x06];
+    assert_eq!(metadata::WakuMetadataRequest::decode(unpacked_3.as_slice()).expect("decode").packed_shards, [4, 6]);
 }
 
 #[test]

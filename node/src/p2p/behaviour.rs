@@ -16,8 +16,9 @@ use super::codec::{FrameCodec, LightCodec};
 use super::relay::{self, RelayError};
 use crate::config::NetworkConfig;
 
-/// Largest metadata frame accepted (cluster id plus a shard list).
-const MAX_METADATA_FRAME: usize = 4 * 1024;
+/// Largest metadata frame accepted: a cluster id and up to 1024 shards, each
+/// written twice (one tag per shard, then packed), take about 5 KiB.
+pub const MAX_METADATA_FRAME: usize = 8 * 1024;
 /// Largest store query accepted (100 content topics or hashes fit easily).
 const MAX_STORE_REQUEST: usize = 64 * 1024;
 /// Largest store response sent or accepted: js-waku's frame limit.

@@ -1,6 +1,7 @@
 //! The node's own Ethereum Node Record (EIP-778) with the Waku fields of
 //! 31/WAKU2-ENR: `multiaddrs` (WebSocket addresses), `waku2` (capabilities)
-//! and `rs` (relay shards). Handed out by `/debug/v1/info` and peer exchange.
+//! and `rs` or, for 64 shards and more, `rsv` (relay shards). Handed out by
+//! `/debug/v1/info` and peer exchange.
 
 use std::net::IpAddr;
 
@@ -83,15 +84,35 @@ pub fn build(key: &secp256k1::Keypair, input: &EnrInput<'_>) -> Result<NodeEnr, 
         builder.add_value("multiaddrs", &Bytes::from(multiaddrs));
     }
     builder.add_value("waku2", &Bytes::from(vec![input.capabilities.bits()]));
-    // rs: cluster (u16 BE), shard count (u8), then each shard (u16 BE).
-    let mut rs = input.cluster.to_be_bytes().to_vec();
-    let shards = &input.shards[..input.shards.len().min(64)];
-    rs.push(u8::try_from(shards.len()).expect("at most 64 shards"));
-    for shard in shards {
-        rs.extend_from_slice(&shard.to_be_bytes());
-    }
-    builder.add_value("rs", &Bytes::from(rs));
+    let (key, value) = relay_shards(input.cluster, input.shards);
+    builder.add_value(key, &Bytes::from(value));
     Ok(builder.build(&signing)?)
+}
+
+/// Shard lists at least this long go into `rsv` (a bit vector) instead of `rs`, as nwaku does.
+const MAX_RS_SHARDS: usize = 64;
+/// Highest shard index a Waku ENR can carry (the `rsv` vector has 1024 bits).
+pub const MAX_SHARD_INDEX: u16 = 1023;
+
+/// The relay-shards field: `rs` = cluster (u16 BE), shard count (u8), each shard
+/// (u16 BE) for fewer than 64 shards; else `rsv` = cluster (u16 BE) and a
+/// 128-byte vector where bit `s % 8` of byte `s / 8` marks shard `s`.
+fn relay_shards(cluster: u16, shards: &[u16]) -> (&'static str, Vec<u8>) {
+    let mut value = cluster.to_be_bytes().to_vec();
+    if shards.len() < MAX_RS_SHARDS {
+        value.push(u8::try_from(shards.len()).expect("fewer than 64 shards"));
+        for shard in shards {
+            value.extend_from_slice(&shard.to_be_bytes());
+        }
+        ("rs", value)
+    } else {
+        let mut vector = [0u8; 128];
+        for shard in shards.iter().filter(|s| **s <= MAX_SHARD_INDEX) {
+            vector[usize::from(shard / 8)] |= 1 << (shard % 8);
+        }
+        value.extend_from_slice(&vector);
+        ("rsv", value)
+    }
 }
 
 fn is_websocket(addr: &Multiaddr) -> bool {
@@ -158,7 +179,22 @@ mod tests {
         let len = usize::from(u16::from_be_bytes([ws[0], ws[1]]));
         let decoded = Multiaddr::try_from(ws[2..2 + len].to_vec()).expect("multiaddr");
         assert_eq!(decoded, addrs[2]);
+        assert!(back.get_decodable::<Bytes>("rsv").is_none(), "two shards go into rs");
         // The record's public key is the node key.
         assert_eq!(back.public_key().to_sec1_bytes().as_ref(), key.public().to_bytes());
+    }
+
+    #[test]
+    fn many_shards_go_into_the_bit_vector() {
+        let (key, value) = relay_shards(1, &(0..63).collect::<Vec<_>>());
+        assert_eq!((key, value.len()), ("rs", 3 + 2 * 63));
+        let shards: Vec<u16> = (0..64).chain([1023]).collect();
+        let (key, value) = relay_shards(3, &shards);
+        assert_eq!(key, "rsv");
+        assert_eq!(value.len(), 130);
+        assert_eq!(value[..2], [0, 3]);
+        assert!(value[2..10].iter().all(|b| *b == 0xff), "shards 0..63 set");
+        assert!(value[10..129].iter().all(|b| *b == 0), "64..1015 clear");
+        assert_eq!(value[129], 0x80, "shard 1023 is the top bit of the last byte");
     }
 }

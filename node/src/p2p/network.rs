@@ -788,14 +788,16 @@ impl Network {
                 if self.swarm.behaviour_mut().metadata.send_response(channel, response).is_err() {
                     debug!(%peer, "metadata stream closed before the response");
                 }
-                if let Verdict::WrongCluster(cluster) = verdict {
+                match verdict {
+                    Verdict::Keep(shards) => debug!(%peer, ?shards, "metadata request from peer"),
                     // Disconnect once the peer has our answer, so it learns why.
-                    self.wrong_cluster(peer, cluster, false);
+                    Verdict::WrongCluster(cluster) => self.wrong_cluster(peer, cluster, false),
                 }
             }
             Event::Message { peer, message: Message::Response { response, .. }, .. } => {
-                if let Verdict::WrongCluster(cluster) = self.metadata.judge_response(&response) {
-                    self.wrong_cluster(peer, cluster, true);
+                match self.metadata.judge_response(&response) {
+                    Verdict::Keep(shards) => debug!(%peer, ?shards, "metadata response from peer"),
+                    Verdict::WrongCluster(cluster) => self.wrong_cluster(peer, cluster, true),
                 }
             }
             Event::ResponseSent { peer, .. } | Event::InboundFailure { peer, .. } => {

@@ -236,6 +236,21 @@ mod tests {
     }
 
     #[test]
+    fn autosharding_gives_the_shards_nwaku_gives() {
+        // nwaku's autosharding test vectors (cluster 1, 8 shards).
+        for (topic, shard) in [
+            ("/toychat/2/huilong/proto", 3),
+            ("/0/toychat/2/huilong/proto", 3),
+            ("/toychat2/2/huilong/proto", 6),
+            ("/toychat/2/huilong/proto2", 3),
+            ("/0/toychat/4/huilong/proto2", 7),
+        ] {
+            let t: ContentTopic = topic.parse().expect("valid");
+            assert_eq!(t.pubsub_topic(1, 8).expect("shards").to_string(), format!("/waku/2/rs/1/{shard}"), "{topic}");
+        }
+    }
+
+    #[test]
     fn autosharding_uses_the_last_eight_digest_bytes() {
         let t: ContentTopic = "/toychat/2/huilong/proto".parse().expect("valid");
         let digest = Sha256::digest(b"toychat2");
