@@ -30,6 +30,7 @@ LOG_FILTER = os.environ.get("HELIOGRAPH_INTEROP_LOG", "info")
 # WebSocket) or the suite's Docker setting has no meaning for a local process.
 FLAG_MAP = {
     "cluster-id": "--cluster-id",
+    "shard": "--shard",
     "filternode": "--filter-node",
     "lightpushnode": "--lightpush-node",
     "storenode": "--store-node",
@@ -38,7 +39,7 @@ FLAG_MAP = {
 IGNORED = {
     "listen-address", "rest", "rest-admin", "rest-address", "websocket-support", "log-level",
     "nat", "peer-exchange", "discv5-discovery", "discv5-udp-port", "metrics-server",
-    "metrics-server-address", "metrics-server-port", "metrics-logging", "shard",
+    "metrics-server-address", "metrics-server-port", "metrics-logging",
     "relay", "filter", "lightpush", "rest-relay-cache-capacity",
     # consumed below
     "rest-port", "tcp-port", "websocket-port", "nodekey", "store",
@@ -71,6 +72,9 @@ def heliograph_args(args, data_dir):
     ]
     if str(args.get("store", "")).lower() == "false":
         cmd.append("--no-store")
+    if str(args.get("filter", "")).lower() == "true":
+        # nwaku's default filter rate limit: 30 requests per minute per peer.
+        cmd += ["--filter-rate-limit", "30"]
     unknown = []
     for key, value in args.items():
         if key in IGNORED:

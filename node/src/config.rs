@@ -75,11 +75,25 @@ pub struct LightConfig {
     /// `POST /lightpush/v3/message` pushes through, by lightpush v3, instead of this
     /// node's own relay: a node without relay peers of its own still publishes.
     pub lightpush_node: Option<Multiaddr>,
+    /// A filter service node (multiaddr ending in `/p2p/<peer id>`) that the REST
+    /// `/filter/v2/*` routes subscribe on, as a filter client (nwaku's `--filternode`);
+    /// without it those routes answer 503.
+    pub filter_node: Option<Multiaddr>,
+    /// A store service node (multiaddr ending in `/p2p/<peer id>`) that REST store
+    /// queries without `peerAddr` go to when this node has no store of its own
+    /// (nwaku's `--storenode`).
+    pub store_node: Option<Multiaddr>,
 }
 
 impl Default for LightConfig {
     fn default() -> Self {
-        LightConfig { lightpush_rate_limit: 600, filter_rate_limit: 120, lightpush_node: None }
+        LightConfig {
+            lightpush_rate_limit: 600,
+            filter_rate_limit: 120,
+            lightpush_node: None,
+            filter_node: None,
+            store_node: None,
+        }
     }
 }
 
@@ -375,12 +389,19 @@ impl Config {
         if self.network.max_connections == 0 || self.network.max_connections_per_peer == 0 {
             return Err(ConfigError::Invalid("connection limits must be at least 1".into()));
         }
-        if let Some(node) = &self.light.lightpush_node
-            && crate::p2p::redial::peer_of(node).is_none()
-        {
-            return Err(ConfigError::Invalid(format!(
-                "light.lightpush_node {node} must end in /p2p/<peer id> so the node knows whom it pushes to"
-            )));
+        let services = [
+            ("lightpush_node", &self.light.lightpush_node),
+            ("filter_node", &self.light.filter_node),
+            ("store_node", &self.light.store_node),
+        ];
+        for (key, node) in services {
+            if let Some(node) = node
+                && crate::p2p::redial::peer_of(node).is_none()
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "light.{key} {node} must end in /p2p/<peer id> so the node knows which peer serves it"
+                )));
+            }
         }
         if self.store.max_page_size == 0 {
             return Err(ConfigError::Invalid("store.max_page_size must be at least 1".into()));
@@ -518,6 +539,16 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_LIGHTPUSH_NODE", value_name = "MULTIADDR")]
     pub lightpush_node: Option<Multiaddr>,
 
+    /// A filter service node (`/ip4/…/tcp/…/p2p/<peer id>`) the REST `/filter/v2/*` routes
+    /// subscribe on as a filter client (like nwaku's `--filternode`).
+    #[arg(long, env = "HELIOGRAPH_FILTER_NODE", value_name = "MULTIADDR")]
+    pub filter_node: Option<Multiaddr>,
+
+    /// A store service node (`/ip4/…/tcp/…/p2p/<peer id>`) REST store queries go to when
+    /// this node has no store of its own (like nwaku's `--storenode`).
+    #[arg(long, env = "HELIOGRAPH_STORE_NODE", value_name = "MULTIADDR")]
+    pub store_node: Option<Multiaddr>,
+
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -564,6 +595,12 @@ impl Cli {
         set(&mut config.light.filter_rate_limit, &self.filter_rate_limit);
         if self.lightpush_node.is_some() {
             config.light.lightpush_node.clone_from(&self.lightpush_node);
+        }
+        if self.filter_node.is_some() {
+            config.light.filter_node.clone_from(&self.filter_node);
+        }
+        if self.store_node.is_some() {
+            config.light.store_node.clone_from(&self.store_node);
         }
     }
 }

@@ -157,8 +157,15 @@ impl Node {
                 static_dir: config.rest.static_dir.clone(),
                 bridge_tokens: config.bridge.enabled.then(|| bridge_tokens.clone()),
                 lightpush_node: config.light.lightpush_node.clone(),
+                filter: config.light.filter_node.clone().map(|node| rest::filter::FilterClient {
+                    node,
+                    cache: Arc::new(Mutex::new(rest::cache::RelayCache::new(config.relay.cache_size))),
+                }),
             };
             tasks.push(rest::spawn_cache_filler(&state, shutdown.clone()));
+            if let Some(client) = &state.filter {
+                tasks.extend(client.spawn_receiver(&state, shutdown.clone())?);
+            }
             let (addr, task) = rest::serve(&config, state, shutdown.clone())
                 .await
                 .map_err(|source| StartError::Rest { addr: config.rest.addr, source })?;

@@ -134,13 +134,13 @@ impl Subscriptions {
 
     fn criteria(&self, req: &FilterSubscribeRequest) -> Result<(String, HashSet<String>), String> {
         let topic = req.pubsub_topic.as_deref().ok_or("pubsub_topic is required")?;
-        self.policy.check(topic)?;
+        self.policy.check_filter(topic)?;
         if req.content_topics.is_empty() {
             return Err("content_topics must not be empty".into());
         }
         if req.content_topics.len() > self.limits.max_content_topics {
             return Err(format!(
-                "{} content topics in one request, the limit is {}",
+                "{} content topics in one request exceeds maximum content topics: {}",
                 req.content_topics.len(),
                 self.limits.max_content_topics
             ));
@@ -190,7 +190,8 @@ impl Subscriptions {
             Ok(c) => c,
             Err(desc) => return (status::BAD_REQUEST, desc, Change::None),
         };
-        let not_found = || (status::NOT_FOUND, "no subscription matches".to_owned(), Change::None);
+        let not_found =
+            || (status::NOT_FOUND, "peer has no subscriptions matching the request".to_owned(), Change::None);
         let Some(sub) = self.peers.get_mut(&peer) else { return not_found() };
         sub.last_seen = now;
         let Some(have) = sub.topics.get_mut(&topic) else { return not_found() };

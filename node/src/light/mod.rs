@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod filter;
+pub mod filter_client;
 pub mod lightpush;
 pub mod peer_exchange;
 pub mod push;
@@ -55,6 +56,14 @@ impl TopicPolicy {
             return Err(format!("this node does not serve pubsub topic {topic}"));
         }
         Ok(topic)
+    }
+
+    /// Parses a filter subscription's pubsub topic: any well-formed one, of any
+    /// cluster, as nwaku accepts. Messages reach a subscriber only on topics this
+    /// node relays, including those subscribed later through the REST API, and the
+    /// filter limits bound what a peer can make the node remember.
+    pub fn check_filter(&self, raw: &str) -> Result<PubsubTopic, String> {
+        raw.parse().map_err(|e: crate::waku::TopicError| e.to_string())
     }
 
     /// The served pubsub topic a content topic is autosharded to.

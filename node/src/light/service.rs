@@ -41,6 +41,9 @@ pub enum LightError {
     /// The swarm task stopped before it took the light-client server.
     #[error("the network stopped before the light-client services started")]
     NetworkStopped,
+    /// Another part of the node already takes the filter push streams.
+    #[error("filter push streams are already taken: {0}")]
+    PushTaken(#[from] libp2p_stream::AlreadyRegistered),
 }
 
 /// Everything the light services need from the node.

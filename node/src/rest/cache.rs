@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 
 use super::message_json::MessageJson;
 use crate::waku::{PubsubTopic, RelayMessage};
+use heliograph_proto::WakuMessage;
 
 /// Most topics (pubsub plus content) a REST client can subscribe to.
 pub const MAX_CACHED_TOPICS: usize = 1024;
@@ -69,22 +70,29 @@ impl RelayCache {
     /// Caches a relayed message; returns how many old messages gave way.
     pub fn push(&mut self, message: &RelayMessage) -> usize {
         let json = MessageJson::from(&message.message);
-        let capacity = self.capacity;
         let mut evicted = 0;
-        let mut add = |queue: &mut VecDeque<MessageJson>| {
-            if queue.len() == capacity {
-                queue.pop_front();
-                evicted += 1;
-            }
-            queue.push_back(json.clone());
-        };
         if let Some(queue) = self.by_pubsub.get_mut(&message.pubsub_topic) {
-            add(queue);
+            evicted += add(queue, self.capacity, json.clone());
         }
         if let Some(queue) = self.by_content.get_mut(&message.message.content_topic) {
-            add(queue);
+            evicted += add(queue, self.capacity, json);
         }
         evicted
+    }
+
+    /// Caches a message under its content topic only (a filter push, which may
+    /// come on a pubsub topic this node does not relay); returns the evictions.
+    pub fn push_content(&mut self, message: &WakuMessage) -> usize {
+        match self.by_content.get_mut(&message.content_topic) {
+            Some(queue) => add(queue, self.capacity, MessageJson::from(message)),
+            None => 0,
+        }
+    }
+
+    /// Forgets every subscription and cached message.
+    pub fn clear(&mut self) {
+        self.by_pubsub.clear();
+        self.by_content.clear();
     }
 
     /// Drains the messages of a pubsub topic; `None` if it is not subscribed.
@@ -98,10 +106,19 @@ impl RelayCache {
     }
 }
 
+/// Appends to a bounded queue; returns 1 if the oldest entry gave way.
+fn add(queue: &mut VecDeque<MessageJson>, capacity: usize, json: MessageJson) -> usize {
+    let evicted = usize::from(queue.len() == capacity);
+    if evicted == 1 {
+        queue.pop_front();
+    }
+    queue.push_back(json);
+    evicted
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use heliograph_proto::WakuMessage;
 
     fn message(n: u8) -> RelayMessage {
         let m = WakuMessage { payload: vec![n], content_topic: "/a/1/b/proto".into(), ..Default::default() };

@@ -43,7 +43,6 @@ impl ApiError {
 impl From<PublishError> for ApiError {
     fn from(e: PublishError) -> Self {
         let status = match &e {
-            PublishError::Invalid(crate::waku::MessageError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
             PublishError::Invalid(_) | PublishError::NotSubscribed(_) => StatusCode::BAD_REQUEST,
             PublishError::Duplicate => StatusCode::CONFLICT,
             PublishError::QueuesFull(_) => StatusCode::TOO_MANY_REQUESTS,

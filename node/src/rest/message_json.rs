@@ -18,20 +18,25 @@ pub struct MessageJson {
     #[serde(default)]
     pub content_topic: Option<String>,
     /// Payload version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub version: Option<u32>,
     /// Unix time in nanoseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub timestamp: Option<i64>,
     /// Base64 meta.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub meta: Option<String>,
     /// Relayed but never stored.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub ephemeral: Option<bool>,
     /// Base64 RLN proof (accepted, relayed opaque).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub proof: Option<String>,
+}
+
+/// An optional field that, when given, holds a value: `null` is refused, as nwaku does.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 impl MessageJson {
@@ -73,6 +78,15 @@ impl From<&WakuMessage> for MessageJson {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn null_optional_fields_are_refused_absent_ones_are_not() {
+        let absent: MessageJson =
+            serde_json::from_str(r#"{"payload":"AQID","contentTopic":"/a/1/b/proto"}"#).expect("ok");
+        assert_eq!(absent.timestamp, None);
+        let null = r#"{"payload":"AQID","contentTopic":"/a/1/b/proto","timestamp":null}"#;
+        assert!(serde_json::from_str::<MessageJson>(null).is_err());
+    }
 
     #[test]
     fn timestamps_above_2_pow_53_survive_exactly() {

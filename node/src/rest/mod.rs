@@ -1,11 +1,12 @@
-//! The nwaku-compatible REST API (axum): health, debug, admin, relay and
-//! Prometheus metrics. [`app`] builds the router; [`serve`] runs it until
+//! The nwaku-compatible REST API (axum): health, debug, admin, relay, store,
+//! lightpush, filter (as a client of a filter node) and Prometheus metrics. [`app`] builds the router; [`serve`] runs it until
 //! shutdown.
 
 mod admin;
 mod bridge_tokens;
 pub mod cache;
 pub mod error;
+pub mod filter;
 mod lightpush;
 pub mod message_json;
 mod openapi;
@@ -21,7 +22,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub bridge_tokens: Option<Arc<crate::bridge::tokens::Tokens>>,
     /// The lightpush service node REST lightpushes go through, if one is configured.
     pub lightpush_node: Option<libp2p::Multiaddr>,
+    /// The filter client of the `/filter/v2/*` routes, if a filter node is configured.
+    pub filter: Option<filter::FilterClient>,
 }
 
 impl AppState {
@@ -86,6 +89,11 @@ pub fn app(state: AppState) -> Router {
         .route("/relay/v1/auto/messages/{content_topic}", get(relay::auto_messages).post(relay::auto_publish_to))
         .route("/store/v3/messages", get(store::messages))
         .route("/lightpush/v3/message", post(lightpush::push))
+        .route("/filter/v2/subscriptions", post(filter::subscribe).put(filter::subscribe).delete(filter::unsubscribe))
+        .route("/filter/v2/subscriptions/all", delete(filter::unsubscribe_all))
+        .route("/filter/v2/subscriptions/", get(filter::ping))
+        .route("/filter/v2/subscriptions/{request_id}", get(filter::ping))
+        .route("/filter/v2/messages/{content_topic}", get(filter::messages))
         .route("/bridge/v1/tokens", post(bridge_tokens::issue))
         .route("/openapi.json", get(openapi::document))
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -16,22 +16,17 @@ const MAX_TOPICS_PER_REQUEST: usize = 100;
 
 fn topics_body<T>(body: Result<Json<Vec<T>>, JsonRejection>) -> Result<Vec<T>, ApiError> {
     let Json(list) = body.map_err(|e| ApiError::bad_request(format!("expected a JSON list of topics: {e}")))?;
-    if list.is_empty() || list.len() > MAX_TOPICS_PER_REQUEST {
-        return Err(ApiError::bad_request(format!("give between 1 and {MAX_TOPICS_PER_REQUEST} topics")));
+    // An empty list changes nothing and is answered OK, as nwaku does.
+    if list.len() > MAX_TOPICS_PER_REQUEST {
+        return Err(ApiError::bad_request(format!("give at most {MAX_TOPICS_PER_REQUEST} topics")));
     }
     Ok(list)
 }
 
-/// Parses a pubsub topic and checks that it is in this node's cluster.
-fn pubsub_topic(state: &AppState, raw: &str) -> Result<PubsubTopic, ApiError> {
-    let topic: PubsubTopic = raw.parse().map_err(|e| ApiError::bad_request(format!("{e}")))?;
-    match topic.cluster() {
-        Some(c) if c != state.cluster_id => Err(ApiError::bad_request(format!(
-            "pubsub topic {topic} is in cluster {c}, but this node is in cluster {}",
-            state.cluster_id
-        ))),
-        _ => Ok(topic),
-    }
+/// Parses a pubsub topic. Like nwaku, any cluster's topic may be subscribed to
+/// and published on (publishing needs the subscription first).
+fn pubsub_topic(raw: &str) -> Result<PubsubTopic, ApiError> {
+    raw.parse().map_err(|e| ApiError::bad_request(format!("Invalid pubsub topic: {e}")))
 }
 
 fn content_topic(state: &AppState, raw: &str) -> Result<(ContentTopic, PubsubTopic), ApiError> {
@@ -46,7 +41,7 @@ pub async fn subscribe(
     State(state): State<AppState>,
     body: Result<Json<Vec<String>>, JsonRejection>,
 ) -> Result<&'static str, ApiError> {
-    let topics = topics_body(body)?.iter().map(|t| pubsub_topic(&state, t)).collect::<Result<Vec<_>, _>>()?;
+    let topics = topics_body(body)?.iter().map(|t| pubsub_topic(t)).collect::<Result<Vec<_>, _>>()?;
     state.cache().subscribe_pubsub(&topics).map_err(|e| ApiError::bad_request(e.to_string()))?;
     for topic in topics {
         state.network.subscribe(topic).await.map_err(ApiError::bad_request)?;
@@ -59,7 +54,7 @@ pub async fn unsubscribe(
     State(state): State<AppState>,
     body: Result<Json<Vec<String>>, JsonRejection>,
 ) -> Result<&'static str, ApiError> {
-    let topics = topics_body(body)?.iter().map(|t| pubsub_topic(&state, t)).collect::<Result<Vec<_>, _>>()?;
+    let topics = topics_body(body)?.iter().map(|t| pubsub_topic(t)).collect::<Result<Vec<_>, _>>()?;
     for topic in topics {
         state.cache().unsubscribe_pubsub(&topic);
         state.network.unsubscribe(topic).await;
@@ -72,7 +67,7 @@ pub async fn messages(
     State(state): State<AppState>,
     Path(topic): Path<String>,
 ) -> Result<Json<Vec<MessageJson>>, ApiError> {
-    let topic = pubsub_topic(&state, &topic)?;
+    let topic = pubsub_topic(&topic)?;
     state.cache().take_pubsub(&topic).map(Json).ok_or_else(|| {
         ApiError::not_found(format!("not subscribed to {topic}: POST it to /relay/v1/subscriptions first"))
     })
@@ -84,10 +79,19 @@ async fn publish_to(
     body: Result<Json<MessageJson>, JsonRejection>,
 ) -> Result<&'static str, ApiError> {
     let Json(json) = body.map_err(|e| ApiError::bad_request(format!("malformed message: {e}")))?;
-    let message = RelayMessage::encode(topic, json.into_message()?).map_err(crate::p2p::PublishError::from)?;
+    let message = json.into_message()?;
+    if message.payload.is_empty() {
+        return Err(ApiError::bad_request("Failed to publish: the message payload is empty"));
+    }
+    let message = RelayMessage::encode(topic, message).map_err(crate::p2p::PublishError::from)?;
     let stored =
         (message.message.ephemeral != Some(true)).then(|| StoredMessage::relayed(&message, crate::store::now_ns()));
-    state.network.publish(message).await?;
+    match state.network.publish(message).await {
+        Ok(_) => {}
+        // Already relayed (and stored) once: nwaku answers a repeated publish with 200.
+        Err(crate::p2p::PublishError::Duplicate) => return Ok("OK"),
+        Err(e) => return Err(e.into()),
+    }
     // 200 means relayed and, unless ephemeral, stored (durably per the store's mode).
     if let (Some(store), Some(stored)) = (&state.store, stored) {
         store
@@ -104,7 +108,7 @@ pub async fn publish(
     Path(topic): Path<String>,
     body: Result<Json<MessageJson>, JsonRejection>,
 ) -> Result<&'static str, ApiError> {
-    let topic = pubsub_topic(&state, &topic)?;
+    let topic = pubsub_topic(&topic)?;
     publish_to(&state, topic, body).await
 }
 

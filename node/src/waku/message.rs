@@ -7,10 +7,17 @@ use heliograph_proto::{Message, WakuMessage};
 use sha2::{Digest, Sha256};
 
 use super::hash::{MessageHash, message_hash};
-use super::topic::{MAX_TOPIC_LEN, PubsubTopic};
+use super::topic::PubsubTopic;
 
 /// Largest encoded WakuMessage relayed: 150 KiB, as in the Waku network.
 pub const MAX_MESSAGE_SIZE: usize = 150 * 1024;
+
+/// Longest content topic a relayed message may carry. nwaku bounds it only by
+/// the message size; 4 KiB takes every topic seen in practice while keeping
+/// store index keys small. Subscriptions (filter, bridge, REST autosharding)
+/// keep the stricter [`super::topic::MAX_TOPIC_LEN`], as a peer makes the node
+/// remember those.
+pub const MAX_CONTENT_TOPIC_LEN: usize = 4096;
 
 /// Why a message was refused.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +32,7 @@ pub enum MessageError {
     #[error("message has no content topic")]
     NoContentTopic,
     /// The content topic is longer than the topic limit.
-    #[error("content topic is {0} bytes, the limit is {MAX_TOPIC_LEN}")]
+    #[error("content topic is {0} bytes, the limit is {MAX_CONTENT_TOPIC_LEN}")]
     ContentTopicTooLong(usize),
 }
 
@@ -96,7 +103,7 @@ fn check_fields(message: &WakuMessage) -> Result<(), MessageError> {
     if message.content_topic.is_empty() {
         return Err(MessageError::NoContentTopic);
     }
-    if message.content_topic.len() > MAX_TOPIC_LEN {
+    if message.content_topic.len() > MAX_CONTENT_TOPIC_LEN {
         return Err(MessageError::ContentTopicTooLong(message.content_topic.len()));
     }
     Ok(())
