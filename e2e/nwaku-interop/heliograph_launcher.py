@@ -46,10 +46,16 @@ IGNORED = {
 }
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(count):
+    """Distinct free TCP ports on 127.0.0.1 (all held open while picking)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def heliograph_args(args, data_dir):
@@ -163,7 +169,7 @@ def install():
             return "127.0.0.1"
 
         def generate_ports(self, base_port=None, count=5):
-            return [str(free_port()) for _ in range(count)]
+            return [str(port) for port in free_ports(count)]
 
         def start_container(self, image_name, ports, args, log_path, container_ip, volumes, remove_container=True):
             if not BIN or not os.access(BIN, os.X_OK):

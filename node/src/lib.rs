@@ -157,6 +157,7 @@ impl Node {
                 static_dir: config.rest.static_dir.clone(),
                 bridge_tokens: config.bridge.enabled.then(|| bridge_tokens.clone()),
                 lightpush_node: config.light.lightpush_node.clone(),
+                store_node: config.light.store_node.clone(),
                 filter: config.light.filter_node.clone().map(|node| rest::filter::FilterClient {
                     node,
                     cache: Arc::new(Mutex::new(rest::cache::RelayCache::new(config.relay.cache_size))),

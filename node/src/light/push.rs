@@ -169,25 +169,34 @@ async fn push_loop(hub: Arc<FilterHub>, peer: PeerId, id: u64, mut queue: mpsc::
     let mut stream: Option<Stream> = None;
     let mut failures = 0u32;
     while let Some(frame) = queue.recv().await {
-        let current = match stream.take() {
-            Some(s) => Ok(s),
-            None => match tokio::time::timeout(WRITE_TIMEOUT, control.open_stream(peer, protocol.clone())).await {
-                Ok(Ok(s)) => Ok(s),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err("timed out".to_owned()),
-            },
-        };
-        let written = match current {
-            Ok(mut s) => match tokio::time::timeout(WRITE_TIMEOUT, write_frame(&mut s, &frame)).await {
-                Ok(Ok(())) => {
-                    stream = Some(s);
-                    Ok(())
-                }
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err("write timed out".to_owned()),
-            },
-            Err(e) => Err(e),
-        };
+        // A kept stream may have died with its connection (the subscriber restarted
+        // and subscribed again): a failed write on it is retried once on a new stream.
+        let mut written = Err(String::new());
+        for _ in 0..2 {
+            let reused = stream.is_some();
+            let current = match stream.take() {
+                Some(s) => Ok(s),
+                None => match tokio::time::timeout(WRITE_TIMEOUT, control.open_stream(peer, protocol.clone())).await {
+                    Ok(Ok(s)) => Ok(s),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("timed out".to_owned()),
+                },
+            };
+            written = match current {
+                Ok(mut s) => match tokio::time::timeout(WRITE_TIMEOUT, write_frame(&mut s, &frame)).await {
+                    Ok(Ok(())) => {
+                        stream = Some(s);
+                        Ok(())
+                    }
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("write timed out".to_owned()),
+                },
+                Err(e) => Err(e),
+            };
+            if written.is_ok() || !reused {
+                break;
+            }
+        }
         match written {
             Ok(()) => {
                 failures = 0;

@@ -34,6 +34,11 @@ impl ApiError {
         ApiError { status: StatusCode::INSUFFICIENT_STORAGE, message: message.into() }
     }
 
+    /// 412 with `message`: the request needs a service peer that is not configured.
+    pub fn precondition_failed(message: impl Into<String>) -> Self {
+        ApiError { status: StatusCode::PRECONDITION_FAILED, message: message.into() }
+    }
+
     /// 503 with `message`.
     pub fn unavailable(message: impl Into<String>) -> Self {
         ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message: message.into() }

@@ -86,7 +86,9 @@ async fn publish_to(
     let message = RelayMessage::encode(topic, message).map_err(crate::p2p::PublishError::from)?;
     let stored =
         (message.message.ephemeral != Some(true)).then(|| StoredMessage::relayed(&message, crate::store::now_ns()));
-    match state.network.publish(message).await {
+    // Like nwaku, a publish with no relay peer on the topic is still accepted and
+    // reaches this node's own consumers (REST cache, filter subscribers, store).
+    match state.network.publish_or_deliver_locally(message).await {
         Ok(_) => {}
         // Already relayed (and stored) once: nwaku answers a repeated publish with 200.
         Err(crate::p2p::PublishError::Duplicate) => return Ok("OK"),

@@ -16,7 +16,7 @@ use super::error::ApiError;
 use super::message_json::MessageJson;
 use crate::p2p::network::answer_query;
 use crate::p2p::redial::peer_of;
-use crate::store::query::{Query, QueryError, response};
+use crate::store::query::{Query, response};
 
 /// Reads a hash given as `0x…` hex, plain hex, or (url-safe) base64.
 fn parse_hash(raw: &str, what: &str) -> Result<Vec<u8>, ApiError> {
@@ -34,13 +34,24 @@ fn parse_hash(raw: &str, what: &str) -> Result<Vec<u8>, ApiError> {
         .ok_or_else(|| ApiError::bad_request(format!("{what} `{raw}` is not a 32-byte hash in hex or base64")))
 }
 
+/// Reads a boolean as nwaku does: case-insensitive `true`/`yes`/`on`/`1` or `false`/`no`/`off`/`0`.
 fn parse_bool(params: &HashMap<String, String>, key: &str, default: bool) -> Result<bool, ApiError> {
-    match params.get(key).map(String::as_str) {
-        None | Some("") => Ok(default),
-        Some("true") => Ok(true),
-        Some("false") => Ok(false),
-        Some(other) => Err(ApiError::bad_request(format!("{key} must be true or false, not `{other}`"))),
+    let Some(raw) = params.get(key).filter(|v| !v.is_empty()) else { return Ok(default) };
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(ApiError::bad_request(format!("{key} must be true or false, not `{raw}`"))),
     }
+}
+
+/// A time bound in ns; like nwaku, zero or negative means "no bound".
+fn parse_time(params: &HashMap<String, String>, key: &str) -> Result<Option<i64>, ApiError> {
+    Ok(parse_int::<i64>(params, key)?.filter(|t| *t > 0))
+}
+
+/// The page size; like nwaku, a negative one is taken as the largest page.
+fn parse_page_size(params: &HashMap<String, String>) -> Result<Option<u64>, ApiError> {
+    Ok(parse_int::<i64>(params, "pageSize")?.map(|n| u64::try_from(n).unwrap_or(u64::MAX)))
 }
 
 fn parse_int<T: std::str::FromStr>(params: &HashMap<String, String>, key: &str) -> Result<Option<T>, ApiError> {
@@ -65,8 +76,8 @@ fn request_from(params: &HashMap<String, String>) -> Result<StoreQueryRequest, A
         include_data: parse_bool(params, "includeData", false)?,
         pubsub_topic: params.get("pubsubTopic").filter(|t| !t.is_empty()).cloned(),
         content_topics: list(params, "contentTopics"),
-        time_start: parse_int(params, "startTime")?,
-        time_end: parse_int(params, "endTime")?,
+        time_start: parse_time(params, "startTime")?,
+        time_end: parse_time(params, "endTime")?,
         message_hashes: list(params, "hashes").iter().map(|h| parse_hash(h, "hash")).collect::<Result<_, _>>()?,
         pagination_cursor: params
             .get("cursor")
@@ -74,13 +85,19 @@ fn request_from(params: &HashMap<String, String>) -> Result<StoreQueryRequest, A
             .map(|c| parse_hash(c, "cursor"))
             .transpose()?,
         pagination_forward: parse_bool(params, "ascending", true)?,
-        pagination_limit: parse_int(params, "pageSize")?,
+        pagination_limit: parse_page_size(params)?,
     })
 }
 
+/// The JSON answer. Like nwaku, the HTTP status is 200 whatever the store status
+/// in the body, except 429 when the store node rate-limits.
 fn to_json(res: StoreQueryResponse) -> (StatusCode, Json<Value>) {
     let code = res.status_code.unwrap_or(500);
-    let http = StatusCode::from_u16(u16::try_from(code).unwrap_or(500)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let http = if code == crate::store::query::status::TOO_MANY_REQUESTS {
+        StatusCode::TOO_MANY_REQUESTS
+    } else {
+        StatusCode::OK
+    };
     let messages: Vec<Value> = res
         .messages
         .iter()
@@ -108,8 +125,13 @@ pub async fn messages(
     UrlQuery(params): UrlQuery<HashMap<String, String>>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let request = request_from(&params)?;
-    if let Some(addr) = params.get("peerAddr").filter(|a| !a.is_empty()) {
-        let addr: Multiaddr = addr.parse().map_err(|e| ApiError::bad_request(format!("peerAddr: {e}")))?;
+    let remote = match params.get("peerAddr").filter(|a| !a.is_empty()) {
+        Some(addr) => Some(addr.parse::<Multiaddr>().map_err(|e| ApiError::bad_request(format!("peerAddr: {e}")))?),
+        // Without a store of its own the node asks its store node (nwaku's --storenode).
+        None if state.store.is_none() => state.store_node.clone(),
+        None => None,
+    };
+    if let Some(addr) = remote {
         let peer = peer_of(&addr).ok_or_else(|| ApiError::bad_request("peerAddr must end in /p2p/<peer id>"))?;
         state
             .network
@@ -120,8 +142,9 @@ pub async fn messages(
         return Ok(to_json(res));
     }
     let Some(store) = &state.store else {
-        let err = QueryError::Unavailable("the store is disabled or failed to open".into());
-        return Ok(to_json(response(request.request_id, false, Err(err))));
+        return Err(ApiError::precondition_failed(
+            "No suitable service peer & no discovery method: this node has no store; give peerAddr or --store-node",
+        ));
     };
     let (id, include) = (request.request_id.clone(), request.include_data);
     let res = match Query::from_request(request, store.max_page_size()) {
