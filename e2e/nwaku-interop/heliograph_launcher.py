@@ -78,6 +78,8 @@ def heliograph_args(args, data_dir):
     ]
     if str(args.get("store", "")).lower() == "false":
         cmd.append("--no-store")
+    if str(args.get("lightpush", "")).lower() == "false":
+        cmd.append("--no-lightpush")
     if str(args.get("filter", "")).lower() == "true":
         # nwaku's default filter rate limit: 30 requests per minute per peer.
         cmd += ["--filter-rate-limit", "30"]

@@ -65,6 +65,8 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LightConfig {
+    /// Serve lightpush (v3 and legacy v2) to light clients.
+    pub lightpush: bool,
     /// Lightpush requests (v3 and v2 together) per minute per peer, also the burst;
     /// over it a request gets 429 TOO_MANY_REQUESTS (v2: an error response). 0: no limit.
     pub lightpush_rate_limit: u32,
@@ -88,6 +90,7 @@ pub struct LightConfig {
 impl Default for LightConfig {
     fn default() -> Self {
         LightConfig {
+            lightpush: true,
             lightpush_rate_limit: 600,
             filter_rate_limit: 120,
             lightpush_node: None,
@@ -534,6 +537,10 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_FILTER_RATE_LIMIT", value_name = "N")]
     pub filter_rate_limit: Option<u32>,
 
+    /// Do not serve lightpush to light clients (REST lightpushes still work).
+    #[arg(long, env = "HELIOGRAPH_NO_LIGHTPUSH")]
+    pub no_lightpush: bool,
+
     /// A lightpush service node (`/ip4/…/tcp/…/p2p/<peer id>`) that REST lightpushes go
     /// through instead of this node's own relay (like nwaku's `--lightpushnode`).
     #[arg(long, env = "HELIOGRAPH_LIGHTPUSH_NODE", value_name = "MULTIADDR")]
@@ -590,6 +597,9 @@ impl Cli {
         set(&mut config.bridge.addr, &self.bridge_addr);
         if self.no_bridge {
             config.bridge.enabled = false;
+        }
+        if self.no_lightpush {
+            config.light.lightpush = false;
         }
         set(&mut config.light.lightpush_rate_limit, &self.lightpush_rate_limit);
         set(&mut config.light.filter_rate_limit, &self.filter_rate_limit);

@@ -95,7 +95,7 @@ impl Node {
                 network: network.clone(),
                 store: store.clone(),
                 metrics: metrics.clone(),
-                policy: light::TopicPolicy::from_config(&config)?,
+                policy: light::TopicPolicy::from_config(&config),
                 filter_limits: light::filter::Limits::default(),
                 config: config.light.clone(),
                 own_enr: info.as_ref().map(|i| i.enr.clone()),

@@ -93,18 +93,26 @@ pub async fn lightpush(
     lightpush::parse_response(version, &answer).map_err(RequestError::BadResponse)
 }
 
-/// Lightpushes `message` by v3 through the service node at `addr` (which ends in
-/// `/p2p/<peer id>`), dialling it first when not connected. Failures to reach it
-/// come back as a 503 reply, so the caller answers as for any other status.
-pub async fn push_through(network: &NetworkHandle, addr: &Multiaddr, message: &RelayMessage) -> PushReply {
+/// Lightpushes `message` by `version` through the service node at `addr` (which
+/// ends in `/p2p/<peer id>`), dialling it first when not connected. Failures to
+/// reach it come back as a 503 reply whose description starts with nwaku's
+/// words: `dial_failure` when no stream could be opened (unreachable, or the
+/// node does not serve lightpush), `lightpush error` when the exchange broke.
+pub async fn push_through(
+    network: &NetworkHandle,
+    addr: &Multiaddr,
+    version: Version,
+    message: &RelayMessage,
+) -> PushReply {
     let unavailable = |desc: String| PushReply { status: status::UNAVAILABLE, desc, relay_peers: None };
     // Answers at once with the peer id when it is already connected.
     let peer = match network.dial(addr.clone()).await {
         Ok(peer) => peer,
-        Err(e) => return unavailable(format!("cannot reach lightpush node {addr}: {e}")),
+        Err(e) => return unavailable(format!("dial_failure: cannot reach lightpush node {addr}: {e}")),
     };
-    match lightpush(&mut network.streams(), peer, Version::V3, message).await {
+    match lightpush(&mut network.streams(), peer, version, message).await {
         Ok(reply) => reply,
-        Err(e) => unavailable(format!("lightpush node {peer}: {e}")),
+        Err(e @ RequestError::Open { .. }) => unavailable(format!("dial_failure: lightpush node {peer}: {e}")),
+        Err(e) => unavailable(format!("lightpush error: lightpush node {peer}: {e}")),
     }
 }

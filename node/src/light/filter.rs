@@ -294,7 +294,7 @@ mod tests {
     const TOPIC: &str = "/waku/2/rs/1/0";
 
     fn table(limits: Limits) -> Subscriptions {
-        Subscriptions::new(limits, TopicPolicy::new(1, 8, vec![PubsubTopic::Sharded { cluster: 1, shard: 0 }]))
+        Subscriptions::new(limits, TopicPolicy::new(1, 8))
     }
 
     fn request(kind: FilterSubscribeType, topic: Option<&str>, contents: &[&str]) -> Vec<u8> {
@@ -400,14 +400,7 @@ mod tests {
     #[test]
     fn limits_are_enforced() {
         let limits = Limits { max_peers: 2, max_topics_per_peer: 1, max_content_topics: 3, ..Limits::default() };
-        let mut subs = Subscriptions::new(
-            limits,
-            TopicPolicy::new(
-                1,
-                8,
-                vec![PubsubTopic::Sharded { cluster: 1, shard: 0 }, PubsubTopic::Sharded { cluster: 1, shard: 1 }],
-            ),
-        );
+        let mut subs = Subscriptions::new(limits, TopicPolicy::new(1, 8));
         let now = Instant::now();
         let (a, b, c) = (PeerId::random(), PeerId::random(), PeerId::random());
         let sub = |topic, contents: &[&str]| request(FilterSubscribeType::Subscribe, Some(topic), contents);

@@ -124,10 +124,11 @@ pub fn publish_status(error: &PublishError) -> u32 {
     match error {
         PublishError::Invalid(MessageError::TooLarge(_)) => status::PAYLOAD_TOO_LARGE,
         PublishError::Invalid(_) => status::INVALID_MESSAGE,
-        PublishError::NotSubscribed(_) => status::UNSUPPORTED_TOPIC,
-        PublishError::NoPeers(_) => status::NO_PEERS,
+        // As in nwaku: a topic not relayed here, or a message relayed before,
+        // reaches no peer.
+        PublishError::NotSubscribed(_) | PublishError::NoPeers(_) | PublishError::Duplicate => status::NO_PEERS,
         PublishError::QueuesFull(_) | PublishError::Shutdown => status::UNAVAILABLE,
-        PublishError::Duplicate | PublishError::Relay(_) => status::INTERNAL_ERROR,
+        PublishError::Relay(_) => status::INTERNAL_ERROR,
     }
 }
 
@@ -213,7 +214,7 @@ mod tests {
     use heliograph_proto::WakuMessage;
 
     fn policy() -> TopicPolicy {
-        TopicPolicy::new(1, 8, (0..8).map(|shard| PubsubTopic::Sharded { cluster: 1, shard }).collect())
+        TopicPolicy::new(1, 8)
     }
 
     fn message(payload: Vec<u8>) -> WakuMessage {

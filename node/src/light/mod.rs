@@ -15,8 +15,6 @@ pub mod push;
 pub mod server;
 pub mod service;
 
-use std::collections::HashSet;
-
 use crate::config::Config;
 use crate::waku::{ContentTopic, PubsubTopic};
 
@@ -24,26 +22,29 @@ pub use lightpush::PushReply;
 pub use server::{Server, publish_and_store};
 pub use service::{LightError, PeerExchangeCache, Services, spawn};
 
-/// Which pubsub topics light clients may use: those this node relays.
+/// Which pubsub topics light clients may use. Like nwaku, a topic need not be
+/// relayed when the request comes: a lightpush on a topic this node does not relay
+/// fails when it is published (no relay peers), and a filter subscription only
+/// sees messages once the node relays its topic (for example after a REST
+/// subscription).
 #[derive(Debug, Clone)]
 pub struct TopicPolicy {
     cluster: u16,
     num_shards: u16,
-    served: HashSet<PubsubTopic>,
 }
 
 impl TopicPolicy {
-    /// A policy for a node of `cluster` with `num_shards` autosharding shards that relays `served`.
-    pub fn new(cluster: u16, num_shards: u16, served: Vec<PubsubTopic>) -> Self {
-        TopicPolicy { cluster, num_shards, served: served.into_iter().collect() }
+    /// A policy for a node of `cluster` with `num_shards` autosharding shards.
+    pub fn new(cluster: u16, num_shards: u16) -> Self {
+        TopicPolicy { cluster, num_shards }
     }
 
     /// The policy of a node running `config`.
-    pub fn from_config(config: &Config) -> Result<Self, crate::config::ConfigError> {
-        Ok(TopicPolicy::new(config.relay.cluster_id, config.relay.num_shards, config.pubsub_topics()?))
+    pub fn from_config(config: &Config) -> Self {
+        TopicPolicy::new(config.relay.cluster_id, config.relay.num_shards)
     }
 
-    /// Parses a pubsub topic and checks that this node serves it.
+    /// Parses a lightpush's pubsub topic and checks that it is in this node's cluster.
     pub fn check(&self, raw: &str) -> Result<PubsubTopic, String> {
         let topic: PubsubTopic = raw.parse().map_err(|e| format!("{e}"))?;
         if let Some(other) = topic.cluster().filter(|c| *c != self.cluster) {
@@ -52,24 +53,19 @@ impl TopicPolicy {
                 self.cluster
             ));
         }
-        if !self.served.contains(&topic) {
-            return Err(format!("this node does not serve pubsub topic {topic}"));
-        }
         Ok(topic)
     }
 
     /// Parses a filter subscription's pubsub topic: any well-formed one, of any
-    /// cluster, as nwaku accepts. Messages reach a subscriber only on topics this
-    /// node relays, including those subscribed later through the REST API, and the
-    /// filter limits bound what a peer can make the node remember.
+    /// cluster, as nwaku accepts. The filter limits bound what a peer can make the
+    /// node remember.
     pub fn check_filter(&self, raw: &str) -> Result<PubsubTopic, String> {
         raw.parse().map_err(|e: crate::waku::TopicError| e.to_string())
     }
 
-    /// The served pubsub topic a content topic is autosharded to.
+    /// The pubsub topic of this node's cluster a content topic is autosharded to.
     pub fn autoshard(&self, content_topic: &str) -> Result<PubsubTopic, String> {
         let topic: ContentTopic = content_topic.parse().map_err(|e| format!("{e}"))?;
-        let pubsub = topic.pubsub_topic(self.cluster, self.num_shards).map_err(|e| e.to_string())?;
-        self.check(&pubsub.to_string())
+        topic.pubsub_topic(self.cluster, self.num_shards).map_err(|e| e.to_string())
     }
 }

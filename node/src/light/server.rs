@@ -202,8 +202,11 @@ fn success(relay_peers: u32) -> PushReply {
 /// The reply to a publish that failed; no relay peer gives a relay peer count of 0.
 fn publish_failure(error: &PublishError) -> PushReply {
     let status = lightpush::publish_status(error);
-    let relay_peers = (status == status::NO_PEERS).then_some(0);
-    PushReply { status, desc: error.to_string(), relay_peers }
+    if status == status::NO_PEERS {
+        // nwaku's wording, which lightpush clients match on.
+        return PushReply { status, desc: format!("not_published_to_any_peer: {error}"), relay_peers: Some(0) };
+    }
+    PushReply { status, desc: error.to_string(), relay_peers: None }
 }
 
 /// Stores a message that was relayed; a failed write is an internal error.
@@ -231,7 +234,7 @@ mod tests {
     const TOPIC: PubsubTopic = PubsubTopic::Sharded { cluster: 1, shard: 0 };
 
     fn server(lightpush_rate_limit: u32, filter_rate_limit: u32) -> Server {
-        let policy = TopicPolicy::new(1, 8, vec![TOPIC]);
+        let policy = TopicPolicy::new(1, 8);
         let metrics = NodeMetrics::default();
         let control = libp2p_stream::Behaviour::new().new_control();
         let hub = Arc::new(FilterHub::new(filter::Limits::default(), policy.clone(), control, metrics.clone()));

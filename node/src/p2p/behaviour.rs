@@ -74,8 +74,13 @@ pub struct Behaviour {
 
 impl Behaviour {
     /// Builds the behaviour for `key` under the network limits; `serve_store`
-    /// advertises and answers store queries.
-    pub fn new(key: &Keypair, network: &NetworkConfig, serve_store: bool) -> Result<Self, RelayError> {
+    /// advertises and answers store queries, `serve_lightpush` lightpush requests.
+    pub fn new(
+        key: &Keypair,
+        network: &NetworkConfig,
+        serve_store: bool,
+        serve_lightpush: bool,
+    ) -> Result<Self, RelayError> {
         let limits = connection_limits::ConnectionLimits::default()
             .with_max_established(Some(network.max_connections))
             .with_max_established_per_peer(Some(network.max_connections_per_peer))
@@ -112,21 +117,33 @@ impl Behaviour {
             ping: ping::Behaviour::new(ping::Config::new()),
             metadata,
             store,
-            filter: light_server(heliograph_proto::protocol_id::FILTER_SUBSCRIBE, MAX_FILTER_REQUEST),
-            lightpush_v3: light_server(heliograph_proto::protocol_id::LIGHTPUSH_V3, MAX_LIGHTPUSH_REQUEST),
-            lightpush_v2: light_server(heliograph_proto::protocol_id::LIGHTPUSH_V2, MAX_LIGHTPUSH_REQUEST),
-            peer_exchange: light_server(heliograph_proto::protocol_id::PEER_EXCHANGE, MAX_PX_FRAME),
+            filter: light_server(heliograph_proto::protocol_id::FILTER_SUBSCRIBE, MAX_FILTER_REQUEST, true),
+            lightpush_v3: light_server(
+                heliograph_proto::protocol_id::LIGHTPUSH_V3,
+                MAX_LIGHTPUSH_REQUEST,
+                serve_lightpush,
+            ),
+            lightpush_v2: light_server(
+                heliograph_proto::protocol_id::LIGHTPUSH_V2,
+                MAX_LIGHTPUSH_REQUEST,
+                serve_lightpush,
+            ),
+            peer_exchange: light_server(heliograph_proto::protocol_id::PEER_EXCHANGE, MAX_PX_FRAME, true),
             streams: libp2p_stream::Behaviour::new(),
         })
     }
 }
 
 /// A server (inbound only) of one light-client protocol: one request per stream,
-/// answered by the swarm task, write side closed after the response.
-fn light_server(protocol: &'static str, max_request: usize) -> request_response::Behaviour<LightCodec> {
+/// answered by the swarm task, write side closed after the response. When not
+/// `served`, the protocol is neither advertised nor accepted.
+fn light_server(protocol: &'static str, max_request: usize, served: bool) -> request_response::Behaviour<LightCodec> {
+    // Outbound support alone accepts no stream: the node never sends these requests itself.
+    let support =
+        if served { request_response::ProtocolSupport::Inbound } else { request_response::ProtocolSupport::Outbound };
     request_response::Behaviour::with_codec(
         LightCodec::new(max_request, MAX_LIGHT_RESPONSE),
-        [(StreamProtocol::new(protocol), request_response::ProtocolSupport::Inbound)],
+        [(StreamProtocol::new(protocol), support)],
         request_response::Config::default()
             .with_request_timeout(LIGHT_STREAM_TIMEOUT)
             .with_max_concurrent_streams(MAX_LIGHT_STREAMS),

@@ -353,7 +353,7 @@ pub async fn spawn(
 ) -> Result<(NetworkHandle, tokio::task::JoinHandle<()>), NetworkError> {
     let key = identity::load_or_create(&config.data_dir)?;
     let keypair = identity::libp2p_keypair(&key);
-    let behaviour = Behaviour::new(&keypair, &config.network, store.is_some())?;
+    let behaviour = Behaviour::new(&keypair, &config.network, store.is_some(), config.light.lightpush)?;
     let idle = config.network.idle_connection_timeout;
     let mut swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()

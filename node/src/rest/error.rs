@@ -39,6 +39,11 @@ impl ApiError {
         ApiError { status: StatusCode::PRECONDITION_FAILED, message: message.into() }
     }
 
+    /// 429 with `message`.
+    pub fn too_many_requests(message: impl Into<String>) -> Self {
+        ApiError { status: StatusCode::TOO_MANY_REQUESTS, message: message.into() }
+    }
+
     /// 503 with `message`.
     pub fn unavailable(message: impl Into<String>) -> Self {
         ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message: message.into() }

@@ -1,6 +1,9 @@
-//! `POST /lightpush/v3/message`: a lightpush through this node's own lightpush
-//! service (relay, then store), or through the configured lightpush service
-//! node (`light.lightpush_node`), answered with the v3 status as JSON.
+//! REST lightpushes through this node's own lightpush service (relay, then
+//! store), or through the configured lightpush service node
+//! (`light.lightpush_node`, nwaku's `--lightpushnode`):
+//! - `POST /lightpush/v3/message`: by lightpush v3, answered with the v3 status as JSON;
+//! - `POST /lightpush/v1/message`: by legacy lightpush v2, answered as nwaku's legacy
+//!   route does: 200 `OK`, 400 for a bad request, 429, or 503 with what failed.
 
 use axum::Json;
 use axum::extract::State;
@@ -9,8 +12,9 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::error::ApiError;
 use super::message_json::MessageJson;
-use crate::light::lightpush::status;
+use crate::light::lightpush::{Version, status};
 use crate::waku::{ContentTopic, PubsubTopic, RelayMessage};
 
 /// The request body.
@@ -54,15 +58,8 @@ fn reply(code: u32, desc: String, relay_peer_count: Option<u32>) -> (StatusCode,
     (http, Json(PushResult { status_code: code, status_desc: desc, relay_peer_count }))
 }
 
-/// `POST /lightpush/v3/message` with `{pubsubTopic?, message}`.
-pub async fn push(
-    State(state): State<AppState>,
-    body: Result<Json<PushBody>, JsonRejection>,
-) -> (StatusCode, Json<PushResult>) {
-    let Json(body) = match body {
-        Ok(b) => b,
-        Err(e) => return refuse(status::BAD_REQUEST, format!("malformed request: {e}")),
-    };
+/// Validates a push body into the message to push; `Err` is the v3 status and why.
+fn message_of(state: &AppState, body: PushBody) -> Result<RelayMessage, (u32, String)> {
     let topic = match &body.pubsub_topic {
         Some(raw) => raw.parse::<PubsubTopic>().map_err(|e| e.to_string()),
         None => body
@@ -75,25 +72,58 @@ pub async fn push(
     };
     let topic = match topic {
         Ok(t) if t.cluster().is_none_or(|c| c == state.cluster_id) => t,
-        Ok(t) => return refuse(status::UNSUPPORTED_TOPIC, format!("pubsub topic {t} is in another cluster")),
-        Err(e) => return refuse(status::BAD_REQUEST, e),
+        Ok(t) => return Err((status::UNSUPPORTED_TOPIC, format!("pubsub topic {t} is in another cluster"))),
+        Err(e) => return Err((status::BAD_REQUEST, e)),
     };
-    let message = match body.message.into_message() {
-        Ok(m) => m,
-        Err(e) => return refuse(status::BAD_REQUEST, e.message().to_owned()),
-    };
+    let message = body.message.into_message().map_err(|e| (status::BAD_REQUEST, e.message().to_owned()))?;
     if message.payload.is_empty() {
-        return refuse(status::INVALID_MESSAGE, "the message has an empty payload".into());
+        return Err((status::INVALID_MESSAGE, "the message has an empty payload".into()));
     }
-    let message = match RelayMessage::encode(topic, message) {
-        Ok(m) => m,
-        Err(e @ crate::waku::MessageError::TooLarge(_)) => return refuse(status::PAYLOAD_TOO_LARGE, e.to_string()),
-        Err(e) => return refuse(status::INVALID_MESSAGE, e.to_string()),
-    };
+    RelayMessage::encode(topic, message).map_err(|e| match e {
+        crate::waku::MessageError::TooLarge(_) => (status::PAYLOAD_TOO_LARGE, e.to_string()),
+        e => (status::INVALID_MESSAGE, e.to_string()),
+    })
+}
+
+/// Pushes through the lightpush node by `version`, or through this node's own service.
+async fn push_message(state: &AppState, version: Version, message: RelayMessage) -> crate::light::PushReply {
     let result = match &state.lightpush_node {
-        Some(node) => crate::light::client::push_through(&state.network, node, &message).await,
+        Some(node) => crate::light::client::push_through(&state.network, node, version, &message).await,
         None => crate::light::publish_and_store(&state.network, state.store.as_ref(), message).await,
     };
     state.metrics.light_request("rest_lightpush", result.status);
+    result
+}
+
+/// `POST /lightpush/v3/message` with `{pubsubTopic?, message}`.
+pub async fn push(
+    State(state): State<AppState>,
+    body: Result<Json<PushBody>, JsonRejection>,
+) -> (StatusCode, Json<PushResult>) {
+    let body = match body {
+        Ok(Json(b)) => b,
+        Err(e) => return refuse(status::BAD_REQUEST, format!("malformed request: {e}")),
+    };
+    let message = match message_of(&state, body) {
+        Ok(m) => m,
+        Err((code, desc)) => return refuse(code, desc),
+    };
+    let result = push_message(&state, Version::V3, message).await;
     reply(result.status, result.desc, result.relay_peers)
+}
+
+/// `POST /lightpush/v1/message` with `{pubsubTopic?, message}` (nwaku's legacy route).
+pub async fn push_legacy(
+    State(state): State<AppState>,
+    body: Result<Json<PushBody>, JsonRejection>,
+) -> Result<&'static str, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::bad_request(format!("malformed request: {}", e.body_text())))?;
+    let message =
+        message_of(&state, body).map_err(|(_, desc)| ApiError::bad_request(format!("Invalid message: {desc}")))?;
+    let result = push_message(&state, Version::V2, message).await;
+    match result.status {
+        status::SUCCESS => Ok("OK"),
+        status::TOO_MANY_REQUESTS => Err(ApiError::too_many_requests("Request rate limit reached")),
+        _ => Err(ApiError::unavailable(format!("Failed to request a message push: {}", result.desc))),
+    }
 }

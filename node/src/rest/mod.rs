@@ -91,6 +91,7 @@ pub fn app(state: AppState) -> Router {
         .route("/relay/v1/auto/messages/{content_topic}", get(relay::auto_messages).post(relay::auto_publish_to))
         .route("/store/v3/messages", get(store::messages))
         .route("/lightpush/v3/message", post(lightpush::push))
+        .route("/lightpush/v1/message", post(lightpush::push_legacy))
         .route("/filter/v2/subscriptions", post(filter::subscribe).put(filter::subscribe).delete(filter::unsubscribe))
         .route("/filter/v2/subscriptions/all", delete(filter::unsubscribe_all))
         .route("/filter/v2/subscriptions/", get(filter::ping))

@@ -19,11 +19,14 @@ pub const MAX_MESSAGE_SIZE: usize = 150 * 1024;
 /// remember those.
 pub const MAX_CONTENT_TOPIC_LEN: usize = 4096;
 
+/// Longest `meta` field (14/WAKU2-MESSAGE: up to 64 bytes; nwaku refuses longer).
+pub const MAX_META_LEN: usize = 64;
+
 /// Why a message was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum MessageError {
     /// The encoded message is larger than [`MAX_MESSAGE_SIZE`].
-    #[error("message is {0} bytes, larger than the {MAX_MESSAGE_SIZE}-byte limit")]
+    #[error("Message size exceeded maximum of {MAX_MESSAGE_SIZE} bytes: it is {0} bytes")]
     TooLarge(usize),
     /// The bytes are not a WakuMessage protobuf.
     #[error("message is not a valid WakuMessage protobuf: {0}")]
@@ -34,6 +37,9 @@ pub enum MessageError {
     /// The content topic is longer than the topic limit.
     #[error("content topic is {0} bytes, the limit is {MAX_CONTENT_TOPIC_LEN}")]
     ContentTopicTooLong(usize),
+    /// The meta field is longer than [`MAX_META_LEN`].
+    #[error("invalid length for Meta field: {0} bytes, the limit is {MAX_META_LEN}")]
+    MetaTooLong(usize),
 }
 
 impl MessageError {
@@ -44,6 +50,7 @@ impl MessageError {
             MessageError::Malformed(_) => "malformed",
             MessageError::NoContentTopic => "no_content_topic",
             MessageError::ContentTopicTooLong(_) => "content_topic_too_long",
+            MessageError::MetaTooLong(_) => "meta_too_long",
         }
     }
 }
@@ -105,6 +112,9 @@ fn check_fields(message: &WakuMessage) -> Result<(), MessageError> {
     }
     if message.content_topic.len() > MAX_CONTENT_TOPIC_LEN {
         return Err(MessageError::ContentTopicTooLong(message.content_topic.len()));
+    }
+    if let Some(meta) = message.meta.as_ref().filter(|m| m.len() > MAX_META_LEN) {
+        return Err(MessageError::MetaTooLong(meta.len()));
     }
     Ok(())
 }
