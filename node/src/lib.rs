@@ -90,7 +90,7 @@ impl Node {
             p2p::spawn(&config, &mut registry, metrics.clone(), store.clone(), shutdown.clone()).await?;
         let info = network.info().await;
         let mut tasks = vec![network_task];
-        let (px_cache, light_tasks) = light::spawn(
+        let light::Started { px_cache, filter: filter_hub, tasks: light_tasks } = light::spawn(
             light::Services {
                 network: network.clone(),
                 store: store.clone(),
@@ -158,6 +158,7 @@ impl Node {
                 bridge_tokens: config.bridge.enabled.then(|| bridge_tokens.clone()),
                 lightpush_node: config.light.lightpush_node.clone(),
                 store_node: config.light.store_node.clone(),
+                filter_hub,
                 filter: config.light.filter_node.clone().map(|node| rest::filter::FilterClient {
                     node,
                     cache: Arc::new(Mutex::new(rest::cache::RelayCache::new(config.relay.cache_size))),

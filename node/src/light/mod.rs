@@ -19,8 +19,9 @@ use crate::config::Config;
 use crate::waku::{ContentTopic, PubsubTopic};
 
 pub use lightpush::PushReply;
+pub use push::FilterHub;
 pub use server::{Server, publish_and_store};
-pub use service::{LightError, PeerExchangeCache, Services, spawn};
+pub use service::{LightError, PeerExchangeCache, Services, Started, spawn};
 
 /// Which pubsub topics light clients may use. Like nwaku, a topic need not be
 /// relayed when the request comes: a lightpush on a topic this node does not relay

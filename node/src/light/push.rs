@@ -96,6 +96,11 @@ impl FilterHub {
         outcome
     }
 
+    /// Whether a filter subscriber of this node wants `content_topic` on `pubsub_topic`.
+    pub fn has_subscribers(&self, pubsub_topic: &str, content_topic: &str) -> bool {
+        !self.lock().subs.matching(pubsub_topic, content_topic).is_empty()
+    }
+
     /// Queues a relayed message for every matching subscriber; never waits.
     fn dispatch(&self, message: &Arc<RelayMessage>) {
         let mut state = self.lock();

@@ -107,13 +107,19 @@ impl PeerExchangeCache {
     }
 }
 
+/// What [`spawn`] started.
+pub struct Started {
+    /// The peer-exchange cache, for discovery to seed.
+    pub px_cache: PeerExchangeCache,
+    /// The filter subscriptions, for publishers to know who listens.
+    pub filter: Arc<FilterHub>,
+    /// The tasks.
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
 /// Starts serving filter, lightpush (v3 and v2) and peer exchange: hands the
-/// server to the swarm task and returns the peer-exchange cache (for discovery
-/// to seed) and the tasks.
-pub async fn spawn(
-    services: Services,
-    shutdown: CancellationToken,
-) -> Result<(PeerExchangeCache, Vec<JoinHandle<()>>), LightError> {
+/// server to the swarm task.
+pub async fn spawn(services: Services, shutdown: CancellationToken) -> Result<Started, LightError> {
     let Services { network, store, metrics, policy, filter_limits, config, own_enr, seeds } = services;
     let hub = Arc::new(FilterHub::new(filter_limits, policy.clone(), network.streams(), metrics.clone()));
     let own_id = own_enr
@@ -128,10 +134,12 @@ pub async fn spawn(
         return Err(LightError::NetworkStopped);
     }
     let tasks = vec![
-        tokio::spawn(push::fan_out(hub, network.messages(), shutdown.clone()).instrument(info_span!("filter_fan_out"))),
+        tokio::spawn(
+            push::fan_out(hub.clone(), network.messages(), shutdown.clone()).instrument(info_span!("filter_fan_out")),
+        ),
         tokio::spawn(poll_peer_exchange(network, cache.clone(), shutdown).instrument(info_span!("peer_exchange_poll"))),
     ];
-    Ok((cache, tasks))
+    Ok(Started { px_cache: cache, filter: hub, tasks })
 }
 
 /// Asks connected peers that serve peer exchange for ENRs, each at most every [`PX_REQUERY`].

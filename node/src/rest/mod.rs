@@ -59,6 +59,8 @@ pub struct AppState {
     pub bridge_tokens: Option<Arc<crate::bridge::tokens::Tokens>>,
     /// The lightpush service node REST lightpushes go through, if one is configured.
     pub lightpush_node: Option<libp2p::Multiaddr>,
+    /// This node's filter subscribers (as a filter service node).
+    pub filter_hub: Arc<crate::light::FilterHub>,
     /// The store node REST queries go to when this node has no store, if configured.
     pub store_node: Option<libp2p::Multiaddr>,
     /// The filter client of the `/filter/v2/*` routes, if a filter node is configured.

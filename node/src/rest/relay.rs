@@ -86,9 +86,15 @@ async fn publish_to(
     let message = RelayMessage::encode(topic, message).map_err(crate::p2p::PublishError::from)?;
     let stored =
         (message.message.ephemeral != Some(true)).then(|| StoredMessage::relayed(&message, crate::store::now_ns()));
-    // Like nwaku, a publish with no relay peer on the topic is still accepted and
-    // reaches this node's own consumers (REST cache, filter subscribers, store).
-    match state.network.publish_or_deliver_locally(message).await {
+    // With no relay peer on the topic a message still goes out when a filter
+    // subscriber of this node wants it (as nwaku publishes it); otherwise 503.
+    let topic = message.pubsub_topic.to_string();
+    let published = if state.filter_hub.has_subscribers(&topic, &message.message.content_topic) {
+        state.network.publish_or_deliver_locally(message).await
+    } else {
+        state.network.publish(message).await
+    };
+    match published {
         Ok(_) => {}
         // Already relayed (and stored) once: nwaku answers a repeated publish with 200.
         Err(crate::p2p::PublishError::Duplicate) => return Ok("OK"),
