@@ -8,7 +8,7 @@ use axum::extract::{Query as UrlQuery, State};
 use axum::http::StatusCode;
 use base64::Engine;
 use heliograph_proto::store::{StoreQueryRequest, StoreQueryResponse};
-use libp2p::Multiaddr;
+use libp2p::{Multiaddr, PeerId};
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -18,20 +18,43 @@ use crate::p2p::network::answer_query;
 use crate::p2p::redial::peer_of;
 use crate::store::query::{Query, response};
 
-/// Reads a hash given as `0x…` hex, plain hex, or (url-safe) base64.
-fn parse_hash(raw: &str, what: &str) -> Result<Vec<u8>, ApiError> {
+/// Reads a 32-byte hash given as hex (`0x` optional), as nwaku does, or as (url-safe)
+/// base64; errors are worded as nwaku's.
+fn parse_hash(raw: &str) -> Result<Vec<u8>, ApiError> {
     let raw = raw.trim();
-    let hex_digits = raw.strip_prefix("0x").unwrap_or(raw);
-    if hex_digits.len() == 64
-        && let Ok(bytes) = hex::decode(hex_digits)
-    {
-        return Ok(bytes);
+    let base64 = || {
+        let engines = [&base64::engine::general_purpose::STANDARD, &base64::engine::general_purpose::URL_SAFE];
+        engines.iter().find_map(|e| e.decode(raw).ok().filter(|b| b.len() == 32))
+    };
+    let digits = raw.strip_prefix("0x").unwrap_or(raw);
+    if let Some(bad) = digits.chars().find(|c| !c.is_ascii_hexdigit()) {
+        return base64().ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Exception converting hex string to bytes: {bad} is not a hexadecimal character"
+            ))
+        });
     }
-    let engines = [&base64::engine::general_purpose::STANDARD, &base64::engine::general_purpose::URL_SAFE];
-    engines
-        .iter()
-        .find_map(|e| e.decode(raw).ok().filter(|b| b.len() == 32))
-        .ok_or_else(|| ApiError::bad_request(format!("{what} `{raw}` is not a 32-byte hash in hex or base64")))
+    match hex::decode(digits) {
+        Ok(bytes) if bytes.len() == 32 => Ok(bytes),
+        _ => base64().ok_or_else(|| {
+            let len = digits.len() / 2;
+            ApiError::bad_request(format!("waku message hash parsing error: invalid hash length: {len}"))
+        }),
+    }
+}
+
+/// Reads `peerAddr`: a multiaddr ending in `/p2p/<peer id>`, errors worded as nwaku's.
+fn parse_peer_addr(raw: &str) -> Result<(Multiaddr, PeerId), ApiError> {
+    let (addr, peer) = raw.rsplit_once("/p2p/").unwrap_or((raw, ""));
+    let addr: Multiaddr = addr.parse().map_err(|e| match e {
+        libp2p::multiaddr::Error::UnknownProtocolString(p) => {
+            ApiError::bad_request(format!("Invalid MultiAddress: Unsupported protocol `{p}`"))
+        }
+        e => ApiError::bad_request(format!("Invalid MultiAddress: {e}")),
+    })?;
+    let peer: PeerId =
+        peer.parse().map_err(|e| ApiError::bad_request(format!("Failed parsing remote peer info: {e}")))?;
+    Ok((addr.with(libp2p::multiaddr::Protocol::P2p(peer)), peer))
 }
 
 /// Reads a boolean as nwaku does: case-insensitive `true`/`yes`/`on`/`1` or `false`/`no`/`off`/`0`.
@@ -78,25 +101,21 @@ fn request_from(params: &HashMap<String, String>) -> Result<StoreQueryRequest, A
         content_topics: list(params, "contentTopics"),
         time_start: parse_time(params, "startTime")?,
         time_end: parse_time(params, "endTime")?,
-        message_hashes: list(params, "hashes").iter().map(|h| parse_hash(h, "hash")).collect::<Result<_, _>>()?,
-        pagination_cursor: params
-            .get("cursor")
-            .filter(|c| !c.is_empty())
-            .map(|c| parse_hash(c, "cursor"))
-            .transpose()?,
+        message_hashes: list(params, "hashes").iter().map(|h| parse_hash(h)).collect::<Result<_, _>>()?,
+        pagination_cursor: params.get("cursor").filter(|c| !c.is_empty()).map(|c| parse_hash(c)).transpose()?,
         pagination_forward: parse_bool(params, "ascending", true)?,
         pagination_limit: parse_page_size(params)?,
     })
 }
 
-/// The JSON answer. Like nwaku, the HTTP status is 200 whatever the store status
-/// in the body, except 429 when the store node rate-limits.
-fn to_json(res: StoreQueryResponse) -> (StatusCode, Json<Value>) {
+/// The JSON answer. As nwaku: a store node's answer is 200 whatever the store status in
+/// the body (429 when it rate-limits); a local query that fails has that status.
+fn to_json(res: StoreQueryResponse, remote: bool) -> (StatusCode, Json<Value>) {
     let code = res.status_code.unwrap_or(500);
-    let http = if code == crate::store::query::status::TOO_MANY_REQUESTS {
-        StatusCode::TOO_MANY_REQUESTS
-    } else {
-        StatusCode::OK
+    let http = match code {
+        crate::store::query::status::TOO_MANY_REQUESTS => StatusCode::TOO_MANY_REQUESTS,
+        _ if remote => StatusCode::OK,
+        c => StatusCode::from_u16(u16::try_from(c).unwrap_or(500)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
     };
     let messages: Vec<Value> = res
         .messages
@@ -126,20 +145,16 @@ pub async fn messages(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let request = request_from(&params)?;
     let remote = match params.get("peerAddr").filter(|a| !a.is_empty()) {
-        Some(addr) => Some(addr.parse::<Multiaddr>().map_err(|e| ApiError::bad_request(format!("peerAddr: {e}")))?),
+        Some(raw) => Some(parse_peer_addr(raw)?),
         // Without a store of its own the node asks its store node (nwaku's --storenode).
-        None if state.store.is_none() => state.store_node.clone(),
+        None if state.store.is_none() => state.store_node.clone().and_then(|a| peer_of(&a).map(|p| (a, p))),
         None => None,
     };
-    if let Some(addr) = remote {
-        let peer = peer_of(&addr).ok_or_else(|| ApiError::bad_request("peerAddr must end in /p2p/<peer id>"))?;
-        state
-            .network
-            .dial(addr)
-            .await
-            .map_err(|e| ApiError::unavailable(format!("cannot reach the store peer: {e}")))?;
-        let res = state.network.store_query(peer, request).await.map_err(ApiError::unavailable)?;
-        return Ok(to_json(res));
+    if let Some((addr, peer)) = remote {
+        let failed = |e: String| ApiError::unavailable(format!("PEER_DIAL_FAILURE: store node {addr}: {e}"));
+        state.network.dial(addr.clone()).await.map_err(failed)?;
+        let res = state.network.store_query(peer, request).await.map_err(failed)?;
+        return Ok(to_json(res, true));
     }
     let Some(store) = &state.store else {
         return Err(ApiError::precondition_failed(
@@ -151,5 +166,5 @@ pub async fn messages(
         Ok(query) => answer_query(store, query).await,
         Err(e) => response(id, include, Err(e)),
     };
-    Ok(to_json(res))
+    Ok(to_json(res, false))
 }

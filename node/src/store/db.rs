@@ -14,6 +14,10 @@ use super::query::{Page, Query, QueryError};
 use crate::waku::hash::MessageHash;
 
 const COUNT_KEY: &[u8] = b"count";
+/// Index entries read at a time by a query that filters while it scans.
+const SCAN_BATCH: usize = 256;
+/// Most messages a query for content topics without a pubsub topic examines.
+pub const MAX_SCANNED: usize = 10_000;
 const BYTES_KEY: &[u8] = b"bytes";
 
 /// The message database over a key-value store.
@@ -129,12 +133,10 @@ impl<K: KeyValueStore> MessageDb<K> {
         let prefixes: Vec<Prefix> = match (&q.pubsub_topic, q.content_topics.as_slice()) {
             (Some(p), []) => vec![Prefix::Pubsub(p.clone())],
             (Some(p), contents) => contents.iter().map(|c| Prefix::Content(p.clone(), c.clone())).collect(),
-            (None, _) => vec![Prefix::All],
+            (None, []) => vec![Prefix::All],
+            (None, _) => return self.query_content_anywhere(q),
         };
-        let cursor = match q.cursor {
-            Some(hash) => Some((self.get(&hash)?.ok_or(QueryError::UnknownCursor)?.time, hash)),
-            None => None,
-        };
+        let cursor = self.cursor(q)?;
         let mut hits: Vec<(i64, MessageHash)> = Vec::new();
         for prefix in &prefixes {
             let (mut lower, mut upper) =
@@ -158,6 +160,60 @@ impl<K: KeyValueStore> MessageDb<K> {
         self.page(hits, q)
     }
 
+    /// Where a cursor message sits: its time and hash.
+    fn cursor(&self, q: &Query) -> Result<Option<(i64, MessageHash)>, QueryError> {
+        match q.cursor {
+            Some(hash) => Ok(Some((self.get(&hash)?.ok_or(QueryError::UnknownCursor)?.time, hash))),
+            None => Ok(None),
+        }
+    }
+
+    /// Content topics without a pubsub topic (nwaku answers them on every pubsub
+    /// topic): walks the time index in the query direction and keeps the messages
+    /// of those content topics, examining at most [`MAX_SCANNED`] messages.
+    fn query_content_anywhere(&self, q: &Query) -> Result<Page, QueryError> {
+        let (mut lower, mut upper) =
+            Prefix::All.time_range(q.time_start.unwrap_or(i64::MIN), q.time_end.unwrap_or(i64::MAX));
+        if let Some((ts, hash)) = self.cursor(q)? {
+            let at = Prefix::All.key(ts, &hash);
+            if q.forward {
+                let mut after = at;
+                after.push(0);
+                lower = lower.max(after);
+            } else {
+                upper = upper.min(at);
+            }
+        }
+        let wanted: HashSet<&str> = q.content_topics.iter().map(String::as_str).collect();
+        let mut hits = Vec::new();
+        let mut scanned = 0;
+        while lower < upper && hits.len() <= q.limit && scanned < MAX_SCANNED {
+            let entries = self.kv.range(Column::ByTime, &lower, &upper, q.forward, SCAN_BATCH)?;
+            let Some((last, _)) = entries.last() else { break };
+            let last = last.clone();
+            scanned += entries.len();
+            let found: Vec<(i64, MessageHash)> = entries.iter().filter_map(|(k, _)| Prefix::All.split(k)).collect();
+            let keys: Vec<&[u8]> = found.iter().map(|(_, h)| h.as_slice()).collect();
+            for (hit, value) in found.iter().zip(self.kv.multi_get(Column::Messages, &keys)?) {
+                if let Some(value) = value
+                    && wanted.contains(StoredMessage::decode(&value)?.message.content_topic.as_str())
+                {
+                    hits.push(*hit);
+                }
+            }
+            if entries.len() < SCAN_BATCH {
+                break;
+            }
+            if q.forward {
+                lower = last;
+                lower.push(0);
+            } else {
+                upper = last;
+            }
+        }
+        self.page(hits, q)
+    }
+
     fn query_hashes(&self, q: &Query) -> Result<Page, QueryError> {
         let mut found = Vec::new();
         for hash in &q.hashes {
@@ -167,11 +223,7 @@ impl<K: KeyValueStore> MessageDb<K> {
                 found.push((m.time, m.hash));
             }
         }
-        let cursor = match q.cursor {
-            Some(hash) => Some((self.get(&hash)?.ok_or(QueryError::UnknownCursor)?.time, hash)),
-            None => None,
-        };
-        if let Some(c) = cursor {
+        if let Some(c) = self.cursor(q)? {
             found.retain(|hit| if q.forward { *hit > c } else { *hit < c });
         }
         self.page(found, q)

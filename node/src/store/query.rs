@@ -30,9 +30,6 @@ pub mod status {
 /// Why a query was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
-    /// Content topics need the pubsub topic they live on.
-    #[error("content topics were given without a pubsub topic")]
-    ContentWithoutPubsub,
     /// A hash lookup cannot be combined with content or time filters.
     #[error("message hashes cannot be combined with content topics or a time range")]
     HashesWithFilters,
@@ -42,11 +39,8 @@ pub enum QueryError {
     /// A hash or cursor is not 32 bytes.
     #[error("{0} must be 32 bytes")]
     BadHashLength(&'static str),
-    /// Start after end.
-    #[error("time_start {0} is after time_end {1}")]
-    InvertedTimeRange(i64, i64),
     /// The cursor names no stored message.
-    #[error("unknown pagination cursor: no stored message has that hash")]
+    #[error("cursor not found: no stored message has that hash")]
     UnknownCursor,
     /// The store failed.
     #[error("store failure: {0}")]
@@ -76,7 +70,7 @@ pub struct Query {
     pub include_data: bool,
     /// Pubsub topic filter.
     pub pubsub_topic: Option<String>,
-    /// Content topic filter (needs `pubsub_topic`).
+    /// Content topic filter (on every pubsub topic when `pubsub_topic` is `None`).
     pub content_topics: Vec<String>,
     /// Inclusive lower time bound, ns.
     pub time_start: Option<i64>,
@@ -107,14 +101,6 @@ impl Query {
             && (!req.content_topics.is_empty() || req.time_start.is_some() || req.time_end.is_some())
         {
             return Err(QueryError::HashesWithFilters);
-        }
-        if !req.content_topics.is_empty() && pubsub_topic.is_none() {
-            return Err(QueryError::ContentWithoutPubsub);
-        }
-        if let (Some(start), Some(end)) = (req.time_start, req.time_end)
-            && start > end
-        {
-            return Err(QueryError::InvertedTimeRange(start, end));
         }
         let hashes = req.message_hashes.iter().map(|h| hash_of(h, "message hash")).collect::<Result<_, _>>()?;
         let cursor = req.pagination_cursor.as_deref().map(|c| hash_of(c, "pagination cursor")).transpose()?;
@@ -212,6 +198,11 @@ mod tests {
 
     #[test]
     fn valid_requests_get_defaults_and_caps() {
+        // As nwaku: content topics without a pubsub topic, and an empty time range, are queries.
+        let anywhere = StoreQueryRequest { pubsub_topic: None, ..request() };
+        assert!(Query::from_request(anywhere, 100).expect("valid").pubsub_topic.is_none());
+        let empty_range = StoreQueryRequest { time_start: Some(5), time_end: Some(4), ..request() };
+        assert!(Query::from_request(empty_range, 100).is_ok());
         let q = Query::from_request(request(), 100).expect("valid");
         assert_eq!(q.limit, DEFAULT_PAGE_SIZE);
         let big = StoreQueryRequest { pagination_limit: Some(5000), ..request() };
@@ -224,11 +215,9 @@ mod tests {
     #[test]
     fn contradictory_requests_say_why() {
         let cases = [
-            (StoreQueryRequest { pubsub_topic: None, ..request() }, "without a pubsub topic"),
             (StoreQueryRequest { message_hashes: vec![vec![0; 32]], ..request() }, "cannot be combined"),
             (StoreQueryRequest { message_hashes: vec![vec![0; 3]], content_topics: vec![], ..request() }, "32 bytes"),
             (StoreQueryRequest { pagination_cursor: Some(vec![0; 31]), ..request() }, "cursor must be 32 bytes"),
-            (StoreQueryRequest { time_start: Some(5), time_end: Some(4), ..request() }, "after time_end"),
             (StoreQueryRequest { content_topics: vec!["x".into(); 101], ..request() }, "at most 100"),
         ];
         for (req, needle) in cases {
