@@ -1,6 +1,6 @@
 //! The nwaku-compatible REST API (axum): health, debug, admin, relay, store,
-//! lightpush, filter (as a client of a filter node) and Prometheus metrics. [`app`] builds the router; [`serve`] runs it until
-//! shutdown.
+//! lightpush, filter (as a client of a filter node) and Prometheus metrics.
+//! [`app`] builds the router; [`serve`] runs it until shutdown.
 
 mod admin;
 mod bridge_tokens;
