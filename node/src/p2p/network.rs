@@ -278,7 +278,8 @@ impl NetworkHandle {
         self.call(|reply| Command::Subscribe { topic, reply }).await.unwrap_or_else(|| Err("shutting down".into()))
     }
 
-    /// Leaves a pubsub topic joined at run time; configured topics stay. Returns whether it left.
+    /// Leaves a pubsub topic, configured or joined at run time, as nwaku's REST
+    /// unsubscribe does. Returns whether it left.
     pub async fn unsubscribe(&self, topic: PubsubTopic) -> bool {
         self.call(|reply| Command::Unsubscribe { topic, reply }).await.unwrap_or(false)
     }
@@ -325,7 +326,6 @@ struct Network {
     metrics: NodeMetrics,
     libp2p_metrics: libp2p::metrics::Metrics,
     metadata: Metadata,
-    configured: HashSet<PubsubTopic>,
     joined: HashSet<PubsubTopic>,
     peers: HashMap<PeerId, PeerState>,
     listen_addrs: Vec<Multiaddr>,
@@ -384,7 +384,6 @@ pub async fn spawn(
     let network = Network {
         swarm,
         metadata: Metadata::new(config.relay.cluster_id, config.shards()),
-        configured: topics.iter().cloned().collect(),
         joined: topics.into_iter().collect(),
         key,
         config: config.clone(),
@@ -570,7 +569,7 @@ impl Network {
                 let _ = reply.send(result);
             }
             Command::Unsubscribe { topic, reply } => {
-                let left = !self.configured.contains(&topic) && self.joined.remove(&topic);
+                let left = self.joined.remove(&topic);
                 if left {
                     self.swarm.behaviour_mut().relay.unsubscribe(&IdentTopic::new(topic.to_string()));
                     self.metrics.mesh_peers.remove(&crate::metrics::TopicLabel { topic: topic.to_string() });

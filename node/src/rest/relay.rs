@@ -49,7 +49,7 @@ pub async fn subscribe(
     Ok("OK")
 }
 
-/// `DELETE /relay/v1/subscriptions`: stop caching (and relaying, unless configured).
+/// `DELETE /relay/v1/subscriptions`: stop caching and relaying these topics (configured ones too, as nwaku).
 pub async fn unsubscribe(
     State(state): State<AppState>,
     body: Result<Json<Vec<String>>, JsonRejection>,
@@ -92,7 +92,7 @@ async fn publish_to(
     let published = if state.filter_hub.has_subscribers(&topic, &message.message.content_topic) {
         state.network.publish_or_deliver_locally(message).await
     } else {
-        state.network.publish(message).await
+        publish_soon(state, message).await
     };
     match published {
         Ok(_) => {}
@@ -108,6 +108,26 @@ async fn publish_to(
             .map_err(|e| ApiError::insufficient_storage(format!("published to the mesh but not stored: {e}")))?;
     }
     Ok("OK")
+}
+
+/// How long a publish waits for a relay peer on its topic: right after a (re)subscription
+/// the peers' subscription announcements are still on their way.
+const PEER_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Publishes, retrying for up to [`PEER_GRACE`] while no relay peer is on the topic.
+async fn publish_soon(
+    state: &AppState,
+    message: RelayMessage,
+) -> Result<crate::p2p::network::PublishOutcome, crate::p2p::PublishError> {
+    let deadline = tokio::time::Instant::now() + PEER_GRACE;
+    loop {
+        match state.network.publish(message.clone()).await {
+            Err(crate::p2p::PublishError::NoPeers(_)) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            outcome => return outcome,
+        }
+    }
 }
 
 /// `POST /relay/v1/messages/{topic}`: publishes a message on a relayed pubsub topic.
