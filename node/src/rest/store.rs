@@ -86,10 +86,11 @@ fn parse_int<T: std::str::FromStr>(params: &HashMap<String, String>, key: &str) 
     }
 }
 
+/// A comma-separated list; like nwaku, items are not trimmed (`" "` is a content topic).
 fn list(params: &HashMap<String, String>, key: &str) -> Vec<String> {
     params
         .get(key)
-        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .map(|v| v.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
         .unwrap_or_default()
 }
 
