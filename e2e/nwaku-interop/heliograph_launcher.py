@@ -72,6 +72,8 @@ def heliograph_args(args, data_dir):
         "--data-dir", data_dir,
         "--log", LOG_FILTER,
         "--no-bridge",
+        # nwaku answers a relay publish that reaches no relay peer with 200.
+        "--rest-publish-without-peers",
         "--rest-addr", f"127.0.0.1:{args['rest-port']}",
         "--listen", f"/ip4/127.0.0.1/tcp/{args['tcp-port']}",
         "--listen", f"/ip4/127.0.0.1/tcp/{args['websocket-port']}/ws",

@@ -51,7 +51,7 @@ class FlagMapping(unittest.TestCase):
         for expected in ["--rest-addr 127.0.0.1:1", "--listen /ip4/127.0.0.1/tcp/2", "--listen /ip4/127.0.0.1/tcp/3/ws",
                          "--no-store", "--no-lightpush", "--filter-rate-limit 30", "--shard 0", "--cluster-id 3",
                          f"--filter-node {node}", f"--lightpush-node {node}", f"--store-node {node}",
-                         "--bootstrap enr:-abc", "--no-bridge"]:
+                         "--bootstrap enr:-abc", "--no-bridge", "--rest-publish-without-peers"]:
             self.assertIn(expected, line)
         self.assertEqual(unknown, ["unknown-x"])
         self.assertNotIn("TRACE", line)

@@ -212,6 +212,10 @@ pub struct RestConfig {
     pub addr: SocketAddr,
     /// Folder of static pages (e.g. the demo dapp and wallet) served under `/demo/`.
     pub static_dir: Option<PathBuf>,
+    /// Answer a relay publish that reaches no relay peer with 200, delivering it to
+    /// this node's own consumers (REST cache, filter subscribers, store) only, as
+    /// nwaku does. Off: such a publish gets 503, so the caller knows it went nowhere.
+    pub publish_without_peers: bool,
 }
 
 /// How hard the store works to keep what it acknowledged.
@@ -314,7 +318,12 @@ impl Default for RelayConfig {
 
 impl Default for RestConfig {
     fn default() -> Self {
-        RestConfig { enabled: true, addr: SocketAddr::from(([127, 0, 0, 1], 8645)), static_dir: None }
+        RestConfig {
+            enabled: true,
+            addr: SocketAddr::from(([127, 0, 0, 1], 8645)),
+            static_dir: None,
+            publish_without_peers: false,
+        }
     }
 }
 
@@ -498,6 +507,12 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_REST_ADDR", value_name = "IP:PORT")]
     pub rest_addr: Option<SocketAddr>,
 
+    /// Answer REST relay publishes that reach no relay peer with 200 (delivered to this
+    /// node's own REST cache, filter subscribers and store only), as nwaku does
+    /// [default: off: 503].
+    #[arg(long, env = "HELIOGRAPH_REST_PUBLISH_WITHOUT_PEERS")]
+    pub rest_publish_without_peers: bool,
+
     /// Folder of static pages served under `/demo/` on the REST address (e.g. the demo apps).
     #[arg(long, env = "HELIOGRAPH_STATIC_DIR", value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
@@ -585,6 +600,9 @@ impl Cli {
         set_list(&mut config.relay.shards, &self.shards);
         set_list(&mut config.relay.pubsub_topics, &self.pubsub_topics);
         set(&mut config.rest.addr, &self.rest_addr);
+        if self.rest_publish_without_peers {
+            config.rest.publish_without_peers = true;
+        }
         if self.static_dir.is_some() {
             config.rest.static_dir.clone_from(&self.static_dir);
         }

@@ -146,9 +146,14 @@ impl Node {
         }
         let mut rest_addr = None;
         if config.rest.enabled {
+            // As nwaku, the REST cache holds the configured topics from the start.
+            let mut relay_cache = rest::cache::RelayCache::new(config.relay.cache_size);
+            relay_cache
+                .subscribe_pubsub(&config.pubsub_topics()?)
+                .map_err(|e| config::ConfigError::Invalid(e.to_string()))?;
             let state = rest::AppState {
                 network: network.clone(),
-                cache: Arc::new(Mutex::new(rest::cache::RelayCache::new(config.relay.cache_size))),
+                cache: Arc::new(Mutex::new(relay_cache)),
                 registry: Arc::new(registry),
                 metrics,
                 store: store.clone(),
@@ -159,6 +164,7 @@ impl Node {
                 lightpush_node: config.light.lightpush_node.clone(),
                 store_node: config.light.store_node.clone(),
                 filter_hub,
+                publish_without_peers: config.rest.publish_without_peers,
                 filter: config.light.filter_node.clone().map(|node| rest::filter::FilterClient {
                     node,
                     cache: Arc::new(Mutex::new(rest::cache::RelayCache::new(config.relay.cache_size))),

@@ -54,7 +54,11 @@ async fn malformed_rest_requests_get_clear_4xx_answers() {
         node.post_json(&path, &json!({"payload": "AQ==", "contentTopic": "/a/1/b/c", "meta": meta})).await;
     assert_eq!((status, body.contains("invalid length for Meta field")), (400, true), "{body}");
 
+    // Configured topics are cached from the start (as nwaku); others only once subscribed.
     let (status, body) = node.get(&format!("/relay/v1/messages/{}", urlencoding::encode(TOPIC))).await;
+    assert_eq!((status, body.as_str()), (200, "[]"));
+    let other = format!("/relay/v1/messages/{}", urlencoding::encode("/waku/2/rs/1/99"));
+    let (status, body) = node.get(&other).await;
     assert_eq!((status, body.contains("not subscribed")), (404, true), "{body}");
 
     let (status, body) = node.post_json("/relay/v1/subscriptions", &json!([])).await;

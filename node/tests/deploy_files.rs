@@ -222,7 +222,11 @@ async fn grafana_dashboard_charts_metrics_the_node_exports() {
     let (message, _) = common::message("dashboard");
     node.publish_when_meshed(common::TOPIC, &message).await;
     let path = format!("/relay/v1/messages/{}", urlencoding::encode(common::TOPIC));
-    assert_eq!(node.post_json(&path, &message).await.0, 200, "a duplicate is answered OK (nwaku), not relayed again, and counted");
+    assert_eq!(
+        node.post_json(&path, &message).await.0,
+        200,
+        "a duplicate is answered OK (nwaku), not relayed again, and counted"
+    );
     let (status, text) = node.get("/metrics").await;
     assert_eq!(status, 200);
     for name in &names {

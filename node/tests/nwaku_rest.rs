@@ -137,3 +137,19 @@ async fn lightpush_to_a_node_without_lightpush_is_a_dial_failure() {
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("Failed to request a message push: dial_failure"), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_without_relay_peers_is_503_unless_configured_as_nwaku() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let alone = TestNode::tcp(&dir.path().join("a"), &[]).await;
+    let (msg, _) = common::message("nobody listens");
+    let (status, body) = alone.post_json(&relay_path(TOPIC), &msg).await;
+    assert_eq!(status, 503, "{body}");
+    let nwaku_like = TestNode::tcp(&dir.path().join("b"), &["--rest-publish-without-peers"]).await;
+    let (status, body) = nwaku_like.post_json(&relay_path(TOPIC), &msg).await;
+    assert_eq!(status, 200, "{body}");
+    // Delivered to its own consumers: the REST cache of the configured topic, and the store.
+    assert_eq!(nwaku_like.take(TOPIC).await.len(), 1);
+    let (_, body) = nwaku_like.get("/store/v3/messages?pubsubTopic=%2Fwaku%2F2%2Frs%2F1%2F0").await;
+    assert!(body.contains("messageHash"), "{body}");
+}

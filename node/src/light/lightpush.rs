@@ -106,9 +106,6 @@ pub fn decode(version: Version, frame: Result<&[u8], String>, policy: &TopicPoli
     if message.payload.is_empty() {
         return Err(refuse(request_id, status::INVALID_MESSAGE, "the message has an empty payload".into()));
     }
-    if message.version.unwrap_or(0) > 1 {
-        return Err(refuse(request_id, status::INVALID_MESSAGE, "unsupported message version".into()));
-    }
     let message = RelayMessage::encode(topic, message).map_err(|e| {
         let status = match e {
             MessageError::TooLarge(_) => status::PAYLOAD_TOO_LARGE,

@@ -1,6 +1,7 @@
 //! The REST API's error: a status code and a plain-text message saying what
 //! is wrong, as nwaku answers.
 
+use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -48,6 +49,15 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message: message.into() }
     }
+}
+
+/// Why a JSON body was refused; one over the body limit is worded as nwaku's size error.
+pub fn body_rejection(e: &JsonRejection) -> String {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        let max = crate::waku::MAX_MESSAGE_SIZE;
+        return format!("Message size exceeded maximum of {max} bytes: the request body is over the REST limit");
+    }
+    e.body_text()
 }
 
 impl From<PublishError> for ApiError {

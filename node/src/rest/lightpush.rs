@@ -102,6 +102,9 @@ pub async fn push(
 ) -> (StatusCode, Json<PushResult>) {
     let body = match body {
         Ok(Json(b)) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return refuse(status::PAYLOAD_TOO_LARGE, super::error::body_rejection(&e));
+        }
         Err(e) => return refuse(status::BAD_REQUEST, format!("malformed request: {e}")),
     };
     let message = match message_of(&state, body) {
@@ -117,7 +120,8 @@ pub async fn push_legacy(
     State(state): State<AppState>,
     body: Result<Json<PushBody>, JsonRejection>,
 ) -> Result<&'static str, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::bad_request(format!("malformed request: {}", e.body_text())))?;
+    let Json(body) =
+        body.map_err(|e| ApiError::bad_request(format!("malformed request: {}", super::error::body_rejection(&e))))?;
     let message =
         message_of(&state, body).map_err(|(_, desc)| ApiError::bad_request(format!("Invalid message: {desc}")))?;
     let result = push_message(&state, Version::V2, message).await;

@@ -59,6 +59,8 @@ pub struct AppState {
     pub bridge_tokens: Option<Arc<crate::bridge::tokens::Tokens>>,
     /// The lightpush service node REST lightpushes go through, if one is configured.
     pub lightpush_node: Option<libp2p::Multiaddr>,
+    /// Answer publishes that reach no relay peer with 200 (`rest.publish_without_peers`).
+    pub publish_without_peers: bool,
     /// This node's filter subscribers (as a filter service node).
     pub filter_hub: Arc<crate::light::FilterHub>,
     /// The store node REST queries go to when this node has no store, if configured.

@@ -78,7 +78,8 @@ async fn publish_to(
     topic: PubsubTopic,
     body: Result<Json<MessageJson>, JsonRejection>,
 ) -> Result<&'static str, ApiError> {
-    let Json(json) = body.map_err(|e| ApiError::bad_request(format!("malformed message: {e}")))?;
+    let Json(json) =
+        body.map_err(|e| ApiError::bad_request(format!("malformed message: {}", super::error::body_rejection(&e))))?;
     let message = json.into_message()?;
     if message.payload.is_empty() {
         return Err(ApiError::bad_request("Failed to publish: the message payload is empty"));
@@ -87,9 +88,11 @@ async fn publish_to(
     let stored =
         (message.message.ephemeral != Some(true)).then(|| StoredMessage::relayed(&message, crate::store::now_ns()));
     // With no relay peer on the topic a message still goes out when a filter
-    // subscriber of this node wants it (as nwaku publishes it); otherwise 503.
+    // subscriber of this node wants it, or when configured to (nwaku's behaviour);
+    // otherwise 503.
     let topic = message.pubsub_topic.to_string();
-    let published = if state.filter_hub.has_subscribers(&topic, &message.message.content_topic) {
+    let local = state.publish_without_peers || state.filter_hub.has_subscribers(&topic, &message.message.content_topic);
+    let published = if local {
         state.network.publish_or_deliver_locally(message).await
     } else {
         publish_soon(state, message).await
@@ -182,7 +185,8 @@ pub async fn auto_publish(
     State(state): State<AppState>,
     body: Result<Json<MessageJson>, JsonRejection>,
 ) -> Result<&'static str, ApiError> {
-    let Json(json) = body.map_err(|e| ApiError::bad_request(format!("malformed message: {e}")))?;
+    let Json(json) =
+        body.map_err(|e| ApiError::bad_request(format!("malformed message: {}", super::error::body_rejection(&e))))?;
     let raw = json.content_topic.clone().ok_or_else(|| ApiError::bad_request("contentTopic is required"))?;
     let (_, pubsub) = content_topic(&state, &raw)?;
     publish_to(&state, pubsub, Ok(Json(json))).await
@@ -194,7 +198,8 @@ pub async fn auto_publish_to(
     Path(raw): Path<String>,
     body: Result<Json<MessageJson>, JsonRejection>,
 ) -> Result<&'static str, ApiError> {
-    let Json(mut json) = body.map_err(|e| ApiError::bad_request(format!("malformed message: {e}")))?;
+    let Json(mut json) =
+        body.map_err(|e| ApiError::bad_request(format!("malformed message: {}", super::error::body_rejection(&e))))?;
     match &json.content_topic {
         Some(t) if t != &raw => {
             return Err(ApiError::bad_request(format!("contentTopic {t} differs from the path's {raw}")));

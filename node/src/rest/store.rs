@@ -88,10 +88,7 @@ fn parse_int<T: std::str::FromStr>(params: &HashMap<String, String>, key: &str) 
 
 /// A comma-separated list; like nwaku, items are not trimmed (`" "` is a content topic).
 fn list(params: &HashMap<String, String>, key: &str) -> Vec<String> {
-    params
-        .get(key)
-        .map(|v| v.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
-        .unwrap_or_default()
+    params.get(key).map(|v| v.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default()
 }
 
 fn request_from(params: &HashMap<String, String>) -> Result<StoreQueryRequest, ApiError> {
