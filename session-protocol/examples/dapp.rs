@@ -129,6 +129,7 @@ fn proposal(args: &Args) -> Request {
     Request {
         required_namespaces: ns(&args.chains, &args.methods, &[]),
         optional_namespaces: ns(&args.optional_chains, &args.optional_methods, &args.optional_events),
+        session_properties: None,
     }
 }
 
