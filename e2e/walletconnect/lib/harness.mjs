@@ -321,6 +321,7 @@ export async function startRustPeer(role, relayUrl) {
 export function signClientWallet(client) {
   return {
     client,
+    name: client.metadata.name,
     pair: (uri) => client.pair({ uri }),
     proposal: () => waitEvent(client, 'session_proposal'),
     approve: async (params) => {
@@ -337,7 +338,7 @@ export function signClientWallet(client) {
     ping: (params) => client.ping(params),
     disconnect: (params) => client.disconnect(params),
     deleted: () => waitEvent(client, 'session_delete'),
-    session: (topic) => client.session.get(topic),
+    session: (topic) => client.session.getAll().find((s) => s.topic === topic),
     close: () => closeClient(client),
   };
 }
@@ -346,6 +347,7 @@ export function signClientWallet(client) {
 export function walletKitWallet(kit) {
   return {
     client: kit,
+    name: kit.metadata.name,
     pair: (uri) => kit.pair({ uri }),
     proposal: () => waitEvent(kit, 'session_proposal'),
     approve: (params) => kit.approveSession(params),

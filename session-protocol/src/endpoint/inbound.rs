@@ -277,8 +277,9 @@ impl Endpoint {
                 self.auto_respond(topic, &key, id, answer(refusal, "only the controller may"), &method);
             }
             "wc_sessionExtend" => {
-                let Extend { expiry } = Extend::from_json(&params)?;
                 let (ttl, skew) = (self.config.session_ttl, self.config.max_clock_skew);
+                // No expiry (what the official SDKs send): 7 days from now, as they compute it.
+                let expiry = Extend::from_json(&params).expiry.unwrap_or(now.unix_secs() + ttl.as_secs());
                 match expiry::check_extend(s.expiry, expiry, now.unix_secs(), ttl, skew) {
                     Ok(expiry) => {
                         s.expiry = expiry;

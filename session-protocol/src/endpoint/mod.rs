@@ -449,7 +449,8 @@ impl Endpoint {
     pub fn extend(&mut self, session: &Topic, now: Now) -> Result<u64, EndpointError> {
         let current = self.controller(session)?.expiry;
         let expiry = (now.unix_secs() + self.config.session_ttl.as_secs()).max(current);
-        let id = self.send_request(session, "wc_sessionExtend", Extend { expiry }.to_json(), false, now)?;
+        let id =
+            self.send_request(session, "wc_sessionExtend", Extend { expiry: Some(expiry) }.to_json(), false, now)?;
         if let Some(s) = self.sessions.get_mut(session) {
             s.expiry = expiry;
             s.expiry_at = now.instant_at_unix(expiry);

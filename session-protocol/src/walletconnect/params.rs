@@ -279,23 +279,26 @@ impl Update {
     }
 }
 
-/// `wc_sessionExtend` params.
+/// `wc_sessionExtend` params. The spec names `expiry`; the official SDKs
+/// (2.25) send `{}` and let each side compute "7 days from now" itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Extend {
-    /// New expiry, unix seconds.
-    pub expiry: u64,
+    /// New expiry, unix seconds; `None` when the peer sent none.
+    pub expiry: Option<u64>,
 }
 
 impl Extend {
-    /// The wire params.
+    /// The wire params (we always name the expiry).
     pub fn to_json(self) -> Value {
-        json!({"expiry": self.expiry})
+        match self.expiry {
+            Some(expiry) => json!({"expiry": expiry}),
+            None => json!({}),
+        }
     }
 
-    /// Reads the params.
-    pub fn from_json(v: &Value) -> Result<Self, WireError> {
-        let expiry = v.get("expiry").and_then(Value::as_u64);
-        Ok(Extend { expiry: expiry.ok_or_else(|| WireError::field("wc_sessionExtend", "expiry", "unix seconds"))? })
+    /// Reads the params; a missing or non-integer expiry is `None`.
+    pub fn from_json(v: &Value) -> Self {
+        Extend { expiry: v.get("expiry").and_then(Value::as_u64) }
     }
 }
 
