@@ -9,6 +9,8 @@
 //!     --chain eip155:1 --optional-chain eip155:137 --sessions 3 --requests 2
 //! ```
 //! Exit code 0 when every session connected and every signature verified.
+//! With `--control` it runs no script and takes commands as JSON lines on stdin
+//! instead (`common/control.rs`), which is how the e2e suites drive it.
 
 mod common;
 
@@ -70,6 +72,12 @@ async fn main() -> anyhow::Result<()> {
     common::cancel_on_signal(shutdown.clone());
     let (mut driver, _restored) = common::start(&args.relay, "dapp", shutdown.clone())?;
     let handle = driver.handle.clone();
+    if args.relay.control {
+        let outcome = common::control::run(handle, &mut driver.events, None, shutdown.clone()).await;
+        shutdown.cancel();
+        driver.join().await?;
+        return outcome;
+    }
 
     let uri = handle.call(|ep, now| ep.create_pairing(now)).await?;
     let text = uri.to_string();
@@ -126,9 +134,19 @@ fn proposal(args: &Args) -> Request {
         }
         out
     };
+    // WalletConnect wants chains in every namespace: optional methods and events
+    // without optional chains apply to the required chains.
+    let optional_chains = if args.optional_chains.is_empty() { &args.chains } else { &args.optional_chains };
+    let optional =
+        !(args.optional_chains.is_empty() && args.optional_methods.is_empty() && args.optional_events.is_empty());
     Request {
         required_namespaces: ns(&args.chains, &args.methods, &[]),
-        optional_namespaces: ns(&args.optional_chains, &args.optional_methods, &args.optional_events),
+        optional_namespaces: if optional {
+            ns(optional_chains, &args.optional_methods, &args.optional_events)
+        } else {
+            Namespaces::new()
+        },
+        session_properties: None,
     }
 }
 

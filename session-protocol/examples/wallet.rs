@@ -9,6 +9,8 @@
 //!     --deny eip155/chains/eip155:137='not on this chain'
 //! ```
 //! Restarted with the same `--state` (and no URI), it resumes its sessions.
+//! With `--control` it applies no policy and takes commands as JSON lines on
+//! stdin instead (`common/control.rs`), which is how the e2e suites drive it.
 
 mod common;
 
@@ -78,6 +80,12 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     emit(json!({"event": "ready", "role": "wallet", "address": address, "restored": restored,
         "pairings": pairings, "sessions": sessions}));
+    if args.relay.control {
+        let outcome = common::control::run(handle, &mut driver.events, Some(key), shutdown.clone()).await;
+        shutdown.cancel();
+        driver.join().await?;
+        return outcome;
+    }
     human(&format!("wallet {address}: {} saved session(s)", sessions.len()));
 
     if pairings.is_empty() || args.uri.is_some() {

@@ -64,6 +64,7 @@ pub mod rpc;
 pub mod signaling;
 pub mod store;
 pub mod uri;
+pub mod walletconnect;
 
 pub use endpoint::{
     Config, ConnectResult, Endpoint, EndpointError, Event, IncomingError, IncomingProposal, Now, Role, Snapshot,

@@ -73,6 +73,10 @@ pub struct Request {
     /// Items the session can do without.
     #[serde(default)]
     pub optional_namespaces: Namespaces,
+    /// WalletConnect `sessionProperties`: free-form values the dapp asks the
+    /// wallet to echo into the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_properties: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Why a proposal failed as a whole.

@@ -84,9 +84,15 @@ fn connect(grant_signaling: bool) -> (Net, Topic) {
         "eip155".into(),
         [("chains".into(), vec!["eip155:1".into()]), ("methods".into(), vec!["personal_sign".into()])].into(),
     );
-    request
-        .optional_namespaces
-        .insert("eip155".into(), [("methods".into(), METHODS.iter().map(|m| m.to_string()).collect())].into());
+    request.optional_namespaces.insert(
+        "eip155".into(),
+        [
+            // WalletConnect wants chains in every namespace whose key is not a chain.
+            ("chains".into(), vec!["eip155:1".into()]),
+            ("methods".into(), METHODS.iter().map(|m| m.to_string()).collect()),
+        ]
+        .into(),
+    );
     net.dapp.propose(&pairing, request, now).unwrap();
     let (_, we) = net.pump();
     let Some(Event::Proposal(p)) = we.into_iter().next() else { panic!("no proposal") };

@@ -1,11 +1,32 @@
-// Real heliograph processes for the WalletConnect end-to-end tests, and a
-// sign-client dapp/wallet pair wired to them.
+// Real heliograph processes for the WalletConnect end-to-end tests, and the
+// official clients and our Rust examples wired to them. Exports (kept stable:
+// other suites' test files import them):
+//
+//   BIN                      the node binary (HELIOGRAPH_BIN)
+//   startNode(extra), waitForPeers(node, n)
+//                            the original node starter; new tests use e2e/lib/node.mjs
+//   signClient(relayUrl, name)         an official @walletconnect/sign-client, own Core and memory storage
+//   walletKit(relayUrl, name)          an official @reown/walletkit wallet on its own @walletconnect/core
+//   runWallet(wallet, account)         a sign-client wallet that approves eip155:1 and signs personal_sign
+//   pair(dapp, wallet)                 sign-client connect → pair → approve; resolves with the dapp's session
+//   personalSign(dapp, session, account, text)   returns the recovered signer address
+//   newAccount(), closeClient(client)
+//   EXAMPLES_DIR                       the Rust examples (HELIOGRAPH_EXAMPLES_DIR, default $CARGO_TARGET_DIR/debug/examples)
+//   startRustPeer(role, relayUrl)      the Rust `dapp` or `wallet` example in `--control` mode:
+//                                      { address, send(cmd) → answer, next(event, pred?) → line, lines, stop() }
+//   signClientWallet(client), walletKitWallet(kit)
+//                                      one wallet interface over both SDKs (pair, proposal(), approve,
+//                                      reject, request(), respond, emit, update, extend, ping, disconnect,
+//                                      deleted(), session(topic)) so a flow runs against either
+//   waitEvent(emitter, name, pred?)    the next event `name` matching `pred`, with a timeout
 import { spawn } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { SignClient } from '@walletconnect/sign-client';
+import { Core } from '@walletconnect/core';
+import { WalletKit } from '@reown/walletkit';
 import { Wallet, getBytes, hexlify, toUtf8Bytes, verifyMessage } from 'ethers';
 
 const targetDir = process.env.CARGO_TARGET_DIR ?? join(process.env.HOME ?? '', '.cache/heliograph-target');
@@ -146,4 +167,201 @@ export async function closeClient(client) {
   } catch {
     // Already closed.
   }
+}
+
+/** A @reown/walletkit wallet on its own Core (memory storage), as wallets ship it. */
+export async function walletKit(relayUrl, name) {
+  const core = new Core({
+    projectId: PROJECT_ID,
+    relayUrl,
+    customStoragePrefix: `${name}-${Math.random().toString(16).slice(2)}`,
+    storage: new MemoryStorage(),
+    logger: 'error',
+  });
+  return WalletKit.init({
+    core,
+    metadata: { name, description: `heliograph e2e ${name}`, url: 'http://localhost', icons: [] },
+  });
+}
+
+const WAIT_MS = 30_000;
+
+/** The next `name` event of `emitter` for which `pred` holds (30 s timeout). */
+export function waitEvent(emitter, name, pred = () => true) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      emitter.off(name, listener);
+      reject(new Error(`no ${name} event in ${WAIT_MS} ms`));
+    }, WAIT_MS);
+    const listener = (event) => {
+      if (!pred(event)) return;
+      clearTimeout(timer);
+      emitter.off(name, listener);
+      resolve(event);
+    };
+    emitter.on(name, listener);
+  });
+}
+
+export const EXAMPLES_DIR = process.env.HELIOGRAPH_EXAMPLES_DIR ?? join(targetDir, 'debug/examples');
+
+/**
+ * Starts the Rust `dapp` or `wallet` example with `--control` against `relayUrl`.
+ * `send(cmd)` writes one command and resolves with its `ok` answer (rejects on
+ * `error`); `next(event, pred)` resolves with the first line of that event not
+ * taken yet for which `pred` holds.
+ */
+export async function startRustPeer(role, relayUrl) {
+  const bin = join(EXAMPLES_DIR, role);
+  if (!existsSync(bin)) throw new Error(`no ${bin}: run cargo build -p heliograph-session --examples`);
+  const dir = mkdtempSync(join(tmpdir(), `heliograph-wc-${role}-`));
+  const args = ['--relay', relayUrl, '--state', join(dir, 'state.json'), '--control'];
+  if (role === 'wallet') args.push('--eth-key-file', join(dir, 'eth.key'));
+  const child = spawn(bin, args, {
+    stdio: ['pipe', 'pipe', openSync(join(dir, 'stderr.log'), 'a')],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' },
+  });
+  const lines = [];
+  const taken = new Set();
+  const waiters = new Set();
+  const log = () => (existsSync(join(dir, 'stderr.log')) ? readFileSync(join(dir, 'stderr.log'), 'utf8').slice(-3000) : '');
+  let exited = null;
+  child.once('exit', (code, signal) => {
+    exited = code ?? signal;
+    for (const w of waiters) w.fail(new Error(`${role} exited (${exited}):\n${log()}`));
+  });
+  const offer = (index) => {
+    for (const w of waiters) {
+      if (!taken.has(index) && w.match(lines[index])) {
+        taken.add(index);
+        waiters.delete(w);
+        w.done(lines[index]);
+      }
+    }
+  };
+  createInterface({ input: child.stdout }).on('line', (text) => {
+    let line;
+    try {
+      line = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if ((line.event === 'ok' || line.event === 'error') && answers.has(line.ref)) {
+      const answer = answers.get(line.ref);
+      answers.delete(line.ref);
+      answer(line);
+      return;
+    }
+    lines.push(line);
+    offer(lines.length - 1);
+  });
+  const next = (event, pred = () => true) =>
+    new Promise((resolve, reject) => {
+      const match = (line) => line.event === event && pred(line);
+      const found = lines.findIndex((line, i) => !taken.has(i) && match(line));
+      if (found >= 0) {
+        taken.add(found);
+        resolve(lines[found]);
+        return;
+      }
+      if (exited !== null) {
+        reject(new Error(`${role} exited (${exited}) before ${event}:\n${log()}`));
+        return;
+      }
+      const timer = setTimeout(() => {
+        waiters.delete(waiter);
+        reject(new Error(`${role}: no ${event} line in ${WAIT_MS} ms; saw ${JSON.stringify(lines.map((l) => l.event))}\n${log()}`));
+      }, WAIT_MS);
+      const waiter = {
+        match,
+        done: (line) => { clearTimeout(timer); resolve(line); },
+        fail: (error) => { clearTimeout(timer); reject(error); },
+      };
+      waiters.add(waiter);
+    });
+  let refs = 0;
+  /** Commands waiting for their answer, by ref. */
+  const answers = new Map();
+  const send = (cmd) =>
+    new Promise((resolve, reject) => {
+      const ref = ++refs;
+      const timer = setTimeout(() => {
+        answers.delete(ref);
+        reject(new Error(`${role} ${cmd.cmd}: no answer in ${WAIT_MS} ms\n${log()}`));
+      }, WAIT_MS);
+      answers.set(ref, (line) => {
+        clearTimeout(timer);
+        if (line.event === 'ok') resolve(line);
+        else reject(new Error(`${role} ${cmd.cmd}: ${line.error}`));
+      });
+      child.stdin.write(`${JSON.stringify({ ...cmd, ref })}\n`);
+    });
+  const ready = await next('control_ready');
+  const walletReady = role === 'wallet' ? lines.find((l) => l.event === 'ready') : null;
+  return {
+    role,
+    ready,
+    address: walletReady?.address ?? null,
+    lines,
+    send,
+    next,
+    log,
+    async stop() {
+      if (exited === null) {
+        child.stdin.end();
+        child.kill('SIGTERM');
+        await new Promise((resolve) => (exited !== null ? resolve() : child.once('exit', resolve)));
+      }
+      if (!process.env.KEEP_E2E_DATA) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The wallet interface of a @walletconnect/sign-client. */
+export function signClientWallet(client) {
+  return {
+    client,
+    name: client.metadata.name,
+    pair: (uri) => client.pair({ uri }),
+    proposal: () => waitEvent(client, 'session_proposal'),
+    approve: async (params) => {
+      const { topic, acknowledged } = await client.approve(params);
+      await acknowledged();
+      return client.session.get(topic);
+    },
+    reject: (params) => client.reject(params),
+    request: () => waitEvent(client, 'session_request'),
+    respond: (params) => client.respond(params),
+    emit: (params) => client.emit(params),
+    update: async (params) => (await client.update(params)).acknowledged(),
+    extend: async (params) => (await client.extend(params)).acknowledged(),
+    ping: (params) => client.ping(params),
+    disconnect: (params) => client.disconnect(params),
+    deleted: () => waitEvent(client, 'session_delete'),
+    session: (topic) => client.session.getAll().find((s) => s.topic === topic),
+    close: () => closeClient(client),
+  };
+}
+
+/** The same wallet interface over @reown/walletkit's own method names. */
+export function walletKitWallet(kit) {
+  return {
+    client: kit,
+    name: kit.metadata.name,
+    pair: (uri) => kit.pair({ uri }),
+    proposal: () => waitEvent(kit, 'session_proposal'),
+    approve: (params) => kit.approveSession(params),
+    reject: (params) => kit.rejectSession(params),
+    request: () => waitEvent(kit, 'session_request'),
+    respond: (params) => kit.respondSessionRequest(params),
+    emit: (params) => kit.emitSessionEvent(params),
+    update: async (params) => (await kit.updateSession(params)).acknowledged(),
+    extend: async (params) => (await kit.extendSession(params)).acknowledged(),
+    // WalletKit has no ping of its own: its sign client's.
+    ping: (params) => kit.engine.signClient.ping(params),
+    disconnect: (params) => kit.disconnectSession(params),
+    deleted: () => waitEvent(kit, 'session_delete'),
+    session: (topic) => kit.getActiveSessions()[topic],
+    close: () => closeClient(kit),
+  };
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each example uses a different part.
 
+pub mod control;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -35,6 +37,10 @@ pub struct RelayArgs {
     /// Report the peer offline after this many seconds without hearing from it.
     #[arg(long, default_value_t = 90)]
     pub offline_secs: u64,
+    /// Take commands as JSON lines on stdin and report every event as JSON lines
+    /// on stdout (see `common/control.rs`), instead of running the scripted flow.
+    #[arg(long)]
+    pub control: bool,
 }
 
 /// Starts the driver with the state in `args.state` (restored if present).

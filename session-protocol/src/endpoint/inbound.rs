@@ -5,9 +5,13 @@ use serde_json::{Value, json};
 
 use crate::envelope::Envelope;
 use crate::keys::{PublicKey, Topic};
-use crate::namespaces::{ItemResult, Namespaces, ProposalError, Request, granted_namespaces, grants, parse_namespaces};
+use crate::namespaces::{ItemResult, ProposalError, Request, granted_namespaces, grants};
 use crate::permissions::{PendingChange, Permission, parse_capabilities};
 use crate::rpc::{ErrorObject, Message};
+use crate::walletconnect::params::{
+    Extend, Propose, ProposeResult, Reason, SessionEvent, SessionRequest, Settle, Update,
+};
+use crate::walletconnect::{SdkError, expiry};
 
 use super::state::{Phase, ReceivedProposal};
 use super::{Endpoint, Event, IncomingError, Now, Role, TopicChange, initial_permissions};
@@ -88,27 +92,18 @@ impl Endpoint {
 
     fn received_proposal(&mut self, topic: &Topic, id: u64, params: &Value, now: Now) -> Result<(), IncomingError> {
         const M: &str = "wc_sessionPropose";
-        if let Some(expiry) = params.get("expiryTimestamp").and_then(Value::as_u64)
-            && expiry <= now.unix_secs()
-        {
+        let propose = Propose::from_json(params)?;
+        if expiry::proposal_expired(propose.expiry_timestamp, now.unix_secs()) {
             return Err(IncomingError::ProposalExpired(id));
         }
-        let proposer = params.get("proposer").ok_or_else(|| bad(M, "no proposer"))?;
-        let key_hex =
-            proposer.get("publicKey").and_then(Value::as_str).ok_or_else(|| bad(M, "no proposer.publicKey"))?;
-        let proposer_key =
-            PublicKey::from_hex(key_hex).map_err(|_| bad(M, "proposer.publicKey is not 32 hex bytes"))?;
-        let namespaces = |field: &str| match params.get(field) {
-            None | Some(Value::Null) => Some(Namespaces::new()),
-            Some(v) => parse_namespaces(v),
-        };
+        let proposer_key = PublicKey::from_hex(&propose.proposer.public_key)
+            .map_err(|_| bad(M, "proposer.publicKey is not 32 hex bytes"))?;
         let request = Request {
-            required_namespaces: namespaces("requiredNamespaces")
-                .ok_or_else(|| bad(M, "requiredNamespaces malformed"))?,
-            optional_namespaces: namespaces("optionalNamespaces")
-                .ok_or_else(|| bad(M, "optionalNamespaces malformed"))?,
+            required_namespaces: propose.required_namespaces,
+            optional_namespaces: propose.optional_namespaces,
+            session_properties: propose.session_properties,
         };
-        let metadata = proposer.get("metadata").cloned().unwrap_or(Value::Null);
+        let metadata = propose.proposer.metadata;
         let bound = self.config.max_inbound_pending;
         let p = self.pairings.get_mut(topic).ok_or_else(|| IncomingError::UnknownTopic(topic.clone()))?;
         if p.incoming.len() >= bound {
@@ -151,10 +146,9 @@ impl Endpoint {
                 return Ok(());
             }
         };
-        let responder =
-            result.get("responderPublicKey").and_then(Value::as_str).ok_or_else(|| bad(M, "no responderPublicKey"))?;
-        let controller =
-            PublicKey::from_hex(responder).map_err(|_| bad(M, "responderPublicKey is not 32 hex bytes"))?;
+        let answer = ProposeResult::from_json(&result)?;
+        let controller = PublicKey::from_hex(&answer.responder_public_key)
+            .map_err(|_| bad(M, "responderPublicKey is not 32 hex bytes"))?;
         let results = results_of(Some(&result));
         let session_key = p.outgoing.get(&id).map(|o| o.key_pair.derive_sym_key(&controller)).transpose()?;
         let Some(session_key) = session_key else { return Err(IncomingError::UnexpectedResponse(id)) };
@@ -246,19 +240,13 @@ impl Endpoint {
         let lane = Some(topic.clone());
         let session = topic.clone();
         if let Phase::AwaitingSettle { controller, results, .. } = &s.phase {
-            const M: &str = "wc_sessionSettle";
-            let from = params
-                .pointer("/controller/publicKey")
-                .and_then(Value::as_str)
-                .ok_or_else(|| bad(M, "no controller.publicKey"))?;
-            if PublicKey::from_hex(from).ok().as_ref() != Some(controller) {
+            let settle = Settle::from_json(&params)?;
+            if PublicKey::from_hex(&settle.controller.public_key).ok().as_ref() != Some(controller) {
                 return Err(IncomingError::WrongController);
             }
-            let namespaces =
-                params.get("namespaces").and_then(parse_namespaces).ok_or_else(|| bad(M, "namespaces malformed"))?;
-            let expiry = params.get("expiry").and_then(Value::as_u64).ok_or_else(|| bad(M, "no expiry"))?;
+            let (namespaces, expiry) = (settle.namespaces, settle.expiry);
             s.results = results.clone();
-            s.peer_metadata = params.pointer("/controller/metadata").cloned().unwrap_or(Value::Null);
+            s.peer_metadata = settle.controller.metadata;
             let invoker = self.config.metadata.get("url").and_then(Value::as_str).unwrap_or_default();
             s.permissions = initial_permissions(&namespaces, invoker, now.unix_ms());
             s.namespaces = namespaces;
@@ -271,56 +259,54 @@ impl Endpoint {
             return Ok(());
         }
         let from_controller = s.role == Role::Proposer;
-        let unauthorized = |what: &str| Err(ErrorObject::new(3001, format!("Unauthorized {what}")));
+        let answer = |e: SdkError, context: &str| Err(e.to_error(Some(context)));
         match method.as_str() {
             "wc_sessionPing" => self.auto_respond(topic, &key, id, Ok(json!(true)), &method),
             "wc_sessionDelete" => {
                 // Not answered, as WalletConnect wallets do: the peer has already unsubscribed.
-                let reason = params.get("message").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let reason = Reason::from_json(&params).message;
                 self.remove_session(topic);
                 self.push_event(lane, Event::SessionDeleted { session, reason });
             }
             "wc_sessionExtend" | "wc_sessionUpdate" | "wc_sessionEvent" if !from_controller => {
-                self.auto_respond(topic, &key, id, unauthorized("session change: only the controller may"), &method);
+                let refusal = match method.as_str() {
+                    "wc_sessionExtend" => SdkError::UnauthorizedExtendRequest,
+                    "wc_sessionUpdate" => SdkError::UnauthorizedUpdateRequest,
+                    _ => SdkError::UnauthorizedEvent,
+                };
+                self.auto_respond(topic, &key, id, answer(refusal, "only the controller may"), &method);
             }
             "wc_sessionExtend" => {
-                let expiry =
-                    params.get("expiry").and_then(Value::as_u64).ok_or_else(|| bad("wc_sessionExtend", "no expiry"))?;
-                let limit = now.unix_secs() + self.config.session_ttl.as_secs() + self.config.max_clock_skew.as_secs();
-                if expiry <= s.expiry || expiry > limit {
-                    self.auto_respond(topic, &key, id, Err(ErrorObject::new(5403, "invalid session extend")), &method);
-                    return Ok(());
+                let (ttl, skew) = (self.config.session_ttl, self.config.max_clock_skew);
+                // No expiry (what the official SDKs send): 7 days from now, as they compute it.
+                let expiry = Extend::from_json(&params).expiry.unwrap_or(now.unix_secs() + ttl.as_secs());
+                match expiry::check_extend(s.expiry, expiry, now.unix_secs(), ttl, skew) {
+                    Ok(expiry) => {
+                        s.expiry = expiry;
+                        s.expiry_at = now.instant_at_unix(expiry);
+                        self.auto_respond(topic, &key, id, Ok(json!(true)), &method);
+                        self.push_event(lane, Event::SessionExtended { session, expiry });
+                    }
+                    Err(e) => {
+                        let context = format!("expiry {expiry} is before {} or beyond 7 days", s.expiry);
+                        self.auto_respond(topic, &key, id, answer(e, &context), &method);
+                    }
                 }
-                s.expiry = expiry;
-                s.expiry_at = now.instant_at_unix(expiry);
-                self.auto_respond(topic, &key, id, Ok(json!(true)), &method);
-                self.push_event(lane, Event::SessionExtended { session, expiry });
             }
             "wc_sessionUpdate" => {
-                let namespaces = params
-                    .get("namespaces")
-                    .and_then(parse_namespaces)
-                    .ok_or_else(|| bad("wc_sessionUpdate", "namespaces malformed"))?;
+                let Update { namespaces } = Update::from_json(&params)?;
                 s.namespaces = namespaces.clone();
                 self.auto_respond(topic, &key, id, Ok(json!(true)), &method);
                 self.push_event(lane, Event::SessionUpdated { session, namespaces });
             }
             "wc_sessionEvent" => {
-                let name = params
-                    .pointer("/event/name")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| bad("wc_sessionEvent", "no event.name"))?;
-                let event = Event::SessionEvent {
-                    session,
-                    chain_id: params.get("chainId").and_then(Value::as_str).map(str::to_owned),
-                    name: name.to_owned(),
-                    data: params.pointer("/event/data").cloned().unwrap_or(Value::Null),
-                };
+                let e = SessionEvent::from_json(&params)?;
+                let event = Event::SessionEvent { session, chain_id: e.chain_id, name: e.name, data: e.data };
                 self.auto_respond(topic, &key, id, Ok(json!(true)), &method);
                 self.push_event(lane, event);
             }
             "wc_sessionRequest" => self.app_request(topic, id, &params)?,
-            _ => self.auto_respond(topic, &key, id, Err(ErrorObject::new(-32601, "method not found")), &method),
+            _ => self.auto_respond(topic, &key, id, answer(SdkError::WcMethodUnsupported, &method), &method),
         }
         Ok(())
     }
@@ -332,22 +318,16 @@ impl Endpoint {
         let bound = self.config.max_inbound_pending;
         let s = self.sessions.get_mut(topic).ok_or_else(|| IncomingError::UnknownTopic(topic.clone()))?;
         let key = s.key.clone();
-        let method = params
-            .pointer("/request/method")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad(M, "no request.method"))?
-            .to_owned();
-        let inner = params.pointer("/request/params").cloned().unwrap_or(Value::Null);
-        let chain_id = params.get("chainId").and_then(Value::as_str).map(str::to_owned);
+        let SessionRequest { method, params: inner, chain_id, .. } = SessionRequest::from_json(params)?;
         let lane = Some(topic.clone());
         let session = topic.clone();
         if s.role == Role::Controller {
             let refusal = if PERMISSION_METHODS.contains(&method.as_str()) {
                 None
             } else if !s.permissions.allows(&method) {
-                Some(ErrorObject::new(3001, format!("Unauthorized method: {method}")))
-            } else if chain_id.as_deref().is_some_and(|c| !grants(&s.namespaces, "chains", c)) {
-                Some(ErrorObject::new(5100, format!("Unsupported chain: {}", chain_id.as_deref().unwrap_or_default())))
+                Some(SdkError::UnauthorizedMethod.to_error(Some(&method)))
+            } else if let Some(chain) = chain_id.as_deref().filter(|c| !grants(&s.namespaces, "chains", c)) {
+                Some(SdkError::UnsupportedChains.to_error(Some(chain)))
             } else {
                 None
             };

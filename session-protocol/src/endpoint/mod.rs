@@ -35,6 +35,11 @@ use crate::presence::Presence;
 use crate::replay::ReplayWindow;
 use crate::rpc::{ErrorObject, IdGenerator, Message};
 use crate::uri::{DEFAULT_PAIRING_TTL, PairingUri};
+use crate::walletconnect::SdkError;
+use crate::walletconnect::namespaces::{is_account, normalize_session, place_accounts};
+use crate::walletconnect::params::{
+    Extend, Participant, Propose, ProposeResult, Reason, Relay, SessionEvent, SessionRequest, Settle, Update,
+};
 
 pub use snapshot::{SessionSnapshot, Snapshot, SnapshotError};
 use state::{OutgoingProposal, Pairing, Phase, Session};
@@ -214,14 +219,16 @@ impl Endpoint {
         let key = self.pairings.get(pairing).ok_or_else(|| EndpointError::UnknownPairing(pairing.clone()))?.key.clone();
         let key_pair = KeyPair::generate(&mut *self.rng);
         let expiry = now.unix_secs() + self.config.proposal_ttl.as_secs();
-        let params = json!({
-            "requiredNamespaces": &request.required_namespaces,
-            "optionalNamespaces": &request.optional_namespaces,
-            "relays": [{"protocol": "irn"}],
-            "proposer": {"publicKey": key_pair.public().to_hex(), "metadata": self.config.metadata},
-            "expiryTimestamp": expiry,
-            "pairingTopic": pairing,
-        });
+        let params = Propose {
+            required_namespaces: request.required_namespaces,
+            optional_namespaces: request.optional_namespaces,
+            relays: vec![Relay::default()],
+            proposer: Participant { public_key: key_pair.public().to_hex(), metadata: self.config.metadata.clone() },
+            expiry_timestamp: Some(expiry),
+            pairing_topic: Some(pairing.as_str().to_owned()),
+            session_properties: request.session_properties,
+        }
+        .to_json()?;
         let id = self.ids.next(now.unix_ms(), &mut *self.rng);
         let msg = Message::Request { id, method: "wc_sessionPropose".into(), params };
         self.enqueue(pairing, &key, &msg, Some(id), true)?;
@@ -250,6 +257,9 @@ impl Endpoint {
             // Checked before the proposal is consumed, so the wallet can retry.
             return Err(EndpointError::QueueFull(pairing.clone()));
         }
+        if let Some(bad) = accounts.iter().find(|a| !is_account(a)) {
+            return Err(EndpointError::BadAccount(bad.clone()));
+        }
         let p = self.pairings.get_mut(pairing).ok_or_else(|| EndpointError::UnknownPairing(pairing.clone()))?;
         let proposal = p.incoming.remove(&id).ok_or(EndpointError::UnknownProposal(id))?;
         let pairing_key = p.key.clone();
@@ -258,26 +268,37 @@ impl Endpoint {
             Ok(granted) => granted,
             Err(error) => {
                 let data = json!({"itemResults": results});
-                let err = ErrorObject { code: 5100, message: error.to_string(), data: Some(data) };
+                let kind = match &error {
+                    ProposalError::RequiredDenied { item, .. } => item.kind.as_str(),
+                    _ => "",
+                };
+                let err =
+                    ErrorObject { data: Some(data), ..SdkError::unsupported(kind).to_error(Some(&error.to_string())) };
                 self.respond_on(pairing, &pairing_key, id, Err(err), "wc_sessionPropose")?;
                 return Err(error.into());
             }
         };
-        for account in &accounts {
-            let ns = account.split(':').next().unwrap_or_default().to_owned();
-            granted.entry(ns).or_default().entry("accounts".into()).or_default().push(account.clone());
-        }
+        place_accounts(&mut granted, &accounts);
+        normalize_session(&mut granted);
         let key_pair = KeyPair::generate(&mut *self.rng);
         let session_key = key_pair.derive_sym_key(&proposal.proposer_key)?;
         let topic = session_key.topic();
-        let result = json!({
-            "relay": {"protocol": "irn"},
-            "responderPublicKey": key_pair.public().to_hex(),
-            "itemResults": results,
-        });
+        let expiry = now.unix_secs() + self.config.session_ttl.as_secs();
+        let params = Settle {
+            relay: Relay::default(),
+            namespaces: granted.clone(),
+            session_properties: proposal.request.session_properties.clone(),
+            controller: Participant { public_key: key_pair.public().to_hex(), metadata: self.config.metadata.clone() },
+            expiry,
+            pairing_topic: Some(pairing.as_str().to_owned()),
+        }
+        .to_json()?;
+        let mut result =
+            ProposeResult { relay: Relay::default(), responder_public_key: key_pair.public().to_hex() }.to_json();
+        // Our extension: per-item answers (the SDKs ignore the member).
+        result["itemResults"] = json!(results);
         self.respond_on(pairing, &pairing_key, id, Ok(result), "wc_sessionPropose")?;
 
-        let expiry = now.unix_secs() + self.config.session_ttl.as_secs();
         let invoker = proposal.metadata.get("url").and_then(Value::as_str).unwrap_or_default().to_owned();
         let mut session = self.new_session(session_key, pairing.clone(), Role::Controller, proposal.metadata, now);
         session.namespaces = granted;
@@ -286,15 +307,6 @@ impl Endpoint {
         session.expiry_at = now.instant_at_unix(expiry);
         session.permissions = initial_permissions(&session.namespaces, &invoker, now.unix_ms());
         let connect = Box::new(session.connect_result(&topic));
-        let params = json!({
-            "relay": {"protocol": "irn"},
-            "namespaces": session.namespaces,
-            "controller": {"publicKey": key_pair.public().to_hex(), "metadata": self.config.metadata},
-            "expiry": expiry,
-            "requiredNamespaces": proposal.request.required_namespaces,
-            "optionalNamespaces": proposal.request.optional_namespaces,
-            "pairingTopic": pairing,
-        });
         self.sessions.insert(topic.clone(), session);
         self.topic_changes.push_back(TopicChange::Subscribe(topic.clone()));
         let settle_id = self.send_request(&topic, "wc_sessionSettle", params, true, now)?;
@@ -304,12 +316,18 @@ impl Endpoint {
         Ok(topic)
     }
 
-    /// (Wallet) rejects a proposal as a whole.
+    /// (Wallet) rejects a proposal as a whole: code 5000 (user rejected) with `reason`.
     pub fn reject(&mut self, pairing: &Topic, id: u64, reason: &str) -> Result<(), EndpointError> {
+        self.reject_with(pairing, id, ErrorObject::new(SdkError::UserRejected.code(), reason))
+    }
+
+    /// (Wallet) rejects a proposal with any error, e.g.
+    /// `SdkError::UnsupportedChains.to_error(None)` (5100).
+    pub fn reject_with(&mut self, pairing: &Topic, id: u64, error: ErrorObject) -> Result<(), EndpointError> {
         let p = self.pairings.get_mut(pairing).ok_or_else(|| EndpointError::UnknownPairing(pairing.clone()))?;
         p.incoming.remove(&id).ok_or(EndpointError::UnknownProposal(id))?;
         let key = p.key.clone();
-        self.respond_on(pairing, &key, id, Err(ErrorObject::new(5000, reason)), "wc_sessionPropose")
+        self.respond_on(pairing, &key, id, Err(error), "wc_sessionPropose")
     }
 
     fn new_session(&self, key: SymKey, pairing: Topic, role: Role, peer_metadata: Value, now: Now) -> Session {
@@ -354,7 +372,13 @@ impl Endpoint {
             "wallet_revokePermissions" => parse_capabilities(&params).ok().map(PendingChange::Revoke),
             _ => None,
         };
-        let params = json!({"request": {"method": method, "params": params}, "chainId": chain_id});
+        let params = SessionRequest {
+            method: method.to_owned(),
+            params,
+            expiry_timestamp: None,
+            chain_id: chain_id.map(str::to_owned),
+        }
+        .to_json();
         let id = self.send_request(session, "wc_sessionRequest", params, false, now)?;
         if let Some(p) = self.sessions.get_mut(session).and_then(|s| s.pending_out.get_mut(&id)) {
             p.change = change;
@@ -420,11 +444,13 @@ impl Endpoint {
         self.send_request(session, "wc_sessionPing", json!({}), false, now)
     }
 
-    /// (Wallet) extends the session by the configured session TTL from now.
+    /// (Wallet) extends the session by the configured session TTL from now
+    /// (never moving its expiry back).
     pub fn extend(&mut self, session: &Topic, now: Now) -> Result<u64, EndpointError> {
-        self.controller(session)?;
-        let expiry = now.unix_secs() + self.config.session_ttl.as_secs();
-        let id = self.send_request(session, "wc_sessionExtend", json!({"expiry": expiry}), false, now)?;
+        let current = self.controller(session)?.expiry;
+        let expiry = (now.unix_secs() + self.config.session_ttl.as_secs()).max(current);
+        let id =
+            self.send_request(session, "wc_sessionExtend", Extend { expiry: Some(expiry) }.to_json(), false, now)?;
         if let Some(s) = self.sessions.get_mut(session) {
             s.expiry = expiry;
             s.expiry_at = now.instant_at_unix(expiry);
@@ -432,17 +458,21 @@ impl Endpoint {
         Ok(id)
     }
 
-    /// (Wallet) replaces the granted namespaces.
-    pub fn update(&mut self, session: &Topic, namespaces: Namespaces, now: Now) -> Result<u64, EndpointError> {
+    /// (Wallet) replaces the granted namespaces (sent with `accounts`, `methods`
+    /// and `events` always present).
+    pub fn update(&mut self, session: &Topic, mut namespaces: Namespaces, now: Now) -> Result<u64, EndpointError> {
         self.controller(session)?;
-        let id = self.send_request(session, "wc_sessionUpdate", json!({"namespaces": namespaces}), false, now)?;
+        normalize_session(&mut namespaces);
+        let params = Update { namespaces: namespaces.clone() }.to_json()?;
+        let id = self.send_request(session, "wc_sessionUpdate", params, false, now)?;
         if let Some(s) = self.sessions.get_mut(session) {
             s.namespaces = namespaces;
         }
         Ok(id)
     }
 
-    /// (Wallet) emits a session event such as `accountsChanged`.
+    /// (Wallet) emits a session event such as `accountsChanged`. The official
+    /// SDKs never answer events, so no response or timeout is reported.
     pub fn emit(
         &mut self,
         session: &Topic,
@@ -452,15 +482,17 @@ impl Endpoint {
         now: Now,
     ) -> Result<u64, EndpointError> {
         self.controller(session)?;
-        let params = json!({"event": {"name": name, "data": data}, "chainId": chain_id});
-        self.send_request(session, "wc_sessionEvent", params, false, now)
+        let params = SessionEvent { name: name.to_owned(), data, chain_id: chain_id.map(str::to_owned) }.to_json();
+        self.send_request(session, "wc_sessionEvent", params, true, now)
     }
 
-    /// Ends a session: tells the peer, forgets the session and unsubscribes.
-    /// Pending requests of the session are dropped without further events.
+    /// Ends a session: tells the peer (code 6000, user disconnected, with
+    /// `reason`), forgets the session and unsubscribes. Pending requests of the
+    /// session are dropped without further events.
     pub fn delete(&mut self, session: &Topic, reason: &str, now: Now) -> Result<(), EndpointError> {
         self.active(session)?;
-        self.send_request(session, "wc_sessionDelete", json!({"code": 6000, "message": reason}), true, now)?;
+        let params = Reason { code: SdkError::UserDisconnected.code(), message: reason.to_owned() }.to_json();
+        self.send_request(session, "wc_sessionDelete", params, true, now)?;
         self.remove_session(session);
         Ok(())
     }
@@ -473,8 +505,9 @@ impl Endpoint {
         }
     }
 
-    fn controller(&self, session: &Topic) -> Result<(), EndpointError> {
-        if self.active(session)?.role == Role::Controller { Ok(()) } else { Err(EndpointError::NotController) }
+    fn controller(&self, session: &Topic) -> Result<&Session, EndpointError> {
+        let s = self.active(session)?;
+        if s.role == Role::Controller { Ok(s) } else { Err(EndpointError::NotController) }
     }
 
     fn remove_session(&mut self, session: &Topic) -> Option<Session> {

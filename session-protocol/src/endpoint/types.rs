@@ -321,6 +321,12 @@ pub enum EndpointError {
     /// Key agreement failed (the peer sent a low-order public key).
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// What we would send is not valid WalletConnect (e.g. a namespace without chains).
+    #[error(transparent)]
+    Wire(#[from] crate::walletconnect::WireError),
+    /// An account to grant is not CAIP-10 (`namespace:reference:address`).
+    #[error("account {0:?} is not CAIP-10 (\"namespace:reference:address\")")]
+    BadAccount(String),
 }
 
 /// Why an incoming message was refused. Refused messages have no effect.
@@ -367,6 +373,9 @@ pub enum IncomingError {
     /// Key agreement with the peer's key failed.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// Params that are not the WalletConnect shape of their method.
+    #[error(transparent)]
+    Wire(#[from] crate::walletconnect::WireError),
     /// The settle message's controller key differs from the key that approved.
     #[error("settle message from a controller key that did not approve the proposal")]
     WrongController,
