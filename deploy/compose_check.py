@@ -76,10 +76,10 @@ def main() -> None:
         trusted = [ipaddress.ip_network(n) for n in configs["node1"]["bridge"].get("trusted_proxies", [])]
         if not any(ipaddress.ip_address(address) in net for net in trusted):
             fail(f"node1 does not trust the proxy's address {address}: {trusted}")
-        conf = next(v for v in proxy["volumes"] if v["target"].startswith("/etc/nginx"))
-        text = pathlib.Path(conf["source"]).read_text() if pathlib.Path(conf["source"]).is_file() else ""
-        if f"node1:{bridge_port}" not in text:
-            fail(f"the proxy config {conf['source']} does not forward to node1:{bridge_port}")
+        sources = [pathlib.Path(v["source"]) for v in proxy["volumes"] if v["target"].startswith("/etc/nginx/conf.d")]
+        text = "".join(p.read_text() for p in sources if p.is_file())
+        if f"server node1:{bridge_port};" not in text or "proxy_pass http://heliograph_bridge;" not in text:
+            fail(f"the proxy configs {sources} do not forward to node1:{bridge_port}")
         print(f"compose check: proxy {address} publishes 443 -> node1:{bridge_port}, trusted by node1")
     print("compose check: the compose file renders and serves the bridge")
 
