@@ -157,6 +157,7 @@ impl Node {
                 static_dir: config.rest.static_dir.clone(),
                 bridge_tokens: config.bridge.enabled.then(|| bridge_tokens.clone()),
                 lightpush_node: config.light.lightpush_node.clone(),
+                health: rest::health::Checks::from_config(&config),
             };
             tasks.push(rest::spawn_cache_filler(&state, shutdown.clone()));
             let (addr, task) = rest::serve(&config, state, shutdown.clone())

@@ -6,6 +6,7 @@ mod admin;
 mod bridge_tokens;
 pub mod cache;
 pub mod error;
+pub mod health;
 mod lightpush;
 pub mod message_json;
 mod openapi;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub bridge_tokens: Option<Arc<crate::bridge::tokens::Tokens>>,
     /// The lightpush service node REST lightpushes go through, if one is configured.
     pub lightpush_node: Option<libp2p::Multiaddr>,
+    /// What `/health` and `/readyz` check.
+    pub health: health::Checks,
 }
 
 impl AppState {
@@ -74,7 +77,9 @@ pub fn app(state: AppState) -> Router {
         None => Router::new(),
     };
     router
-        .route("/health", get(admin::health))
+        .route("/health", get(health::health))
+        .route("/livez", get(health::livez))
+        .route("/readyz", get(health::readyz))
         .route("/debug/v1/info", get(admin::info))
         .route("/debug/v1/version", get(admin::version))
         .route("/admin/v1/peers", get(admin::peers).post(admin::connect))
