@@ -43,8 +43,12 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Folder for the node key and (later) the message store. Created if missing.
+    /// Folder for the node key and the message store. Created if missing.
     pub data_dir: PathBuf,
+    /// The node key as hex (nwaku's `--nodekey`) instead of `<data_dir>/node-key`.
+    /// Never printed by `--print-config`.
+    #[serde(skip_serializing)]
+    pub node_key: Option<crate::identity::NodeKey>,
     /// Log filter in `tracing` syntax, e.g. `info` or `heliograph_node=debug,info`.
     pub log: String,
     /// libp2p listeners, peers and connection limits.
@@ -263,6 +267,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("heliograph-data"),
+            node_key: None,
             log: "info".into(),
             network: NetworkConfig::default(),
             relay: RelayConfig::default(),
@@ -422,9 +427,16 @@ pub struct Cli {
     #[arg(short, long, env = "HELIOGRAPH_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Folder for the node key (stable peer id) and stored messages [default: ./heliograph-data].
+    /// Folder for the node key (stable peer id) and stored messages [default: ./heliograph-data,
+    /// git-ignored in the checkout].
     #[arg(long, env = "HELIOGRAPH_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+
+    /// The node key, 64 hex characters of a secp256k1 secret (like nwaku's `--nodekey`;
+    /// `heliograph key generate` makes one), instead of the key file in the data dir.
+    /// Never logged; prefer the variable or the file over the flag (visible in `ps`).
+    #[arg(long, env = "HELIOGRAPH_NODE_KEY", value_name = "HEX", hide_env_values = true)]
+    pub node_key: Option<crate::identity::NodeKey>,
 
     /// Log filter, e.g. `info`, `debug`, `heliograph_node=debug,info` [default: info].
     #[arg(long, env = "HELIOGRAPH_LOG", value_name = "FILTER")]
@@ -598,9 +610,33 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_LIGHTPUSH_NODE", value_name = "MULTIADDR")]
     pub lightpush_node: Option<Multiaddr>,
 
-    /// Print the effective configuration as TOML and exit.
+    /// Print the effective configuration as TOML (without the node key) and exit.
     #[arg(long)]
     pub print_config: bool,
+
+    /// A tool instead of running the node.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Tools of the `heliograph` binary.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Node keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// `heliograph key …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum KeyCommand {
+    /// Make a new node key: prints it as hex on stdout (and its peer id on stderr), or with
+    /// `--out` writes it to a new owner-only file (e.g. `<data dir>/node-key`) and prints the peer id.
+    Generate {
+        /// Write the key to this new file instead of stdout; an existing file is never overwritten.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 impl Cli {
@@ -617,6 +653,9 @@ impl Cli {
             }
         }
         set(&mut config.data_dir, &self.data_dir);
+        if self.node_key.is_some() {
+            config.node_key.clone_from(&self.node_key);
+        }
         set(&mut config.log, &self.log);
         set_list(&mut config.network.listen, &self.listen);
         set_list(&mut config.network.external_addresses, &self.external_addresses);
