@@ -3,8 +3,7 @@
 //! systemd unit and the rendered Helm chart set is a documented flag, and the
 //! node's own loader (`heliograph --print-config`) accepts each set; the
 //! container, compose file and chart serve the bridge off loopback. The
-//! Grafana dashboard only charts metrics a running node exports (or, for the
-//! bridge, names that are reserved for it).
+//! Grafana dashboard only charts metrics a running node exports.
 
 mod common;
 
@@ -218,9 +217,6 @@ fn rendered_helm_chart_env_loads_and_bootstraps_to_pod_0() {
     }
 }
 
-/// Metric names the dashboard may chart before the node exports them.
-const PENDING_METRICS: [&str; 2] = ["heliograph_bridge_connections", "heliograph_bridge_rate_limited"];
-
 #[tokio::test]
 async fn grafana_dashboard_charts_metrics_the_node_exports() {
     let dashboard: serde_json::Value =
@@ -256,9 +252,6 @@ async fn grafana_dashboard_charts_metrics_the_node_exports() {
     assert_eq!(status, 200);
     for name in &names {
         let exported = text.lines().any(|l| l.starts_with(&format!("# TYPE {name} ")));
-        if PENDING_METRICS.contains(&name.as_str()) {
-            continue; // charted ahead of the bridge (see deploy/README.md)
-        }
         assert!(exported, "the dashboard charts {name}, which the node does not export");
     }
     // The two metrics this issue added are there with their types.
