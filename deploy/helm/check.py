@@ -19,7 +19,13 @@ CASES = {
     "default": {},
     "all-options": {
         "serviceMonitor": {"enabled": True},
-        "bridge": {"enabled": True},
+        "bridge": {
+            "allowedOrigins": ["https://app.example.org"],
+            "requireToken": True,
+            "tokenKeys": ["d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"],
+            "trustedProxies": ["10.0.0.0/8"],
+        },
+        "ingress": {"enabled": True, "host": "relay.example.org"},
         "nodeKeys": {"existingSecret": "heliograph-node-keys"},
         "node": {
             "extraBootstrap": ["/dns4/seed.example.org/tcp/60000"],

@@ -43,8 +43,12 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Folder for the node key and (later) the message store. Created if missing.
+    /// Folder for the node key and the message store. Created if missing.
     pub data_dir: PathBuf,
+    /// The node key as hex (nwaku's `--nodekey`) instead of `<data_dir>/node-key`.
+    /// Never printed by `--print-config`.
+    #[serde(skip_serializing)]
+    pub node_key: Option<crate::identity::NodeKey>,
     /// Log filter in `tracing` syntax, e.g. `info` or `heliograph_node=debug,info`.
     pub log: String,
     /// libp2p listeners, peers and connection limits.
@@ -134,6 +138,9 @@ pub struct BridgeConfig {
     pub require_token: bool,
     /// Ed25519 public keys (hex or base64) that sign capability tokens; list two while rotating.
     pub token_keys: Vec<String>,
+    /// Reverse proxies (CIDRs, e.g. `127.0.0.1/32`) whose `X-Forwarded-For` / `Forwarded`
+    /// headers name the client IP for the per-IP limit; from any other peer they are ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for BridgeConfig {
@@ -153,6 +160,7 @@ impl Default for BridgeConfig {
             max_connections: 10_000,
             require_token: false,
             token_keys: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -280,6 +288,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("heliograph-data"),
+            node_key: None,
             log: "info".into(),
             network: NetworkConfig::default(),
             relay: RelayConfig::default(),
@@ -451,9 +460,16 @@ pub struct Cli {
     #[arg(short, long, env = "HELIOGRAPH_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Folder for the node key (stable peer id) and stored messages [default: ./heliograph-data].
+    /// Folder for the node key (stable peer id) and stored messages [default: ./heliograph-data,
+    /// git-ignored in the checkout].
     #[arg(long, env = "HELIOGRAPH_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+
+    /// The node key, 64 hex characters of a secp256k1 secret (like nwaku's `--nodekey`;
+    /// `heliograph key generate` makes one), instead of the key file in the data dir.
+    /// Never logged; prefer the variable or the file over the flag (visible in `ps`).
+    #[arg(long, env = "HELIOGRAPH_NODE_KEY", value_name = "HEX", hide_env_values = true)]
+    pub node_key: Option<crate::identity::NodeKey>,
 
     /// Log filter, e.g. `info`, `debug`, `heliograph_node=debug,info` [default: info].
     #[arg(long, env = "HELIOGRAPH_LOG", value_name = "FILTER")]
@@ -534,13 +550,89 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_STORE_MAX_MESSAGES", value_name = "N")]
     pub store_max_messages: Option<u64>,
 
-    /// Address of the WebSocket bridge (waku_* and WalletConnect) [default: 127.0.0.1:8090].
+    /// Address of the WebSocket bridge (waku_* and WalletConnect) [default: 127.0.0.1:8090];
+    /// `0.0.0.0:8090` in a container, behind a TLS reverse proxy (deploy/nginx).
     #[arg(long, env = "HELIOGRAPH_BRIDGE_ADDR", value_name = "IP:PORT")]
     pub bridge_addr: Option<SocketAddr>,
 
     /// Turn the WebSocket bridge off.
     #[arg(long, env = "HELIOGRAPH_NO_BRIDGE")]
     pub no_bridge: bool,
+
+    /// Host header value accepted on bridge upgrades besides loopback ones, e.g. the public
+    /// name behind a reverse proxy (repeatable).
+    #[arg(
+        long = "bridge-allowed-host",
+        env = "HELIOGRAPH_BRIDGE_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "HOST"
+    )]
+    pub bridge_allowed_hosts: Vec<String>,
+
+    /// Origin accepted on bridge upgrades besides loopback and none, e.g.
+    /// `https://app.example.org`; `*` accepts any (repeatable).
+    #[arg(
+        long = "bridge-allowed-origin",
+        env = "HELIOGRAPH_BRIDGE_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    pub bridge_allowed_origins: Vec<String>,
+
+    /// Interval of the bridge's WebSocket pings, below 35 s [default: 20s].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_PING_INTERVAL", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub bridge_ping_interval: Option<Duration>,
+
+    /// Largest incoming bridge frame in bytes [default: 1048576].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_FRAME_SIZE", value_name = "BYTES")]
+    pub bridge_max_frame_size: Option<usize>,
+
+    /// Most subscriptions one bridge connection holds [default: 1000].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_SUBSCRIPTIONS", value_name = "N")]
+    pub bridge_max_subscriptions: Option<usize>,
+
+    /// Bytes queued for one bridge connection before it is dropped as a slow consumer
+    /// [default: 8388608].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_PENDING_BYTES", value_name = "BYTES")]
+    pub bridge_max_pending_bytes: Option<usize>,
+
+    /// Longest one bridge socket write may take [default: 10s].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_WRITE_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub bridge_write_timeout: Option<Duration>,
+
+    /// Bridge requests per minute per WalletConnect client id; 0 turns it off [default: 100].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_RATE_LIMIT_PER_CLIENT", value_name = "N")]
+    pub bridge_rate_limit_per_client: Option<u32>,
+
+    /// Bridge requests per minute per client IP; 0 turns it off [default: 1000].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_RATE_LIMIT_PER_IP", value_name = "N")]
+    pub bridge_rate_limit_per_ip: Option<u32>,
+
+    /// Most bridge connections at once [default: 10000].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_CONNECTIONS", value_name = "N")]
+    pub bridge_max_connections: Option<usize>,
+
+    /// Refuse waku_* bridge connections without a valid token (`--bridge-require-token` or
+    /// `--bridge-require-token false`) [default: false].
+    #[arg(
+        long,
+        env = "HELIOGRAPH_BRIDGE_REQUIRE_TOKEN",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub bridge_require_token: Option<bool>,
+
+    /// Ed25519 public key (hex or base64) that signs bridge capability tokens; give two while
+    /// rotating (repeatable).
+    #[arg(long = "bridge-token-key", env = "HELIOGRAPH_BRIDGE_TOKEN_KEYS", value_delimiter = ',', value_name = "KEY")]
+    pub bridge_token_keys: Vec<String>,
+
+    /// Reverse proxy (CIDR, e.g. `127.0.0.1/32` or `10.0.0.0/8`) trusted to name the client IP in
+    /// `X-Forwarded-For`/`Forwarded` for the bridge's per-IP limit; other peers' headers are
+    /// ignored (repeatable).
+    #[arg(long = "trusted-proxy", env = "HELIOGRAPH_TRUSTED_PROXIES", value_delimiter = ',', value_name = "CIDR")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Lightpush requests per minute per peer (also the burst); over it: 429. 0 turns the
     /// limit off [default: 600].
@@ -571,9 +663,33 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_STORE_NODE", value_name = "MULTIADDR")]
     pub store_node: Option<Multiaddr>,
 
-    /// Print the effective configuration as TOML and exit.
+    /// Print the effective configuration as TOML (without the node key) and exit.
     #[arg(long)]
     pub print_config: bool,
+
+    /// A tool instead of running the node.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Tools of the `heliograph` binary.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Node keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// `heliograph key …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum KeyCommand {
+    /// Make a new node key: prints it as hex on stdout (and its peer id on stderr), or with
+    /// `--out` writes it to a new owner-only file (e.g. `<data dir>/node-key`) and prints the peer id.
+    Generate {
+        /// Write the key to this new file instead of stdout; an existing file is never overwritten.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 impl Cli {
@@ -590,6 +706,9 @@ impl Cli {
             }
         }
         set(&mut config.data_dir, &self.data_dir);
+        if self.node_key.is_some() {
+            config.node_key.clone_from(&self.node_key);
+        }
         set(&mut config.log, &self.log);
         set_list(&mut config.network.listen, &self.listen);
         set_list(&mut config.network.external_addresses, &self.external_addresses);
@@ -619,6 +738,19 @@ impl Cli {
         if self.no_lightpush {
             config.light.lightpush = false;
         }
+        set_list(&mut config.bridge.allowed_hosts, &self.bridge_allowed_hosts);
+        set_list(&mut config.bridge.allowed_origins, &self.bridge_allowed_origins);
+        set(&mut config.bridge.ping_interval, &self.bridge_ping_interval);
+        set(&mut config.bridge.max_frame_size, &self.bridge_max_frame_size);
+        set(&mut config.bridge.max_subscriptions, &self.bridge_max_subscriptions);
+        set(&mut config.bridge.max_pending_bytes, &self.bridge_max_pending_bytes);
+        set(&mut config.bridge.write_timeout, &self.bridge_write_timeout);
+        set(&mut config.bridge.rate_limit_per_client, &self.bridge_rate_limit_per_client);
+        set(&mut config.bridge.rate_limit_per_ip, &self.bridge_rate_limit_per_ip);
+        set(&mut config.bridge.max_connections, &self.bridge_max_connections);
+        set(&mut config.bridge.require_token, &self.bridge_require_token);
+        set_list(&mut config.bridge.token_keys, &self.bridge_token_keys);
+        set_list(&mut config.bridge.trusted_proxies, &self.trusted_proxies);
         set(&mut config.light.lightpush_rate_limit, &self.lightpush_rate_limit);
         set(&mut config.light.filter_rate_limit, &self.filter_rate_limit);
         if self.lightpush_node.is_some() {
@@ -714,5 +846,82 @@ mod tests {
         let node = "/ip4/127.0.0.1/tcp/60000/p2p/12D3KooWLxGg1CyZ4TuBUFc3RxtvyzDL5Xdy3XWnr5tKhXwcvWD8";
         let config = Config::from_toml(&format!("[light]\nlightpush_node = \"{node}\"\n")).expect("valid");
         assert!(config.light.lightpush_node.as_ref().and_then(crate::p2p::redial::peer_of).is_some());
+    }
+
+    #[test]
+    fn every_bridge_setting_has_a_flag_and_an_env_variable() {
+        let flags = Cli::try_parse_from([
+            "heliograph",
+            "--bridge-allowed-host",
+            "relay.example.org",
+            "--bridge-allowed-origin",
+            "https://app.example.org,https://wallet.example.org",
+            "--bridge-ping-interval",
+            "15s",
+            "--bridge-max-frame-size",
+            "65536",
+            "--bridge-max-subscriptions",
+            "10",
+            "--bridge-max-pending-bytes",
+            "4096",
+            "--bridge-write-timeout",
+            "3s",
+            "--bridge-rate-limit-per-client",
+            "7",
+            "--bridge-rate-limit-per-ip",
+            "70",
+            "--bridge-max-connections",
+            "5",
+            "--bridge-require-token",
+            "--bridge-token-key",
+            "aa,bb",
+            "--trusted-proxy",
+            "127.0.0.1/32,10.0.0.0/8",
+        ])
+        .expect("flags parse");
+        let mut config = Config::default();
+        flags.apply(&mut config);
+        let bridge = &config.bridge;
+        assert_eq!(bridge.allowed_hosts, ["relay.example.org"]);
+        assert_eq!(bridge.allowed_origins.len(), 2);
+        assert_eq!(bridge.ping_interval, Duration::from_secs(15));
+        assert_eq!((bridge.max_frame_size, bridge.max_subscriptions, bridge.max_pending_bytes), (65536, 10, 4096));
+        assert_eq!(bridge.write_timeout, Duration::from_secs(3));
+        assert_eq!((bridge.rate_limit_per_client, bridge.rate_limit_per_ip, bridge.max_connections), (7, 70, 5));
+        assert!(bridge.require_token);
+        assert_eq!(bridge.token_keys, ["aa", "bb"]);
+        assert_eq!(bridge.trusted_proxies.len(), 2);
+        let printed = toml::to_string(&config).expect("serializes");
+        assert_eq!(Config::from_toml(&printed).expect("round trip"), config);
+
+        // A flag turns off what the file turned on.
+        let mut config = Config::from_toml("[bridge]\nrequire_token = true\n").expect("valid");
+        Cli::parse_from(["heliograph", "--bridge-require-token", "false"]).apply(&mut config);
+        assert!(!config.bridge.require_token);
+        assert!(Cli::try_parse_from(["heliograph", "--trusted-proxy", "10.0.0.0/33"]).is_err());
+
+        // Each of those flags is documented with its HELIOGRAPH_* variable.
+        let help = <Cli as clap::CommandFactory>::command().render_long_help().to_string();
+        for key in [
+            "BRIDGE_ADDR",
+            "BRIDGE_ALLOWED_HOSTS",
+            "BRIDGE_ALLOWED_ORIGINS",
+            "BRIDGE_PING_INTERVAL",
+            "BRIDGE_MAX_FRAME_SIZE",
+            "BRIDGE_MAX_SUBSCRIPTIONS",
+            "BRIDGE_MAX_PENDING_BYTES",
+            "BRIDGE_WRITE_TIMEOUT",
+            "BRIDGE_RATE_LIMIT_PER_CLIENT",
+            "BRIDGE_RATE_LIMIT_PER_IP",
+            "BRIDGE_MAX_CONNECTIONS",
+            "BRIDGE_REQUIRE_TOKEN",
+            "BRIDGE_TOKEN_KEYS",
+            "TRUSTED_PROXIES",
+        ] {
+            assert!(
+                help.contains(&format!("[env: HELIOGRAPH_{key}=")),
+                "HELIOGRAPH_{key} is not a documented variable"
+            );
+        }
     }
 }

@@ -23,6 +23,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{Cli, Config};
 
+/// The cluster id of The Waku Network, where RLN validation is expected.
+pub const TWN_CLUSTER: u16 = 1;
+
 /// Why the node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -69,6 +72,15 @@ impl Node {
     /// Cancelling `shutdown` stops it; then await [`Node::stopped`].
     pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Node, StartError> {
         config.validate()?;
+        if config.relay.cluster_id == TWN_CLUSTER {
+            tracing::warn!(
+                cluster = TWN_CLUSTER,
+                "cluster 1 is The Waku Network, whose nodes require RLN proofs; this node neither \
+                 checks nor attaches them (it relays the proof field as it is), so TWN peers may score \
+                 it down or drop what it forwards. Use --cluster-id with another id for a private mesh \
+                 (see README, \"The Waku Network and RLN\")"
+            );
+        }
         let mut registry = Registry::default();
         let metrics = metrics::NodeMetrics::default();
         metrics.register(&mut registry);
@@ -169,6 +181,7 @@ impl Node {
                     node,
                     cache: Arc::new(Mutex::new(rest::cache::RelayCache::new(config.relay.cache_size))),
                 }),
+                health: rest::health::Checks::from_config(&config),
             };
             tasks.push(rest::spawn_cache_filler(&state, shutdown.clone()));
             if let Some(client) = &state.filter {

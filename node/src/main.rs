@@ -5,12 +5,17 @@ use std::io::IsTerminal;
 
 use anyhow::Context;
 use clap::Parser;
+use heliograph_node::config::{Command, KeyCommand};
+use heliograph_node::identity::NodeKey;
 use heliograph_node::{Cli, Config, Node};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Some(Command::Key(KeyCommand::Generate { out })) = cli.command.take() {
+        return generate_key(out.as_deref());
+    }
     let print_config = cli.print_config;
     let config = Config::load(cli)?;
     if print_config {
@@ -25,6 +30,22 @@ fn main() -> anyhow::Result<()> {
         .init();
 
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(config))
+}
+
+/// `heliograph key generate`: the key on stdout, or into a new file.
+fn generate_key(out: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let key = NodeKey::generate();
+    match out {
+        Some(path) => {
+            key.write_new(path)?;
+            println!("{}", key.peer_id());
+        }
+        None => {
+            println!("{}", key.to_hex());
+            eprintln!("peer id: {}", key.peer_id());
+        }
+    }
+    Ok(())
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {

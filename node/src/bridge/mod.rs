@@ -4,6 +4,7 @@
 //! store. The API is documented in docs/bridge.md.
 
 pub mod access;
+pub mod client_ip;
 pub mod connection;
 pub mod hub;
 pub mod jsonrpc;

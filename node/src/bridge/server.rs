@@ -1,6 +1,7 @@
 //! The bridge's WebSocket listener (axum): checks Host and Origin, verifies
 //! the WalletConnect auth JWT when one is given, enforces the connection cap,
-//! then hands the socket to [`connection::pump`].
+//! takes the client IP (behind trusted proxies, from their headers), then
+//! hands the socket to [`connection::pump`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use super::client_ip::client_ip;
 use super::connection::{Session, pump};
 use super::hub::Hub;
 use super::tokens::TokenError;
@@ -87,6 +89,7 @@ async fn upgrade(
             "too many bridge connections; retry later".into(),
         );
     };
+    let ip = client_ip(peer.ip(), &headers, &hub.config.trusted_proxies);
     let hub = state.hub.clone();
     let shutdown = state.shutdown.clone();
     ws.max_frame_size(hub.config.max_frame_size)
@@ -94,8 +97,8 @@ async fn upgrade(
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .on_upgrade(move |socket| {
-            let (session, queue, pending, kill) = Session::open(hub, client, subject, peer.ip());
-            let span = info_span!("bridge_conn", conn = session.conn, %peer);
+            let (session, queue, pending, kill) = Session::open(hub, client, subject, ip);
+            let span = info_span!("bridge_conn", conn = session.conn, %peer, client_ip = %ip);
             async move {
                 debug!("bridge connection open");
                 pump(socket, session, queue, pending, kill, shutdown).await;

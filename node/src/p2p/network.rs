@@ -351,7 +351,10 @@ pub async fn spawn(
     store: Option<Store>,
     shutdown: CancellationToken,
 ) -> Result<(NetworkHandle, tokio::task::JoinHandle<()>), NetworkError> {
-    let key = identity::load_or_create(&config.data_dir)?;
+    let key = match &config.node_key {
+        Some(key) => key.keypair(),
+        None => identity::load_or_create(&config.data_dir)?,
+    };
     let keypair = identity::libp2p_keypair(&key);
     let behaviour = Behaviour::new(&keypair, &config.network, store.is_some(), config.light.lightpush)?;
     let idle = config.network.idle_connection_timeout;

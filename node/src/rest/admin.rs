@@ -1,23 +1,15 @@
-//! Health, debug, admin and metrics endpoints.
+//! Debug, admin and metrics endpoints (health is [`super::health`]).
 
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::IntoResponse;
 use libp2p::Multiaddr;
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-
-/// `GET /health`: ready once the node serves (it only answers after start-up).
-pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    let ready = state.network.info().await.is_some();
-    let status = if ready { "READY" } else { "SHUTTING_DOWN" };
-    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, Json(json!({ "nodeHealth": status, "protocolsHealth": [ { "Relay": status } ] })))
-}
 
 /// `GET /debug/v1/info`: listen addresses and ENR.
 pub async fn info(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {

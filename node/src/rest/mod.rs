@@ -7,6 +7,7 @@ mod bridge_tokens;
 pub mod cache;
 pub mod error;
 pub mod filter;
+pub mod health;
 mod lightpush;
 pub mod message_json;
 mod openapi;
@@ -67,6 +68,8 @@ pub struct AppState {
     pub store_node: Option<libp2p::Multiaddr>,
     /// The filter client of the `/filter/v2/*` routes, if a filter node is configured.
     pub filter: Option<filter::FilterClient>,
+    /// What `/health` and `/readyz` check.
+    pub health: health::Checks,
 }
 
 impl AppState {
@@ -83,7 +86,9 @@ pub fn app(state: AppState) -> Router {
         None => Router::new(),
     };
     router
-        .route("/health", get(admin::health))
+        .route("/health", get(health::health))
+        .route("/livez", get(health::livez))
+        .route("/readyz", get(health::readyz))
         .route("/debug/v1/info", get(admin::info))
         .route("/debug/v1/version", get(admin::version))
         .route("/admin/v1/peers", get(admin::peers).post(admin::connect))
