@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Wallet, getBytes, hexlify, toUtf8Bytes, verifyMessage } from 'ethers';
-import { startNode, startNodes, stopNodes } from '../../lib/node.mjs';
+import { startNode, startNodes, stopNodes, withTimeout } from '../../lib/node.mjs';
 import { launchBrowser, openParty, servePage } from '../ts/browser.mjs';
 import { closeOfficial, once, signClient, walletKit } from '../ts/official.mjs';
 
@@ -25,6 +25,14 @@ after(async () => {
   await browser?.close();
   await server?.close();
 });
+
+/** Every step of a flow gets this long: a hang fails with the step's name. */
+const STEP_MS = 30_000;
+const step = (what, promise) => withTimeout(promise, STEP_MS, what);
+/** `api` with each function's promise bounded by STEP_MS and named `label.key`. */
+function timed(label, api) {
+  return Object.fromEntries(Object.entries(api).map(([k, v]) => [k, typeof v === 'function' ? (...a) => step(`${label}.${k}`, v(...a)) : v]));
+}
 
 /** Runs `flow(dappUrl, walletUrl)` through one node, or across two meshed nodes. */
 async function onNodes(count, flow) {
@@ -57,7 +65,7 @@ async function officialDappTsWallet(dappUrl, walletUrl) {
 
     const mine = await wallet.approve(proposal.id, [account]);
     assert.ok(mine.ok, JSON.stringify(mine.error));
-    const session = await approved;
+    const session = await step('approval()', approved);
     const granted = { eip155: { chains: ['eip155:1'], accounts: [account], methods: ['personal_sign'], events: ['accountsChanged', 'chainChanged'] } };
     assert.equal(session.topic, mine.value.session);
     assert.equal(session.pairingTopic, mine.value.pairing);
@@ -74,14 +82,14 @@ async function officialDappTsWallet(dappUrl, walletUrl) {
     const req = await wallet.next('request');
     assert.deepEqual(req, { session: topic, id: req.id, method: 'personal_sign', params: [message, wallet.address], chainId: 'eip155:1' });
     assert.ok((await wallet.signAndRespond(topic, req.id, message)).ok);
-    assert.equal(verifyMessage(getBytes(message), await signed).toLowerCase(), wallet.address);
+    assert.equal(verifyMessage(getBytes(message), await step('dapp.request', signed)).toLowerCase(), wallet.address);
     const refused = dapp.request({ topic, chainId: 'eip155:1', request: { method: 'personal_sign', params: ['0x00', wallet.address] } }).then(
       () => null,
       (e) => ({ code: e.code, message: e.message }),
     );
     const req2 = await wallet.next('request');
     assert.ok((await wallet.refuse(topic, req2.id, REQUEST_REJECTED.code, REQUEST_REJECTED.message)).ok);
-    assert.deepEqual(await refused, REQUEST_REJECTED);
+    assert.deepEqual(await step('refused dapp.request', refused), REQUEST_REJECTED);
 
     // event
     const event = once(dapp, 'session_event');
@@ -107,19 +115,19 @@ async function officialDappTsWallet(dappUrl, walletUrl) {
     assert.ok(Math.abs(dapp.session.get(topic).expiry - expiry) <= 2, `dapp expiry ${dapp.session.get(topic).expiry}, wallet ${expiry}`);
 
     // session and pairing ping, both ways
-    await dapp.ping({ topic });
+    await step('dapp.ping', dapp.ping({ topic }));
     assert.deepEqual(await wallet.next('ping'), { session: topic });
     const dappPinged = once(dapp, 'session_ping');
     await wallet.ok('ping', topic);
     assert.equal((await dappPinged).topic, topic);
-    await dapp.core.pairing.ping({ topic: session.pairingTopic });
+    await step('dapp pairing ping', dapp.core.pairing.ping({ topic: session.pairingTopic }));
     assert.deepEqual(await wallet.next('pairingPing'), { pairing: session.pairingTopic });
     const pairingPinged = once(dapp.core.pairing.events, 'pairing_ping');
     await wallet.ok('pingPairing', session.pairingTopic);
     assert.equal((await pairingPinged).topic, session.pairingTopic);
 
     // disconnect (dapp side), then the wallet deletes the pairing
-    await dapp.disconnect({ topic, reason: USER_DISCONNECTED });
+    await step('dapp.disconnect', dapp.disconnect({ topic, reason: USER_DISCONNECTED }));
     assert.deepEqual(await wallet.next('deleted'), { session: topic, code: 6000, reason: 'User disconnected.' });
     assert.equal(dapp.session.getAll().length, 0);
     const pairingDeleted = once(dapp.core.pairing.events, 'pairing_delete');
@@ -135,7 +143,7 @@ async function officialDappTsWallet(dappUrl, walletUrl) {
     await wallet.ok('pair', again.uri);
     const proposal2 = await wallet.next('proposal');
     await wallet.ok('reject', proposal2);
-    assert.deepEqual(await rejected, USER_REJECTED);
+    assert.deepEqual(await step('rejected approval()', rejected), USER_REJECTED);
     assert.equal(await wallet.pending('error'), 0, 'the TS wallet reported no errors');
     assert.deepEqual(wallet.errors, []);
   } finally {
@@ -150,7 +158,7 @@ async function officialDappTsWallet(dappUrl, walletUrl) {
 async function officialWallet(kind, relayUrl) {
   if (kind === 'sign-client') {
     const c = await signClient(relayUrl, 'official-wallet');
-    return {
+    return timed('sign-client wallet', {
       name: 'official-wallet',
       events: c,
       sign: c,
@@ -169,11 +177,11 @@ async function officialWallet(kind, relayUrl) {
       ping: (topic) => c.ping({ topic }),
       disconnect: (topic, reason) => c.disconnect({ topic, reason }),
       close: () => closeOfficial(c),
-    };
+    });
   }
   const kit = await walletKit(relayUrl, 'walletkit-wallet');
   const c = kit.engine.signClient;
-  return {
+  return timed('walletkit wallet', {
     name: 'walletkit-wallet',
     events: kit,
     sign: c,
@@ -188,7 +196,7 @@ async function officialWallet(kind, relayUrl) {
     ping: (topic) => c.ping({ topic }),
     disconnect: (topic, reason) => kit.disconnectSession({ topic, reason }),
     close: () => closeOfficial(kit),
-  };
+  });
 }
 
 const TS_REQUEST = {
@@ -280,7 +288,7 @@ async function tsDappOfficialWallet(kind, dappUrl, walletUrl, disconnectBy) {
     const pairingPinged = once(wallet.core.pairing.events, 'pairing_ping');
     await dapp.ok('pingPairing', pairing);
     assert.equal((await pairingPinged).topic, pairing);
-    await wallet.core.pairing.ping({ topic: pairing });
+    await step('wallet pairing ping', wallet.core.pairing.ping({ topic: pairing }));
     assert.deepEqual(await dapp.next('pairingPing'), { pairing });
 
     // disconnect, from the side the test names; then the dapp deletes the pairing

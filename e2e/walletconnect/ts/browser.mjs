@@ -83,7 +83,8 @@ export async function openParty(browser, base, relayUrl, name) {
       return r.value;
     },
     start: (id, method, ...args) => ev(([i, m, a]) => window.party.start(i, m, a), [id, method, args]),
-    result: (id) => ev((i) => window.party.result(i), id),
+    /** The outcome of a `start`ed call; waits at most `ms`. */
+    result: (id, ms = 30_000) => ev(([i, t]) => Promise.race([window.party.result(i), new Promise((_, reject) => setTimeout(() => reject(new Error(`${i} unsettled after ${t} ms`)), t))]), [id, ms]),
     approve: (id, accounts, deny = []) => ev(([i, a, d]) => window.party.approve(i, a, d), [id, accounts, deny]),
     signAndRespond: (session, id, message) => ev(([s, i, m]) => window.party.signAndRespond(s, i, m), [session, id, message]),
     refuse: (session, id, code, message) => ev(([s, i, c, m]) => window.party.refuse(s, i, c, m), [session, id, code, message]),
