@@ -16,11 +16,11 @@ afterAll(async () => {
 const KEY = new Uint8Array(32).fill(0x4c);
 const ACCOUNT = `eip155:1:${addressOf(KEY)}`;
 
-async function parties() {
+async function parties(sessionTtlSecs?: number) {
   const dappRelay = await RelayClient.connect(node.relayUrl);
   const walletRelay = await RelayClient.connect(node.relayUrl);
   const dapp = new SessionClient(dappRelay, { metadata: { name: 'dapp', description: '', url: 'http://127.0.0.1', icons: [] }, requestTimeoutMs: 10_000 });
-  const wallet = new SessionClient(walletRelay, { metadata: { name: 'wallet', description: '', url: '', icons: [] }, requestTimeoutMs: 10_000 });
+  const wallet = new SessionClient(walletRelay, { metadata: { name: 'wallet', description: '', url: '', icons: [] }, requestTimeoutMs: 10_000, sessionTtlSecs });
   const close = () => {
     dappRelay.close();
     walletRelay.close();
@@ -33,8 +33,8 @@ const REQUEST = {
   optionalNamespaces: { eip155: { methods: ['eth_signTypedData_v4', ...SIGNALING_METHODS], events: ['accountsChanged'] } },
 };
 
-async function connect(decide: (value: string) => Outcome) {
-  const p = await parties();
+async function connect(decide: (value: string) => Outcome, sessionTtlSecs?: number) {
+  const p = await parties(sessionTtlSecs);
   const { uri, topic } = await p.dapp.createPairing();
   const proposal = new Promise<IncomingProposal>((r) => p.wallet.on('proposal', r));
   await p.wallet.pair(uri);
@@ -172,6 +172,22 @@ describe('session lifecycle', () => {
       await c.dapp.deletePairing(d.pairing);
       expect(await pairingDeleted).toEqual({ pairing: w.pairing, code: 6000, reason: 'User disconnected.' });
       await expect(c.wallet.pingPairing(w.pairing)).rejects.toThrow(/unknown pairing/);
+    } finally {
+      c.close();
+    }
+  }, 30_000);
+
+  it('a session past its expiry is dropped on both sides (7001) and reported', async () => {
+    const c = await connect(() => ({ outcome: 'granted' }), 2);
+    try {
+      const [w, d] = await Promise.all([c.approve(), c.dappSide]);
+      expect(d.expiry).toBe(w.expiry);
+      const expired = new Promise((r) => c.dapp.on('expired', r));
+      await new Promise((r) => setTimeout(r, (w.expiry + 1) * 1000 - Date.now()));
+      await expect(c.dapp.request(d.session, 'personal_sign', [], 'eip155:1')).rejects.toMatchObject({ code: 7001 });
+      expect(await expired).toEqual({ session: d.session });
+      await expect(c.wallet.emitEvent(w.session, 'accountsChanged', [], 'eip155:1')).rejects.toMatchObject({ code: 7001 });
+      expect(c.dapp.sessionInfo(d.session)).toBeUndefined();
     } finally {
       c.close();
     }
