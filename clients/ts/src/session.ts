@@ -198,7 +198,6 @@ export function requestItems(req: ProposalRequest): Item[] {
 
 interface Pending {
   topic: string;
-  method: string;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -382,7 +381,14 @@ export class SessionClient {
     const settle = buildSettle(namespaces, bytesToHex(kp.publicKey), this.metadata, expiry, proposal.pairing);
     // What the dapp reads back from the wire: chains implied by the accounts included.
     s.namespaces = fromWire(settle.namespaces);
-    await this.call(topic, key, 'wc_sessionSettle', settle);
+    try {
+      await this.call(topic, key, 'wc_sessionSettle', settle);
+    } catch (e) {
+      // The dapp refused the settlement (or never answered): no session to keep.
+      this.sessions.delete(topic);
+      void this.transport.unsubscribe(topic).catch(() => {});
+      throw e;
+    }
     s.phase = 'active';
     const c = this.connectResult(topic, s);
     this.emit('connected', c);
@@ -541,7 +547,7 @@ export class SessionClient {
         this.pending.delete(id);
         reject(new RpcError(-32000, `${label}: no response within ${this.requestTimeoutMs} ms`));
       }, this.requestTimeoutMs);
-      this.pending.set(id, { topic, method, resolve, reject, timer });
+      this.pending.set(id, { topic, resolve, reject, timer });
     });
     await this.publish(topic, key, { id, jsonrpc: '2.0', method, params }, method, false);
     return result;
