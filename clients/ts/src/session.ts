@@ -143,6 +143,9 @@ export type SessionEvents = {
   error: Error;
 };
 
+/** How long a proposal stands (its `expiryTimestamp`), as the official SDKs: five minutes. */
+const PROPOSAL_TTL_SECS = 300;
+
 const PERMISSION_METHODS = ['wallet_requestPermissions', 'wallet_getPermissions', 'wallet_revokePermissions'];
 
 /** Publish tag, response tag, ttl (s), prompt per method (as WalletConnect). */
@@ -321,8 +324,20 @@ export class SessionClient {
     if (!p) throw new Error(`unknown pairing ${pairing}`);
     const kp = generateKeyPair();
     const id = this.nextId();
-    const params = buildPropose(request, bytesToHex(kp.publicKey), this.metadata, pairing, nowSeconds() + 300);
-    const done = new Promise<ConnectResult>((resolve, reject) => p.outgoing.set(id, { privateKey: kp.privateKey, resolve, reject }));
+    const params = buildPropose(request, bytesToHex(kp.publicKey), this.metadata, pairing, nowSeconds() + PROPOSAL_TTL_SECS);
+    const done = new Promise<ConnectResult>((resolve, reject) => {
+      // The proposal lapses at its expiryTimestamp: without a settled session by then, give up.
+      const timer = setTimeout(() => {
+        p.outgoing.delete(id);
+        reject(new RpcError(-32000, `the proposal expired: no session settled within ${PROPOSAL_TTL_SECS} s`));
+      }, PROPOSAL_TTL_SECS * 1000);
+      const settle = () => clearTimeout(timer);
+      p.outgoing.set(id, {
+        privateKey: kp.privateKey,
+        resolve: (c) => (settle(), resolve(c)),
+        reject: (e) => (settle(), reject(e)),
+      });
+    });
     await this.publish(pairing, p.key, { id, jsonrpc: '2.0', method: 'wc_sessionPropose', params }, 'wc_sessionPropose', false);
     return done;
   }
