@@ -94,7 +94,7 @@ function showProposal(client: SessionClient, p: IncomingProposal): void {
   });
   reject.addEventListener('click', async () => {
     approve.disabled = reject.disabled = true;
-    await client.reject(p, 'User rejected.');
+    await client.reject(p);
     err.show('You rejected the connection.');
   });
 }

@@ -9,3 +9,4 @@ export * from './session';
 export * from './signaling';
 export * from './eip191';
 export * from './webrtc';
+export * from './walletconnect';

@@ -1,8 +1,10 @@
 /**
  * Sessions over a relay, wire-compatible with the Rust `Endpoint` and with
- * WalletConnect v2: pairing, `wc_sessionPropose` answered with per-item results,
- * `wc_sessionSettle`, `wc_sessionRequest` authorised against the granted methods
- * and chains, EIP-2255 permissions, ping, delete, and replay protection.
+ * WalletConnect Sign v2 (the JSON itself is mapped in `walletconnect.ts`): pairing,
+ * `wc_sessionPropose` answered with per-item results, `wc_sessionSettle`,
+ * `wc_sessionRequest` authorised against the granted methods and chains, events,
+ * update, extend, EIP-2255 permissions, session and pairing ping and delete,
+ * expiry, and replay protection.
  */
 import { sha256 } from '@noble/hashes/sha2';
 import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from './bytes';
@@ -10,6 +12,29 @@ import { decodeEnvelope, openEnvelope, sealType0 } from './envelope';
 import { deriveSymKey, generateKeyPair, generateSymKey, topicOf } from './keys';
 import type { Transport } from './relay';
 import { formatUri, parseUri } from './uri';
+import {
+  MAX_SESSION_TTL_SECS,
+  WcFormatError,
+  buildEvent,
+  buildPropose,
+  buildRequest,
+  buildSettle,
+  grants,
+  grantsChain,
+  isExpired,
+  nowSeconds,
+  parseEvent,
+  parseExtend,
+  parsePropose,
+  parseReason,
+  parseRequest,
+  parseSettle,
+  parseUpdate,
+  toWcSessionNamespaces,
+  wcError,
+  type WcErrorName,
+  type WcReason,
+} from './walletconnect';
 
 /** Items by kind (`chains`, `methods`, `events`, ...). */
 export type Namespace = Record<string, string[]>;
@@ -88,14 +113,38 @@ export interface IncomingRequest {
   chainId: string | null;
 }
 
-type Events = {
+/** What a client reports, by event name (subscribe with `on`). */
+export type SessionEvents = {
+  /** (Wallet) a dapp proposes a session: `approve` or `reject` it. */
   proposal: IncomingProposal;
+  /** A session is settled. */
   connected: ConnectResult;
+  /** The peer sent a request: `respond` to it. */
   request: IncomingRequest;
+  /** (Wallet) the dapp asks for EIP-2255 permissions: `grantPermissions`. */
   permissionsRequested: { session: string; id: number; capabilities: string[] };
-  deleted: { session: string; reason: string };
+  /** (Dapp) the wallet changed the session's namespaces (`wc_sessionUpdate`). */
+  updated: { session: string; namespaces: Namespaces; accounts: string[] };
+  /** (Dapp) the wallet extended the session (`wc_sessionExtend`); `expiry` in unix seconds. */
+  extended: { session: string; expiry: number };
+  /** The peer emitted an event (`wc_sessionEvent`). */
+  event: { session: string; name: string; data: unknown; chainId: string };
+  /** The peer pinged a session (answered already). */
+  ping: { session: string };
+  /** The peer pinged a pairing (answered already). */
+  pairingPing: { pairing: string };
+  /** The peer ended a session; `code` 6000 is "User disconnected.". */
+  deleted: { session: string; code: number; reason: string };
+  /** The peer deleted a pairing. */
+  pairingDeleted: { pairing: string; code: number; reason: string };
+  /** A session passed its expiry and was dropped. */
+  expired: { session: string };
+  /** A message could not be handled (bad input from the peer, a lost answer). */
   error: Error;
 };
+
+/** How long a proposal stands (its `expiryTimestamp`), as the official SDKs: five minutes. */
+const PROPOSAL_TTL_SECS = 300;
 
 const PERMISSION_METHODS = ['wallet_requestPermissions', 'wallet_getPermissions', 'wallet_revokePermissions'];
 
@@ -120,6 +169,8 @@ function tags(method: string): [number, number, number, boolean] {
       return [1114, 1115, 86400, false];
     case 'wc_pairingPing':
       return [1002, 1003, 30, false];
+    case 'wc_pairingDelete':
+      return [1000, 1001, 86400, false];
     default:
       return [0, 0, 86400, false];
   }
@@ -149,7 +200,7 @@ export function requestItems(req: ProposalRequest): Item[] {
 }
 
 interface Pending {
-  method: string;
+  topic: string;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -191,7 +242,9 @@ export class SessionClient {
   private sessions = new Map<string, Session>();
   private pending = new Map<number, Pending>();
   private seen = new Map<string, Set<number>>();
-  private listeners = new Map<keyof Events, ((e: never) => void)[]>();
+  private listeners = new Map<keyof SessionEvents, ((e: never) => void)[]>();
+  /** Ids of sent events: their answers (true, or an error) are not awaited. */
+  private sentEvents = new Set<number>();
   private lastId = 0;
   readonly metadata: NonNullable<ClientOptions['metadata']>;
   private requestTimeoutMs: number;
@@ -213,14 +266,15 @@ export class SessionClient {
     };
   }
 
-  on<K extends keyof Events>(event: K, handler: (e: Events[K]) => void): void {
+  /** Subscribes `handler` to `event`. */
+  on<K extends keyof SessionEvents>(event: K, handler: (e: SessionEvents[K]) => void): void {
     const list = this.listeners.get(event) ?? [];
     list.push(handler as (e: never) => void);
     this.listeners.set(event, list);
   }
 
-  private emit<K extends keyof Events>(event: K, value: Events[K]): void {
-    for (const h of this.listeners.get(event) ?? []) (h as (e: Events[K]) => void)(value);
+  private emit<K extends keyof SessionEvents>(event: K, value: SessionEvents[K]): void {
+    for (const h of this.listeners.get(event) ?? []) (h as (e: SessionEvents[K]) => void)(value);
   }
 
   /** WalletConnect ids: unix_ms * 1000 + rand(1000), strictly increasing. */
@@ -270,22 +324,29 @@ export class SessionClient {
     if (!p) throw new Error(`unknown pairing ${pairing}`);
     const kp = generateKeyPair();
     const id = this.nextId();
-    const params = {
-      requiredNamespaces: request.requiredNamespaces,
-      optionalNamespaces: request.optionalNamespaces ?? {},
-      relays: [{ protocol: 'irn' }],
-      proposer: { publicKey: bytesToHex(kp.publicKey), metadata: this.metadata },
-      expiryTimestamp: Math.floor(Date.now() / 1000) + 300,
-      pairingTopic: pairing,
-    };
-    const done = new Promise<ConnectResult>((resolve, reject) => p.outgoing.set(id, { privateKey: kp.privateKey, resolve, reject }));
+    const params = buildPropose(request, bytesToHex(kp.publicKey), this.metadata, pairing, nowSeconds() + PROPOSAL_TTL_SECS);
+    const done = new Promise<ConnectResult>((resolve, reject) => {
+      // The proposal lapses at its expiryTimestamp: without a settled session by then, give up.
+      const timer = setTimeout(() => {
+        p.outgoing.delete(id);
+        reject(new RpcError(-32000, `the proposal expired: no session settled within ${PROPOSAL_TTL_SECS} s`));
+      }, PROPOSAL_TTL_SECS * 1000);
+      const settle = () => clearTimeout(timer);
+      p.outgoing.set(id, {
+        privateKey: kp.privateKey,
+        resolve: (c) => (settle(), resolve(c)),
+        reject: (e) => (settle(), reject(e)),
+      });
+    });
     await this.publish(pairing, p.key, { id, jsonrpc: '2.0', method: 'wc_sessionPropose', params }, 'wc_sessionPropose', false);
     return done;
   }
 
   /**
    * (Wallet) answers each item with `decide`. One denied required item refuses the
-   * whole proposal (the dapp learns which item and why). Resolves when the dapp acks the settle.
+   * whole proposal with 5001/5002/5003 (user rejected chains/methods/events; the dapp
+   * learns which item and why). `accounts` are CAIP-10 (`eip155:1:0x…`). Resolves when
+   * the dapp acks the settle.
    */
   async approve(proposal: IncomingProposal, decide: (item: Item) => Outcome, accounts: string[]): Promise<ConnectResult> {
     const p = this.pairings.get(proposal.pairing);
@@ -295,9 +356,10 @@ export class SessionClient {
     const results: ItemResult[] = requestItems(incoming.request).map((item) => ({ ...item, ...decide(item) }));
     const denied = results.find((r) => r.required && r.outcome === 'denied');
     if (denied && denied.outcome === 'denied') {
-      const message = `required item ${denied.namespace}/${denied.kind}/${denied.value} denied: ${denied.reason}`;
-      await this.respondOn(proposal.pairing, p.key, proposal.id, { error: { code: 5100, message, data: { itemResults: results } } }, 'wc_sessionPropose');
-      throw new RpcError(5100, message);
+      const name: WcErrorName = denied.kind === 'chains' ? 'USER_REJECTED_CHAINS' : denied.kind === 'methods' ? 'USER_REJECTED_METHODS' : denied.kind === 'events' ? 'USER_REJECTED_EVENTS' : 'USER_REJECTED';
+      const { code, message } = wcError(name, `required item ${denied.namespace}/${denied.kind}/${denied.value} denied: ${denied.reason}`);
+      await this.respondOn(proposal.pairing, p.key, proposal.id, { error: { code, message, data: { itemResults: results } } }, 'wc_sessionPropose');
+      throw new RpcError(code, message);
     }
     const namespaces: Namespaces = {};
     for (const r of results) {
@@ -308,7 +370,7 @@ export class SessionClient {
     const kp = generateKeyPair();
     const key = deriveSymKey(kp.privateKey, incoming.proposerKey);
     const topic = topicOf(key);
-    const expiry = Math.floor(Date.now() / 1000) + this.sessionTtlSecs;
+    const expiry = nowSeconds() + this.sessionTtlSecs;
     const invoker = (incoming.metadata as { url?: string } | null)?.url ?? '';
     const s: Session = {
       key,
@@ -331,52 +393,77 @@ export class SessionClient {
       { result: { relay: { protocol: 'irn' }, responderPublicKey: bytesToHex(kp.publicKey), itemResults: results } },
       'wc_sessionPropose',
     );
-    const settle = {
-      relay: { protocol: 'irn' },
-      namespaces,
-      controller: { publicKey: bytesToHex(kp.publicKey), metadata: this.metadata },
-      expiry,
-      requiredNamespaces: incoming.request.requiredNamespaces,
-      optionalNamespaces: incoming.request.optionalNamespaces ?? {},
-      pairingTopic: proposal.pairing,
-    };
-    await this.request(topic, 'wc_sessionSettle', settle, null, true);
+    const settle = buildSettle(namespaces, bytesToHex(kp.publicKey), this.metadata, expiry, proposal.pairing);
+    // What the dapp reads back from the wire: chains implied by the accounts included.
+    s.namespaces = fromWire(settle.namespaces);
+    try {
+      await this.call(topic, key, 'wc_sessionSettle', settle);
+    } catch (e) {
+      // The dapp refused the settlement (or never answered): no session to keep.
+      this.sessions.delete(topic);
+      void this.transport.unsubscribe(topic).catch(() => {});
+      throw e;
+    }
     s.phase = 'active';
     const c = this.connectResult(topic, s);
     this.emit('connected', c);
     return c;
   }
 
-  /** (Wallet) rejects a proposal as a whole. */
-  async reject(proposal: IncomingProposal, reason: string): Promise<void> {
+  /** (Wallet) rejects a proposal as a whole; by default with 5000 "User rejected.". */
+  async reject(proposal: IncomingProposal, reason: WcReason = wcError('USER_REJECTED')): Promise<void> {
     const p = this.pairings.get(proposal.pairing);
     if (!p?.incoming.delete(proposal.id)) throw new Error(`no pending proposal ${proposal.id}`);
-    await this.respondOn(proposal.pairing, p.key, proposal.id, { error: { code: 5000, message: reason } }, 'wc_sessionPropose');
+    await this.respondOn(proposal.pairing, p.key, proposal.id, { error: { code: reason.code, message: reason.message } }, 'wc_sessionPropose');
   }
 
   // ---- session API --------------------------------------------------------------
 
-  /** Sends `wc_sessionRequest {request: {method, params}, chainId}`; resolves with the result. */
-  async request(session: string, method: string, params: unknown, chainId: string | null = null, internal = false): Promise<unknown> {
-    const s = this.sessions.get(session);
-    if (!s) throw new Error(`unknown session ${session}`);
-    if (!internal && s.phase !== 'active') throw new Error(`session ${session} is not established yet`);
-    const id = this.nextId();
-    const [outer, body] = internal ? [method, params] : ['wc_sessionRequest', { request: { method, params }, chainId }];
-    const result = new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new RpcError(-32000, `${method}: no response within ${this.requestTimeoutMs} ms`));
-      }, this.requestTimeoutMs);
-      this.pending.set(id, { method: outer, resolve, reject, timer });
-    });
-    await this.publish(session, s.key, { id, jsonrpc: '2.0', method: outer, params: body }, outer, false);
-    const value = await result;
-    if (!internal && method === 'wallet_requestPermissions' && Array.isArray(value)) {
+  /**
+   * Sends `wc_sessionRequest {request: {method, params, expiryTimestamp?}, chainId}`;
+   * resolves with the result, rejects with the peer's RpcError. `expirySecs` makes the
+   * request lapse (the peer answers 8000 once it has).
+   */
+  async request(session: string, method: string, params: unknown, chainId: string | null = null, opts: { expirySecs?: number } = {}): Promise<unknown> {
+    const s = this.liveSession(session);
+    const expiry = opts.expirySecs === undefined ? undefined : nowSeconds() + opts.expirySecs;
+    const value = await this.call(session, s.key, 'wc_sessionRequest', buildRequest(method, params, chainId, expiry));
+    if (method === 'wallet_requestPermissions' && Array.isArray(value)) {
       for (const p of value as Permission[]) s.permissions.set(p.parentCapability, p);
     }
-    if (!internal && method === 'wallet_revokePermissions') for (const c of capabilities(params)) s.permissions.delete(c);
+    if (method === 'wallet_revokePermissions') for (const c of capabilities(params)) s.permissions.delete(c);
     return value;
+  }
+
+  /** Emits `wc_sessionEvent {event: {name, data}, chainId}` (not awaited by the peer, as the official SDKs). */
+  async emitEvent(session: string, name: string, data: unknown, chainId: string): Promise<void> {
+    const s = this.liveSession(session);
+    if (!grantsChain(s.namespaces, chainId)) throw new RpcError(5100, `${chainId} is not a chain of this session`);
+    if (!grants(s.namespaces, 'events', name, chainId)) throw new RpcError(3002, `event ${name} is not granted on ${chainId}`);
+    const id = this.nextId();
+    this.sentEvents.add(id);
+    if (this.sentEvents.size > 256) this.sentEvents.delete(this.sentEvents.values().next().value as number);
+    await this.publish(session, s.key, { id, jsonrpc: '2.0', method: 'wc_sessionEvent', params: buildEvent(name, data, chainId) }, 'wc_sessionEvent', false);
+  }
+
+  /** (Wallet) replaces the session's namespaces (`accounts`, `chains`, `methods`, `events`); resolves once the dapp accepted. */
+  async update(session: string, namespaces: Namespaces): Promise<void> {
+    const s = this.liveSession(session);
+    if (s.role !== 'controller') throw new RpcError(3003, 'only the wallet (controller) may update a session');
+    const wire = toWcSessionNamespaces(namespaces);
+    await this.call(session, s.key, 'wc_sessionUpdate', { namespaces: wire });
+    s.namespaces = fromWire(wire);
+    s.permissions = initialPermissions(s.namespaces, (s.peerMetadata as { url?: string } | null)?.url ?? '');
+  }
+
+  /** (Wallet) moves the expiry to `ttlSecs` from now (at most seven days); resolves with it once the dapp accepted. */
+  async extend(session: string, ttlSecs: number = MAX_SESSION_TTL_SECS): Promise<number> {
+    const s = this.liveSession(session);
+    if (s.role !== 'controller') throw new RpcError(3004, 'only the wallet (controller) may extend a session');
+    const expiry = nowSeconds() + Math.min(ttlSecs, MAX_SESSION_TTL_SECS);
+    await this.call(session, s.key, 'wc_sessionExtend', { expiry });
+    s.expiry = Math.max(s.expiry, expiry);
+    return s.expiry;
   }
 
   /** Answers an IncomingRequest with a result or an RpcError. */
@@ -404,21 +491,93 @@ export class SessionClient {
     return s ? [...s.permissions.values()].sort((a, b) => (a.parentCapability < b.parentCapability ? -1 : 1)) : [];
   }
 
-  /** Pings the peer. */
+  /** Pings the peer of a session; resolves on its answer. */
   async ping(session: string): Promise<void> {
-    await this.request(session, 'wc_sessionPing', {}, null, true);
+    const s = this.liveSession(session);
+    await this.call(session, s.key, 'wc_sessionPing', {});
   }
 
-  /** Ends a session (the peer is not expected to answer, like WalletConnect wallets). */
-  async delete(session: string, reason = 'User disconnected.'): Promise<void> {
+  /** Pings the peer of a pairing (`wc_pairingPing`); resolves on its answer. */
+  async pingPairing(pairing: string): Promise<void> {
+    const p = this.pairings.get(pairing);
+    if (!p) throw new Error(`unknown pairing ${pairing}`);
+    await this.call(pairing, p.key, 'wc_pairingPing', {});
+  }
+
+  /** Deletes a pairing (`wc_pairingDelete`, not awaited by the peer) and unsubscribes from it. */
+  async deletePairing(pairing: string, reason: WcReason = wcError('USER_DISCONNECTED')): Promise<void> {
+    const p = this.pairings.get(pairing);
+    if (!p) return;
+    this.pairings.delete(pairing);
+    await this.publish(pairing, p.key, { id: this.nextId(), jsonrpc: '2.0', method: 'wc_pairingDelete', params: { code: reason.code, message: reason.message } }, 'wc_pairingDelete', false);
+    await this.transport.unsubscribe(pairing).catch(() => {});
+  }
+
+  /** Ends a session with `reason` (6000 "User disconnected." by default); the peer does not answer, as WalletConnect peers. */
+  async disconnect(session: string, reason: WcReason = wcError('USER_DISCONNECTED')): Promise<void> {
     const s = this.sessions.get(session);
     if (!s) return;
-    await this.publish(session, s.key, { id: this.nextId(), jsonrpc: '2.0', method: 'wc_sessionDelete', params: { code: 6000, message: reason } }, 'wc_sessionDelete', false);
     this.sessions.delete(session);
+    this.rejectPending(session, new RpcError(6000, 'session disconnected'));
+    await this.publish(session, s.key, { id: this.nextId(), jsonrpc: '2.0', method: 'wc_sessionDelete', params: { code: reason.code, message: reason.message } }, 'wc_sessionDelete', false);
     await this.transport.unsubscribe(session).catch(() => {});
   }
 
   // ---- internals ----------------------------------------------------------------
+
+  /** An established session that has not expired (an expired one is dropped and reported). */
+  private liveSession(session: string): Session {
+    const s = this.sessions.get(session);
+    if (!s) throw new Error(`unknown session ${session}`);
+    if (s.phase !== 'active') throw new Error(`session ${session} is not established yet`);
+    if (isExpired(s.expiry)) {
+      this.expire(session);
+      throw new RpcError(7001, `session ${session} expired at ${s.expiry}`);
+    }
+    return s;
+  }
+
+  private expire(session: string): void {
+    this.sessions.delete(session);
+    this.rejectPending(session, new RpcError(7001, 'session expired'));
+    void this.transport.unsubscribe(session).catch(() => {});
+    this.emit('expired', { session });
+  }
+
+  private rejectPending(topic: string, error: Error): void {
+    for (const [id, p] of this.pending) {
+      if (p.topic !== topic) continue;
+      this.pending.delete(id);
+      clearTimeout(p.timer);
+      p.reject(error);
+    }
+  }
+
+  /** Sends a request on `topic` and resolves with the peer's result (rejects with its error or on timeout). */
+  private async call(topic: string, key: Uint8Array, method: string, params: unknown): Promise<unknown> {
+    const id = this.nextId();
+    const label = method === 'wc_sessionRequest' ? String((params as { request: { method: string } }).request.method) : method;
+    const result = new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new RpcError(-32000, `${label}: no response within ${this.requestTimeoutMs} ms`));
+      }, this.requestTimeoutMs);
+      this.pending.set(id, { topic, resolve, reject, timer });
+    });
+    await this.publish(topic, key, { id, jsonrpc: '2.0', method, params }, method, false);
+    return result;
+  }
+
+  /** Settles a pending call with a response, if `msg` answers one. */
+  private answer(msg: { id: number; result?: unknown; error?: { code: number; message: string; data?: unknown } }): boolean {
+    const p = this.pending.get(msg.id);
+    if (!p) return false;
+    this.pending.delete(msg.id);
+    clearTimeout(p.timer);
+    if (msg.error) p.reject(new RpcError(msg.error.code, msg.error.message, msg.error.data));
+    else p.resolve(msg.result);
+    return true;
+  }
 
   private connectResult(session: string, s: Session): ConnectResult {
     const accounts = Object.values(s.namespaces).flatMap((ns) => ns.accounts ?? []);
@@ -461,38 +620,61 @@ export class SessionClient {
     const session = this.sessions.get(topic);
     const key = pairing?.key ?? session?.key;
     if (!key) return; // not ours
-    const msg = JSON.parse(openEnvelope(key, decodeEnvelope(message))) as {
-      id: number;
-      method?: string;
-      params?: Record<string, unknown>;
-      result?: unknown;
-      error?: { code: number; message: string; data?: unknown };
-    };
+    const msg = JSON.parse(openEnvelope(key, decodeEnvelope(message))) as WireMessage;
     if (typeof msg.id !== 'number') throw new Error('message without a numeric id');
     if (pairing) return this.pairingMessage(topic, pairing, msg);
-    if (session) return this.sessionMessage(topic, session, msg);
+    if (session) {
+      if (session.phase === 'active' && isExpired(session.expiry)) return this.expire(topic);
+      return this.sessionMessage(topic, session, msg);
+    }
   }
 
-  private pairingMessage(topic: string, p: Pairing, msg: { id: number; method?: string; params?: Record<string, unknown>; result?: unknown; error?: { code: number; message: string; data?: unknown } }): void {
-    if (msg.method) {
-      this.checkReplay(topic, msg.id);
-      if (msg.method === 'wc_sessionPropose') {
-        const params = msg.params ?? {};
-        const proposer = params.proposer as { publicKey?: string; metadata?: unknown } | undefined;
-        if (typeof proposer?.publicKey !== 'string' || !/^[0-9a-f]{64}$/i.test(proposer.publicKey)) throw new Error('wc_sessionPropose without a proposer.publicKey');
-        const request: ProposalRequest = {
-          requiredNamespaces: (params.requiredNamespaces as Namespaces) ?? {},
-          optionalNamespaces: (params.optionalNamespaces as Namespaces) ?? {},
-        };
-        p.incoming.set(msg.id, { proposerKey: hexToBytes(proposer.publicKey.toLowerCase()), request, metadata: proposer.metadata ?? null });
-        this.emit('proposal', { pairing: topic, id: msg.id, request, proposerMetadata: proposer.metadata ?? null, items: requestItems(request) });
-      } else if (msg.method === 'wc_pairingPing') {
-        this.respondOn(topic, p.key, msg.id, { result: true }, msg.method).catch(() => {}); // a lost answer: the peer times out or asks again
-      } else {
-        this.respondOn(topic, p.key, msg.id, { error: { code: -32601, message: 'method not found' } }, msg.method).catch(() => {});
-      }
-      return;
+  /** An answer to `msg` on `topic`; a lost answer is not actionable here (the peer times out or asks again). */
+  private replier(topic: string, key: Uint8Array, msg: WireMessage): Reply {
+    return (body) => {
+      this.respondOn(topic, key, msg.id, body, msg.method ?? '').catch(() => {});
+    };
+  }
+
+  private pairingMessage(topic: string, p: Pairing, msg: WireMessage): void {
+    if (!msg.method) {
+      if (this.answer(msg)) return;
+      return this.proposalAnswer(topic, p, msg);
     }
+    this.checkReplay(topic, msg.id);
+    const reply = this.replier(topic, p.key, msg);
+    switch (msg.method) {
+      case 'wc_sessionPropose': {
+        let parsed;
+        try {
+          parsed = parsePropose(msg.params);
+        } catch (e) {
+          if (e instanceof WcFormatError) reply({ error: e.reason });
+          throw e;
+        }
+        const { request, proposerKey, metadata } = parsed;
+        p.incoming.set(msg.id, { proposerKey: hexToBytes(proposerKey), request, metadata });
+        this.emit('proposal', { pairing: topic, id: msg.id, request, proposerMetadata: metadata, items: requestItems(request) });
+        return;
+      }
+      case 'wc_pairingPing':
+        reply({ result: true });
+        this.emit('pairingPing', { pairing: topic });
+        return;
+      case 'wc_pairingDelete': {
+        const { code, message } = parseReason(msg.params);
+        reply({ result: true });
+        this.pairings.delete(topic);
+        void this.transport.unsubscribe(topic).catch(() => {});
+        this.emit('pairingDeleted', { pairing: topic, code, reason: message });
+        return;
+      }
+      default:
+        return reply({ error: unknownMethod(msg.method) });
+    }
+  }
+
+  private proposalAnswer(topic: string, p: Pairing, msg: WireMessage): void {
     const out = p.outgoing.get(msg.id);
     if (!out) throw new Error(`unexpected response ${msg.id}`);
     p.outgoing.delete(msg.id);
@@ -500,17 +682,21 @@ export class SessionClient {
       out.reject(new RpcError(msg.error.code, msg.error.message, msg.error.data));
       return;
     }
-    const result = msg.result as { responderPublicKey?: string; itemResults?: ItemResult[] };
-    if (typeof result?.responderPublicKey !== 'string') throw new Error('proposal answer without responderPublicKey');
-    const key = deriveSymKey(out.privateKey, hexToBytes(result.responderPublicKey.toLowerCase()));
+    const result = msg.result as { responderPublicKey?: unknown; itemResults?: ItemResult[] };
+    if (typeof result?.responderPublicKey !== 'string' || !/^[0-9a-fA-F]{64}$/.test(result.responderPublicKey)) {
+      out.reject(new RpcError(7000, 'proposal answer without a responderPublicKey'));
+      return;
+    }
+    const responder = result.responderPublicKey.toLowerCase();
+    const key = deriveSymKey(out.privateKey, hexToBytes(responder));
     const sessionTopic = topicOf(key);
     this.sessions.set(sessionTopic, {
       key,
       pairing: topic,
       role: 'proposer',
       phase: 'awaitingSettle',
-      controllerKey: result.responderPublicKey.toLowerCase(),
-      results: result.itemResults ?? [],
+      controllerKey: responder,
+      results: Array.isArray(result.itemResults) ? result.itemResults : [],
       namespaces: {},
       permissions: new Map(),
       expiry: 0,
@@ -522,31 +708,37 @@ export class SessionClient {
     this.transport.subscribe(sessionTopic).catch((e: Error) => out.reject(e));
   }
 
-  private sessionMessage(topic: string, s: Session, msg: { id: number; method?: string; params?: Record<string, unknown>; result?: unknown; error?: { code: number; message: string; data?: unknown } }): void {
+  private sessionMessage(topic: string, s: Session, msg: WireMessage): void {
     if (!msg.method) {
-      const p = this.pending.get(msg.id);
-      if (!p) throw new Error(`unexpected response ${msg.id}`);
-      this.pending.delete(msg.id);
-      clearTimeout(p.timer);
-      if (msg.error) p.reject(new RpcError(msg.error.code, msg.error.message, msg.error.data));
-      else p.resolve(msg.result);
-      return;
+      if (this.answer(msg)) return;
+      if (this.sentEvents.delete(msg.id)) {
+        if (msg.error) this.emit('error', new RpcError(msg.error.code, `the peer refused event ${msg.id}: ${msg.error.message}`, msg.error.data));
+        return;
+      }
+      throw new Error(`unexpected response ${msg.id}`);
     }
     if (s.phase === 'awaitingSettle' && msg.method !== 'wc_sessionSettle') throw new Error(`${msg.method} before the session is settled`);
     this.checkReplay(topic, msg.id);
-    const params = msg.params ?? {};
-    const reply = (body: { result: unknown } | { error: { code: number; message: string } }) => {
-      // A lost answer (relay gone) is not actionable here: the peer times out or asks again.
-      this.respondOn(topic, s.key, msg.id, body, msg.method ?? '').catch(() => {});
-    };
-    switch (msg.method) {
+    const reply = this.replier(topic, s.key, msg);
+    try {
+      this.sessionRequest(topic, s, msg.id, msg.method, msg.params, reply);
+    } catch (e) {
+      if (!(e instanceof WcFormatError)) throw e;
+      reply({ error: e.reason });
+      if (msg.method === 'wc_sessionSettle') s.onFailed?.(new RpcError(e.reason.code, e.reason.message));
+      throw e;
+    }
+  }
+
+  private sessionRequest(topic: string, s: Session, id: number, method: string, params: unknown, reply: Reply): void {
+    switch (method) {
       case 'wc_sessionSettle': {
-        const controller = params.controller as { publicKey?: string; metadata?: unknown } | undefined;
-        if (s.phase !== 'awaitingSettle') return reply({ error: { code: -32600, message: 'already settled' } });
-        if (controller?.publicKey?.toLowerCase() !== s.controllerKey) throw new Error('settlement from another controller than the one that answered the proposal');
-        s.namespaces = (params.namespaces as Namespaces) ?? {};
-        s.expiry = Number(params.expiry ?? 0);
-        s.peerMetadata = controller?.metadata ?? null;
+        if (s.phase !== 'awaitingSettle') return reply({ error: wcError('INVALID_SESSION_SETTLE_REQUEST', 'already settled') });
+        const settle = parseSettle(params);
+        if (settle.controllerKey !== s.controllerKey) throw new Error('settlement from another controller than the one that answered the proposal');
+        s.namespaces = settle.namespaces;
+        s.expiry = settle.expiry;
+        s.peerMetadata = settle.metadata;
         s.permissions = initialPermissions(s.namespaces, this.metadata.url);
         s.phase = 'active';
         reply({ result: true });
@@ -556,49 +748,90 @@ export class SessionClient {
         return;
       }
       case 'wc_sessionPing':
-        return reply({ result: true });
-      case 'wc_sessionDelete':
-        this.sessions.delete(topic);
-        void this.transport.unsubscribe(topic).catch(() => {});
-        this.emit('deleted', { session: topic, reason: String((params as { message?: string }).message ?? '') });
+        reply({ result: true });
+        this.emit('ping', { session: topic });
         return;
-      case 'wc_sessionEvent':
-      case 'wc_sessionUpdate':
-      case 'wc_sessionExtend':
-        if (s.role === 'controller') return reply({ error: { code: 3001, message: 'Unauthorized session change: only the controller may' } });
-        if (msg.method === 'wc_sessionUpdate' && params.namespaces) s.namespaces = params.namespaces as Namespaces;
-        if (msg.method === 'wc_sessionExtend' && typeof params.expiry === 'number') s.expiry = params.expiry;
-        return reply({ result: true });
+      case 'wc_sessionDelete': {
+        const { code, message } = parseReason(params);
+        this.sessions.delete(topic);
+        this.rejectPending(topic, new RpcError(code, message));
+        void this.transport.unsubscribe(topic).catch(() => {});
+        this.emit('deleted', { session: topic, code, reason: message });
+        return;
+      }
+      case 'wc_sessionUpdate': {
+        if (s.role === 'controller') return reply({ error: wcError('UNAUTHORIZED_UPDATE_REQUEST', 'only the controller may update') });
+        s.namespaces = parseUpdate(params);
+        s.permissions = initialPermissions(s.namespaces, this.metadata.url);
+        reply({ result: true });
+        this.emit('updated', { session: topic, namespaces: s.namespaces, accounts: this.connectResult(topic, s).accounts });
+        return;
+      }
+      case 'wc_sessionExtend': {
+        if (s.role === 'controller') return reply({ error: wcError('UNAUTHORIZED_EXTEND_REQUEST', 'only the controller may extend') });
+        s.expiry = parseExtend(params, s.expiry);
+        reply({ result: true });
+        this.emit('extended', { session: topic, expiry: s.expiry });
+        return;
+      }
+      case 'wc_sessionEvent': {
+        const ev = parseEvent(params);
+        if (!grantsChain(s.namespaces, ev.chainId)) return reply({ error: wcError('UNSUPPORTED_CHAINS', ev.chainId) });
+        if (!grants(s.namespaces, 'events', ev.name, ev.chainId)) return reply({ error: wcError('UNAUTHORIZED_EVENT', ev.name) });
+        reply({ result: true });
+        this.emit('event', { session: topic, ...ev });
+        return;
+      }
       case 'wc_sessionRequest':
-        return this.appRequest(topic, s, msg.id, params, reply);
+        return this.appRequest(topic, s, id, params, reply);
       default:
-        return reply({ error: { code: -32601, message: 'method not found' } });
+        return reply({ error: unknownMethod(method) });
     }
   }
 
-  private appRequest(topic: string, s: Session, id: number, params: Record<string, unknown>, reply: (b: { result: unknown } | { error: { code: number; message: string } }) => void): void {
-    const req = params.request as { method?: unknown; params?: unknown } | undefined;
-    if (typeof req?.method !== 'string') throw new Error('wc_sessionRequest without request.method');
-    const method = req.method;
-    const chainId = typeof params.chainId === 'string' ? params.chainId : null;
+  private appRequest(topic: string, s: Session, id: number, params: unknown, reply: Reply): void {
+    const { method, params: args, chainId } = parseRequest(params);
     if (s.role === 'controller') {
-      if (!PERMISSION_METHODS.includes(method) && !s.permissions.has(method)) return reply({ error: { code: 3001, message: `Unauthorized method: ${method}` } });
-      if (chainId !== null && !Object.values(s.namespaces).some((ns) => (ns.chains ?? []).includes(chainId))) return reply({ error: { code: 5100, message: `Unsupported chain: ${chainId}` } });
+      if (!PERMISSION_METHODS.includes(method) && !s.permissions.has(method)) return reply({ error: wcError('UNAUTHORIZED_METHOD', method) });
+      if (chainId !== null && !grantsChain(s.namespaces, chainId)) return reply({ error: wcError('UNSUPPORTED_CHAINS', chainId) });
       if (method === 'wallet_getPermissions') return reply({ result: this.permissions(topic) });
       if (method === 'wallet_revokePermissions') {
-        for (const c of capabilities(req.params)) s.permissions.delete(c);
+        for (const c of capabilities(args)) s.permissions.delete(c);
         return reply({ result: null });
       }
       if (method === 'wallet_requestPermissions') {
         s.inbound.add(id);
-        this.emit('permissionsRequested', { session: topic, id, capabilities: capabilities(req.params) });
+        this.emit('permissionsRequested', { session: topic, id, capabilities: capabilities(args) });
         return;
       }
     }
     if (s.inbound.size >= 32) throw new Error(`too many unanswered requests on ${topic}`);
     s.inbound.add(id);
-    this.emit('request', { session: topic, id, method, params: req.params ?? null, chainId });
+    this.emit('request', { session: topic, id, method, params: args, chainId });
   }
+}
+
+/** A decrypted JSON-RPC message of a pairing or session topic. */
+interface WireMessage {
+  id: number;
+  method?: string;
+  params?: unknown;
+  result?: unknown;
+  error?: { code: number; message: string; data?: unknown };
+}
+
+type Reply = (body: { result: unknown } | { error: WcReason }) => void;
+
+/** The answer to a method this client does not serve: 10001 for `wc_*` (spec), -32601 otherwise. */
+function unknownMethod(method: string): WcReason {
+  return method.startsWith('wc_') ? wcError('WC_METHOD_UNSUPPORTED', method) : { code: -32601, message: `method not found: ${method}` };
+}
+
+/** Namespaces as a peer reads them back from the wire (chains of the accounts included). */
+function fromWire(wire: Record<string, { chains: string[]; accounts: string[]; methods: string[]; events: string[] }>): Namespaces {
+  const out: Namespaces = {};
+  for (const [ns, n] of Object.entries(wire)) out[ns] = { chains: [...n.chains], accounts: [...n.accounts], methods: [...n.methods], events: [...n.events] };
+  return out;
 }
 
 /** Capabilities of an EIP-2255 params array (`[{eth_accounts: {}}, ...]`). */

@@ -16,11 +16,11 @@ afterAll(async () => {
 const KEY = new Uint8Array(32).fill(0x4c);
 const ACCOUNT = `eip155:1:${addressOf(KEY)}`;
 
-async function parties() {
+async function parties(sessionTtlSecs?: number) {
   const dappRelay = await RelayClient.connect(node.relayUrl);
   const walletRelay = await RelayClient.connect(node.relayUrl);
   const dapp = new SessionClient(dappRelay, { metadata: { name: 'dapp', description: '', url: 'http://127.0.0.1', icons: [] }, requestTimeoutMs: 10_000 });
-  const wallet = new SessionClient(walletRelay, { metadata: { name: 'wallet', description: '', url: '', icons: [] }, requestTimeoutMs: 10_000 });
+  const wallet = new SessionClient(walletRelay, { metadata: { name: 'wallet', description: '', url: '', icons: [] }, requestTimeoutMs: 10_000, sessionTtlSecs });
   const close = () => {
     dappRelay.close();
     walletRelay.close();
@@ -30,11 +30,11 @@ async function parties() {
 
 const REQUEST = {
   requiredNamespaces: { eip155: { chains: ['eip155:1'], methods: ['personal_sign'] } },
-  optionalNamespaces: { eip155: { methods: ['eth_signTypedData_v4', ...SIGNALING_METHODS] } },
+  optionalNamespaces: { eip155: { methods: ['eth_signTypedData_v4', ...SIGNALING_METHODS], events: ['accountsChanged'] } },
 };
 
-async function connect(decide: (value: string) => Outcome) {
-  const p = await parties();
+async function connect(decide: (value: string) => Outcome, sessionTtlSecs?: number) {
+  const p = await parties(sessionTtlSecs);
   const { uri, topic } = await p.dapp.createPairing();
   const proposal = new Promise<IncomingProposal>((r) => p.wallet.on('proposal', r));
   await p.wallet.pair(uri);
@@ -50,6 +50,8 @@ describe('SessionClient over a real node', () => {
       expect(c.prop.items.map((i) => `${i.kind}/${i.value}/${i.required}`)).toEqual([
         'chains/eip155:1/true',
         'methods/personal_sign/true',
+        'chains/eip155:1/false',
+        'events/accountsChanged/false',
         'methods/eth_signTypedData_v4/false',
         ...SIGNALING_METHODS.map((m) => `methods/${m}/false`),
       ]);
@@ -95,9 +97,9 @@ describe('SessionClient over a real node', () => {
       await expect(c.approve()).rejects.toThrow(/required item eip155\/methods\/personal_sign denied: no signing/);
       const err = await dappOutcome;
       expect(err).toBeInstanceOf(RpcError);
-      expect((err as RpcError).code).toBe(5100);
+      expect((err as RpcError).code).toBe(5002); // user rejected methods
       expect((err as RpcError).message).toContain('eip155/methods/personal_sign');
-      expect(((err as RpcError).data as { itemResults: unknown[] }).itemResults).toHaveLength(2 + 1 + SIGNALING_METHODS.length);
+      expect(((err as RpcError).data as { itemResults: unknown[] }).itemResults).toHaveLength(2 + 3 + SIGNALING_METHODS.length);
     } finally {
       c.close();
     }
@@ -111,6 +113,95 @@ describe('SessionClient over a real node', () => {
       c.wallet.on('request', () => (seen += 1));
       await expect(c.dapp.request(d.session, 'wrtc_offer', { callId: 'c', sdp: '', fingerprint: '' })).rejects.toMatchObject({ code: 3001 });
       expect(seen).toBe(0);
+    } finally {
+      c.close();
+    }
+  }, 30_000);
+});
+
+describe('session lifecycle', () => {
+  it('event, update, extend, session and pairing ping, disconnect, pairing delete: exact values on both sides', async () => {
+    const c = await connect(() => ({ outcome: 'granted' }));
+    try {
+      const [w, d] = await Promise.all([c.approve(), c.dappSide]);
+      expect(d.namespaces).toEqual({
+        eip155: { chains: ['eip155:1'], accounts: [ACCOUNT], methods: ['personal_sign', 'eth_signTypedData_v4', ...SIGNALING_METHODS], events: ['accountsChanged'] },
+      });
+      expect(w.namespaces).toEqual(d.namespaces);
+      expect(d.expiry).toBe(w.expiry);
+
+      const event = new Promise((r) => c.dapp.on('event', r));
+      await c.wallet.emitEvent(w.session, 'accountsChanged', [addressOf(KEY)], 'eip155:1');
+      expect(await event).toEqual({ session: d.session, name: 'accountsChanged', data: [addressOf(KEY)], chainId: 'eip155:1' });
+      await expect(c.wallet.emitEvent(w.session, 'chainChanged', 1, 'eip155:1')).rejects.toMatchObject({ code: 3002 });
+      await expect(c.wallet.emitEvent(w.session, 'accountsChanged', [], 'eip155:5')).rejects.toMatchObject({ code: 5100 });
+
+      const second = `eip155:10:${addressOf(KEY)}`;
+      const updated = new Promise((r) => c.dapp.on('updated', r));
+      await c.wallet.update(w.session, { eip155: { accounts: [ACCOUNT, second], methods: ['personal_sign'], events: ['accountsChanged'] } });
+      expect(await updated).toEqual({
+        session: d.session,
+        namespaces: { eip155: { chains: ['eip155:1', 'eip155:10'], accounts: [ACCOUNT, second], methods: ['personal_sign'], events: ['accountsChanged'] } },
+        accounts: [ACCOUNT, second],
+      });
+      expect(c.dapp.sessionInfo(d.session)?.accounts).toEqual([ACCOUNT, second]);
+      await expect(c.dapp.update(d.session, {})).rejects.toMatchObject({ code: 3003 });
+
+      const extended = new Promise<{ expiry: number }>((r) => c.dapp.on('extended', r));
+      const expiry = await c.wallet.extend(w.session);
+      expect(expiry).toBeGreaterThanOrEqual(w.expiry);
+      expect((await extended).expiry).toBe(expiry);
+      expect(c.dapp.sessionInfo(d.session)?.expiry).toBe(expiry);
+      await expect(c.dapp.extend(d.session)).rejects.toMatchObject({ code: 3004 });
+
+      const pinged = new Promise((r) => c.wallet.on('ping', r));
+      await c.dapp.ping(d.session);
+      expect(await pinged).toEqual({ session: w.session });
+      await c.wallet.ping(w.session);
+      const pairingPinged = new Promise((r) => c.wallet.on('pairingPing', r));
+      await c.dapp.pingPairing(d.pairing);
+      expect(await pairingPinged).toEqual({ pairing: w.pairing });
+
+      const deleted = new Promise((r) => c.wallet.on('deleted', r));
+      await c.dapp.disconnect(d.session);
+      expect(await deleted).toEqual({ session: w.session, code: 6000, reason: 'User disconnected.' });
+      expect(c.wallet.sessionInfo(w.session)).toBeUndefined();
+      await expect(c.dapp.request(d.session, 'personal_sign', [], 'eip155:1')).rejects.toThrow(/unknown session/);
+
+      const pairingDeleted = new Promise((r) => c.wallet.on('pairingDeleted', r));
+      await c.dapp.deletePairing(d.pairing);
+      expect(await pairingDeleted).toEqual({ pairing: w.pairing, code: 6000, reason: 'User disconnected.' });
+      await expect(c.wallet.pingPairing(w.pairing)).rejects.toThrow(/unknown pairing/);
+    } finally {
+      c.close();
+    }
+  }, 30_000);
+
+  it('a session past its expiry is dropped on both sides (7001) and reported', async () => {
+    const c = await connect(() => ({ outcome: 'granted' }), 2);
+    try {
+      const [w, d] = await Promise.all([c.approve(), c.dappSide]);
+      expect(d.expiry).toBe(w.expiry);
+      const expired = new Promise((r) => c.dapp.on('expired', r));
+      await new Promise((r) => setTimeout(r, (w.expiry + 1) * 1000 - Date.now()));
+      await expect(c.dapp.request(d.session, 'personal_sign', [], 'eip155:1')).rejects.toMatchObject({ code: 7001 });
+      expect(await expired).toEqual({ session: d.session });
+      await expect(c.wallet.emitEvent(w.session, 'accountsChanged', [], 'eip155:1')).rejects.toMatchObject({ code: 7001 });
+      expect(c.dapp.sessionInfo(d.session)).toBeUndefined();
+    } finally {
+      c.close();
+    }
+  }, 30_000);
+
+  it('reject: the dapp gets 5000 User rejected.', async () => {
+    const c = await connect(() => ({ outcome: 'granted' }));
+    const outcome = c.dappSide.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    try {
+      await c.wallet.reject(c.prop);
+      expect(await outcome).toMatchObject({ code: 5000, message: 'User rejected.' });
     } finally {
       c.close();
     }
