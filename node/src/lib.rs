@@ -190,6 +190,11 @@ impl Node {
         })
     }
 
+    /// The node's message store, if it has one.
+    pub fn store(&self) -> Option<&store::Store> {
+        self.store.as_ref()
+    }
+
     /// The node's metrics in the Prometheus text format, as `GET /metrics` serves them.
     pub fn metrics_text(&self) -> String {
         let mut out = String::new();
