@@ -221,16 +221,21 @@ impl Cluster {
         }
     }
 
-    /// Waits until every node that is up has at least `min` mesh peers; returns how long it took.
-    pub async fn wait_for_mesh(&self, min: usize, limit: Duration) -> Option<Duration> {
+    /// Waits until every node `i` that is up has at least `min(i)` mesh peers; returns how long it took.
+    pub async fn wait_for_mesh(&self, min: impl Fn(usize) -> usize, limit: Duration) -> Option<Duration> {
         let began = Instant::now();
         while began.elapsed() < limit {
-            if self.mesh().await.iter().all(|(_, mesh, _)| *mesh >= min) {
+            if self.mesh_reaches(&min).await {
                 return Some(began.elapsed());
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         None
+    }
+
+    /// Whether every node `i` that is up has at least `min(i)` mesh peers now.
+    pub async fn mesh_reaches(&self, min: impl Fn(usize) -> usize) -> bool {
+        self.mesh().await.iter().all(|(i, mesh, _)| *mesh >= min(*i))
     }
 }
 

@@ -1,7 +1,8 @@
 //! The phases of a network run, each measured on the running cluster:
 //! formation, propagation per message size, churn, and a partition that heals.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use heliograph_node::p2p::NetworkHandle;
@@ -124,9 +125,10 @@ pub struct Churn {
     pub victims: usize,
     /// How long they stayed down.
     pub down: Duration,
-    /// After the kill, until every survivor was back at D_low mesh peers.
+    /// After the kill, until every survivor was back at D_low mesh peers (or its degree
+    /// before the kill, if lower).
     pub survivors_recovered_in: Option<Duration>,
-    /// After the restart, until every node was at D_low mesh peers.
+    /// After the restart, until every node was back so.
     pub restarted_recovered_in: Option<Duration>,
     /// Messages published by survivors during churn.
     pub published: usize,
@@ -134,7 +136,7 @@ pub struct Churn {
     pub lost_at_survivors: usize,
     /// Deliveries expected at survivors.
     pub expected_at_survivors: usize,
-    /// Restarted nodes whose store then held every churn message (gap filling).
+    /// Restarted nodes whose store then held every message published until the restart.
     pub victims_complete: usize,
     /// After the restart, until every restarted node's store was complete.
     pub victims_complete_in: Option<Duration>,
@@ -178,12 +180,13 @@ impl Run {
 
     /// Waits for the mesh to form from the bootstrap list and peer exchange.
     pub async fn form(&mut self) -> anyhow::Result<Formed> {
-        let limit = Duration::from_secs(if self.params.seconds < 10 { 40 } else { 120 });
+        let quick = self.params.seconds < 10;
+        let limit = Duration::from_secs(if quick { 40 } else { 120 });
         let began = Instant::now();
-        let meshed_in = self.cluster.wait_for_mesh(1, limit).await;
+        let meshed_in = self.cluster.wait_for_mesh(|_| 1, limit).await;
         anyhow::ensure!(meshed_in.is_some(), "some node had no mesh peer after {limit:?}");
-        let full_in = self.cluster.wait_for_mesh(MESH_LOW, limit.saturating_sub(began.elapsed())).await;
-        let full_in = full_in.map(|_| began.elapsed());
+        let full_limit = Duration::from_secs(if quick { 5 } else { 60 });
+        let full_in = self.cluster.wait_for_mesh(|_| MESH_LOW, full_limit).await.map(|_| began.elapsed());
         eprintln!("network: mesh formed ({meshed_in:?} to one peer each, {full_in:?} to D_low)");
         Ok(Formed { meshed_in, full_in, mesh: self.mesh_health().await })
     }
@@ -220,13 +223,15 @@ impl Run {
         from: Vec<(usize, NetworkHandle)>,
         duration: Duration,
         size: usize,
-    ) -> tokio::task::JoinHandle<(Vec<Sent>, usize)> {
+    ) -> (tokio::task::JoinHandle<(Vec<Sent>, usize)>, Arc<Mutex<Vec<Sent>>>) {
         let total = (self.params.rate * duration.as_secs_f64()).round() as u64;
         let first = self.next_seq;
         self.next_seq += total;
         let picks: Vec<usize> = (0..total).map(|_| (self.rng.next_u64() % from.len() as u64) as usize).collect();
         let rate = self.params.rate;
-        tokio::spawn(async move {
+        let live = Arc::new(Mutex::new(Vec::new()));
+        let so_far = live.clone();
+        let task = tokio::spawn(async move {
             let start = Instant::now();
             let (mut sent, mut refused) = (Vec::new(), 0);
             for (k, pick) in picks.into_iter().enumerate() {
@@ -235,12 +240,16 @@ impl Run {
                 let seq = first + k as u64;
                 let at = Instant::now();
                 match handle.publish(message(seq, size)).await {
-                    Ok(_) => sent.push((seq, *node, at)),
+                    Ok(_) => {
+                        sent.push((seq, *node, at));
+                        so_far.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((seq, *node, at));
+                    }
                     Err(_) => refused += 1,
                 }
             }
             (sent, refused)
-        })
+        });
+        (task, live)
     }
 
     /// Publishes at the run's rate for its seconds and measures the spread of every message.
@@ -256,7 +265,7 @@ impl Run {
         let before = self.traffic();
         let lagged_before = self.cluster.arrivals.lagged();
         let mean_degree = self.mesh_health().await.mean_degree();
-        let (sent, refused) = self.publish_for(self.handles(all.clone()), duration, size).await?;
+        let (sent, refused) = self.publish_for(self.handles(all.clone()), duration, size).0.await?;
         let expected_of = |from: usize| all.iter().copied().filter(move |n| *n != from);
         wait_delivered(&self.cluster.arrivals, &sent, |from| expected_of(from).collect(), DRAIN).await;
         let traffic = self.traffic() - before;
@@ -301,45 +310,52 @@ impl Run {
         victims.sort_unstable();
         let survivors: Vec<usize> = (0..n).filter(|i| !victims.contains(i)).collect();
         let down = self.params.churn_down;
-        let limit = Duration::from_secs(if self.params.seconds < 10 { 30 } else { 90 });
+        let limit = Duration::from_secs(if self.params.seconds < 10 { 20 } else { 90 });
+        // Recovered: every node back at D_low mesh peers, or at what it had before if that was less.
+        let before: HashMap<usize, usize> = self.cluster.mesh().await.into_iter().map(|(i, d, _)| (i, d)).collect();
+        let floor = |i: usize| before.get(&i).copied().unwrap_or(1).clamp(1, MESH_LOW);
         // Publish from survivors through the kill, the down time and the recovery.
-        let window = Duration::from_secs(2) + down + limit.min(Duration::from_secs(self.params.seconds.max(8)));
-        let publisher = self.publish_for(self.handles(survivors.clone()), window, 1_000);
+        let window = Duration::from_secs(2) + down + Duration::from_secs(self.params.seconds.clamp(8, 30));
+        let (publisher, so_far) = self.publish_for(self.handles(survivors.clone()), window, 1_000);
         tokio::time::sleep(Duration::from_secs(2)).await;
         let killed_at = Instant::now();
         for v in &victims {
             self.cluster.kill(*v).await;
         }
         eprintln!("network: killed {} nodes", victims.len());
-        let survivors_recovered_in = self.cluster.wait_for_mesh(MESH_LOW, down).await;
+        let survivors_recovered_in = self.cluster.wait_for_mesh(floor, down).await;
         tokio::time::sleep(down.saturating_sub(killed_at.elapsed())).await;
         let restarted_at = Instant::now();
         for v in &victims {
             self.cluster.restart(*v).await?;
         }
-        let restarted_recovered_in = self.cluster.wait_for_mesh(MESH_LOW, limit).await;
-        eprintln!("network: restarted them; mesh back to D_low in {restarted_recovered_in:?}");
+        // Messages published until the restart: the restarted nodes must get the ones
+        // they missed from other stores (gap filling); later ones come by relay.
+        let until_restart: HashSet<u64> =
+            so_far.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().map(|(seq, _, _)| *seq).collect();
+        let (mut restarted_recovered_in, mut victims_complete_in) = (None, None);
+        let mut complete = HashSet::new();
+        while restarted_at.elapsed() < limit && (restarted_recovered_in.is_none() || victims_complete_in.is_none()) {
+            if restarted_recovered_in.is_none() && self.cluster.mesh_reaches(floor).await {
+                restarted_recovered_in = Some(restarted_at.elapsed());
+            }
+            for v in &victims {
+                if !complete.contains(v) && self.cluster.stored(*v).await?.is_superset(&until_restart) {
+                    complete.insert(*v);
+                }
+            }
+            if victims_complete_in.is_none() && complete.len() == victims.len() {
+                victims_complete_in = Some(restarted_at.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        eprintln!("network: restarted them; mesh back in {restarted_recovered_in:?}, stores in {victims_complete_in:?}");
         let (sent, _) = publisher.await?;
         let expected = |from: usize| survivors.iter().copied().filter(|s| *s != from).collect::<Vec<_>>();
         wait_delivered(&self.cluster.arrivals, &sent, expected, DRAIN).await;
         let mut lost = 0;
         for (seq, from, at) in &sent {
             lost += spread_of(&self.cluster.arrivals, *seq, *at, &expected(*from)).2;
-        }
-        let all: HashSet<u64> = sent.iter().map(|(seq, _, _)| *seq).collect();
-        let mut complete = HashSet::new();
-        let mut victims_complete_in = None;
-        while restarted_at.elapsed() < limit + DRAIN {
-            for v in &victims {
-                if !complete.contains(v) && self.cluster.stored(*v).await?.is_superset(&all) {
-                    complete.insert(*v);
-                }
-            }
-            if complete.len() == victims.len() {
-                victims_complete_in = Some(restarted_at.elapsed());
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
         }
         Ok(Churn {
             victims: victims.len(),
@@ -361,8 +377,7 @@ impl Run {
         let side = |i: usize| (i % 2) as u8;
         self.cluster.sim.partition((0..n).map(side).collect());
         let apart = self.params.partition;
-        let publisher = self.publish_for(self.handles(0..n), apart, 1_000);
-        let (sent, _) = publisher.await?;
+        let (sent, _) = self.publish_for(self.handles(0..n), apart, 1_000).0.await?;
         let split_ended = Instant::now();
         self.cluster.sim.heal();
         eprintln!("network: partition of {apart:?} healed");
@@ -372,7 +387,7 @@ impl Run {
             lost_within += spread_of(&self.cluster.arrivals, *seq, *at, &same_side(*from)).2;
         }
         let all: HashSet<u64> = sent.iter().map(|(seq, _, _)| *seq).collect();
-        let limit = Duration::from_secs(if self.params.seconds < 10 { 45 } else { 180 });
+        let limit = Duration::from_secs(if self.params.seconds < 10 { 30 } else { 180 });
         let mut consistent_in = vec![None; n];
         let mut missing = vec![all.len(); n];
         while split_ended.elapsed() < limit && consistent_in.iter().any(Option::is_none) {

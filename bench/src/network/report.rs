@@ -258,29 +258,32 @@ fn write_report(o: &mut String, r: &Results<'_>) -> std::fmt::Result {
     writeln!(
         o,
         "Per delivery (one message arriving at one node for the first time), over the publishing span plus {} s \
-         of drain: wire bytes are everything the node received (Noise, yamux, every protocol), with the idle \
-         background (pings, heartbeats, peer exchange, measured over a quiet span before and scaled) subtracted; \
-         relay copies and their bytes come from gossipsub's own counters (`libp2p_gossipsub_*`, now on \
-         `/metrics`); the rest is gossip control (IHAVE, IWANT, GRAFT, PRUNE), framing and protobuf overhead. \
-         Theory: every mesh edge carries a message once or twice (both ends may forward it at once), so with mean \
-         degree d a node receives between d/2 and d copies; flood publishing adds the publisher's non-mesh \
-         peers.\n",
+         of drain. Wire bytes are everything the nodes received (Noise, yamux, every protocol); the idle \
+         background (pings, heartbeats, identify, peer exchange) is measured over a quiet span just before and \
+         scaled to the same length. Relay copies and their bytes come from gossipsub's own counters \
+         (`libp2p_gossipsub_*`, now on `/metrics`); what is left is gossip control (IHAVE, IWANT, GRAFT, PRUNE), \
+         framing and protobuf overhead. Theory: every mesh edge carries a message once or twice (both ends may \
+         forward it at once), so with mean degree d a node receives between d/2 and d copies; flood publishing \
+         adds the publisher's non-mesh peers.\n",
         10
     )?;
     writeln!(
         o,
-        "| payload (encoded) | wire bytes / delivery | × encoded size | relay copies / delivery | duplicates / delivery | theory (d/2 – d) | copy bytes share of wire | IWANT / delivery | control + overhead bytes / delivery |"
+        "| payload (encoded) | wire bytes / delivery | × encoded size | relay copies / delivery | duplicates / delivery | theory d/2 – d | copy bytes | idle background | control + overhead | IWANT / delivery |"
     )?;
-    writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+    writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
     for prop in &r.propagation {
         let t = prop.traffic;
         let first = t.first.max(1.0);
-        let wire = (t.wire - prop.idle.wire).max(0.0) / first;
+        let wire = t.wire / first;
         let copies = t.copies / first;
+        let copy_bytes = t.copy_bytes / first;
+        let idle = prop.idle.wire / first;
         let d = prop.mean_degree;
+        let share = |x: f64| 100.0 * x / wire.max(1.0);
         writeln!(
             o,
-            "| {} B ({} B) | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} – {:.1} | {:.0} % | {:.3} | {:.0} |",
+            "| {} B ({} B) | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} – {:.1} | {:.0} % | {:.0} % | {:.0} % | {:.3} |",
             prop.size,
             prop.encoded,
             wire,
@@ -289,9 +292,10 @@ fn write_report(o: &mut String, r: &Results<'_>) -> std::fmt::Result {
             copies - 1.0,
             d / 2.0,
             d,
-            100.0 * t.copy_bytes / (t.wire - prop.idle.wire).max(1.0),
+            share(copy_bytes),
+            share(idle),
+            share((wire - copy_bytes - idle).max(0.0)),
             t.iwant / first,
-            (wire - t.copy_bytes / first).max(0.0)
         )?;
     }
     writeln!(o)?;
@@ -305,13 +309,17 @@ fn write_report(o: &mut String, r: &Results<'_>) -> std::fmt::Result {
         p.rate
     )?;
     writeln!(o, "| measure | value |\n|---|---:|")?;
-    writeln!(o, "| survivors back to D_low mesh peers after the kill | {} |", fmt_opt(c.survivors_recovered_in))?;
-    writeln!(o, "| every node back to D_low mesh peers after the restart | {} |", fmt_opt(c.restarted_recovered_in))?;
+    writeln!(
+        o,
+        "| survivors back to D_low mesh peers (or their degree before, if lower) after the kill | {} |",
+        fmt_opt(c.survivors_recovered_in)
+    )?;
+    writeln!(o, "| every node back so after the restart | {} |", fmt_opt(c.restarted_recovered_in))?;
     writeln!(o, "| messages published during churn | {} |", c.published)?;
     writeln!(o, "| deliveries lost at survivors | {} of {} |", c.lost_at_survivors, c.expected_at_survivors)?;
     writeln!(
         o,
-        "| restarted nodes whose store holds every churn message (gap filling) | {} of {} after {} |\n",
+        "| restarted nodes whose store holds every message published until the restart (gap filling) | {} of {} after {} |\n",
         c.victims_complete,
         c.victims,
         fmt_opt(c.victims_complete_in)
@@ -380,7 +388,7 @@ fn write_estimate(o: &mut String, r: &Results<'_>) -> std::fmt::Result {
     let ten = r.propagation.iter().find(|x| x.size == 10_000).or(r.propagation.last());
     let one = r.propagation.iter().find(|x| x.size == 1_000).or(r.propagation.first());
     let (Some(ten), Some(one)) = (ten, one) else { return Ok(()) };
-    let per_delivery = |x: &Propagation| (x.traffic.wire - x.idle.wire).max(0.0) / x.traffic.first.max(1.0);
+    let per_delivery = |x: &Propagation| x.traffic.wire / x.traffic.first.max(1.0);
     let (b10, b1) = (per_delivery(ten), per_delivery(one));
     let t95 = mean(&share_times(&ten.spreads, |s| s.t95).0).unwrap_or_default();
     let scale = (10_000f64).ln() / (p.nodes as f64).ln();
