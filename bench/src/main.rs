@@ -5,12 +5,14 @@
 //! cargo run -p heliograph-bench --release -- relay-mesh
 //! cargo run -p heliograph-bench --release -- light-clients
 //! cargo run -p heliograph-bench --release -- fanout
+//! cargo run -p heliograph-bench --release -- network --nodes 100
 //! ```
 
 mod baseline;
 mod instructions;
 mod light;
 mod mesh;
+mod network;
 mod peers;
 mod plot;
 mod stats;
@@ -127,6 +129,26 @@ enum Scenario {
         quick: bool,
     },
     /// Runs one server of the side-by-side scenarios in this process (used by them).
+    /// A network of in-process nodes over a simulated WAN: propagation, bandwidth,
+    /// mesh health, churn, partition and store consistency (bench/results/network.md).
+    Network {
+        #[arg(long, default_value_t = 100)]
+        nodes: usize,
+        /// Network-wide publish rate, messages/s.
+        #[arg(long, default_value_t = 10.0)]
+        rate: f64,
+        /// Seconds of publishing per message size [default: 30, 4 with --quick].
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// Link RTTs: `wan` (regions mix) or `fixed:<ms>`.
+        #[arg(long, default_value = "wan")]
+        rtt: network::netsim::RttModel,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Short phases, for the smoke in scripts/test; fails on message loss outside churn.
+        #[arg(long)]
+        quick: bool,
+    },
     #[command(hide = true)]
     Serve {
         /// Which server.
@@ -168,6 +190,16 @@ fn main() -> anyhow::Result<()> {
         Scenario::Fanout { quick } => ("fanout", runtime()?.block_on(peers::scenarios::fanout(quick, &args.out))?),
         Scenario::IdleConns { connections, quick } => {
             ("idle-conns", runtime()?.block_on(peers::scenarios::idle_conns(quick, connections, &args.out))?)
+        }
+        Scenario::Network { nodes, rate, seconds, rtt, seed, quick } => {
+            let mut params = network::params(nodes, quick, rtt, rate, seed);
+            params.seconds = seconds.unwrap_or(params.seconds);
+            let (report, lost) = runtime()?.block_on(network::run(&params, &args.out))?;
+            if lost {
+                println!("{report}");
+                anyhow::bail!("messages were lost outside churn");
+            }
+            ("network", report)
         }
         Scenario::Serve { what, dir } => return runtime()?.block_on(peers::process::serve(what, &dir)),
     };

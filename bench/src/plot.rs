@@ -1,4 +1,4 @@
-//! PNG bar charts of bench results, drawn with plotters into a pixel buffer
+//! PNG bar and line charts of bench results, drawn with plotters into a pixel buffer
 //! and encoded with `png`: no system font or fontconfig is needed, the text is
 //! rendered from the DejaVu font file (Debian's fonts-dejavu-core).
 
@@ -105,10 +105,61 @@ pub fn bars(dir: &Path, chart: &Chart<'_>) -> anyhow::Result<()> {
             .draw()?;
         root.present()?;
     }
-    let file = std::io::BufWriter::new(std::fs::File::create(&path).with_context(|| path.display().to_string())?);
+    write_png(&path, &pixels)
+}
+
+fn write_png(path: &Path, pixels: &[u8]) -> anyhow::Result<()> {
+    let file = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| path.display().to_string())?);
     let mut encoder = png::Encoder::new(file, WIDTH, HEIGHT);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
-    encoder.write_header()?.write_image_data(&pixels)?;
+    encoder.write_header()?.write_image_data(pixels)?;
     Ok(())
+}
+
+/// One named curve of (x, y) points.
+pub struct Curve {
+    /// Legend label.
+    pub name: String,
+    /// Index into the palette.
+    pub colour: usize,
+    /// The points, in x order.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Draws curves (e.g. cumulative distributions) to a PNG in `dir`.
+pub fn lines(dir: &Path, file: &str, title: &str, x_label: &str, y_label: &str, curves: &[Curve]) -> anyhow::Result<()> {
+    font()?;
+    let path = dir.join(file);
+    let mut pixels = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let points = || curves.iter().flat_map(|c| c.points.iter().copied());
+        let right = points().map(|(x, _)| x).filter(|x| x.is_finite()).fold(0.0, f64::max);
+        let top = points().map(|(_, y)| y).filter(|y| y.is_finite()).fold(0.0, f64::max);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 24))
+            .margin(12)
+            .x_label_area_size(50)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0.0..(right * 1.05).max(1e-9), 0.0..(top * 1.05).max(1e-9))?;
+        chart.configure_mesh().x_desc(x_label).y_desc(y_label).label_style(("sans-serif", 15)).draw()?;
+        for c in curves {
+            let colour = COLOURS[c.colour % COLOURS.len()];
+            chart
+                .draw_series(LineSeries::new(c.points.iter().copied(), colour.stroke_width(2)))?
+                .label(c.name.clone())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 15))
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()?;
+        root.present()?;
+    }
+    write_png(&path, &pixels)
 }

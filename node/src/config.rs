@@ -192,6 +192,10 @@ pub struct NetworkConfig {
     /// Longest wait between two redials of a bootstrap peer.
     #[serde(with = "humantime_serde")]
     pub max_redial_backoff: Duration,
+    /// Outbound connections the node keeps: while it has fewer, it dials peers it
+    /// learned by peer exchange (checked every 10 s). Bootstrap peers count. This is
+    /// how a node with one bootstrap address joins a mesh beyond it. 0: never dial them.
+    pub target_outbound_peers: usize,
 }
 
 /// Waku relay (gossipsub) topics and cluster.
@@ -315,6 +319,7 @@ impl Default for NetworkConfig {
             max_connections_per_peer: 2,
             max_pending_connections: 64,
             max_redial_backoff: Duration::from_secs(60),
+            target_outbound_peers: 6,
         }
     }
 }
@@ -493,6 +498,10 @@ pub struct Cli {
     /// signed `enr:…` record, which peer exchange also hands out (repeatable).
     #[arg(long = "bootstrap", env = "HELIOGRAPH_BOOTSTRAP", value_delimiter = ',', value_name = "MULTIADDR|ENR")]
     pub bootstrap: Vec<BootstrapPeer>,
+
+    /// Outbound connections kept by dialing peers learned by peer exchange; 0: none [default: 6].
+    #[arg(long, env = "HELIOGRAPH_TARGET_OUTBOUND_PEERS", value_name = "N")]
+    pub target_outbound_peers: Option<usize>,
 
     /// EIP-1459 ENR tree to discover peers from over DNS, `enrtree://<key>@<domain>` (repeatable).
     #[arg(
@@ -714,6 +723,7 @@ impl Cli {
         set_list(&mut config.network.external_addresses, &self.external_addresses);
         set_list(&mut config.network.bootstrap, &self.bootstrap);
         set_list(&mut config.network.dns_discovery_urls, &self.dns_discovery_urls);
+        set(&mut config.network.target_outbound_peers, &self.target_outbound_peers);
         set(&mut config.relay.cluster_id, &self.cluster_id);
         set(&mut config.relay.num_shards, &self.num_shards);
         set_list(&mut config.relay.shards, &self.shards);

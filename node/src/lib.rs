@@ -64,6 +64,7 @@ pub struct Node {
     /// Handle to the swarm task.
     pub network: p2p::NetworkHandle,
     store: Option<store::Store>,
+    registry: Arc<Registry>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -71,6 +72,16 @@ impl Node {
     /// Starts every part of the node; returns once all listeners are bound.
     /// Cancelling `shutdown` stops it; then await [`Node::stopped`].
     pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Node, StartError> {
+        Self::start_with_transport(config, Arc::new(p2p::transport::build), shutdown).await
+    }
+
+    /// Starts the node as [`Node::start`] does, with libp2p connections made by
+    /// `transport` instead of TCP and WebSocket (bench/ runs nodes over a simulated network).
+    pub async fn start_with_transport(
+        config: Config,
+        transport: p2p::transport::TransportFactory,
+        shutdown: CancellationToken,
+    ) -> Result<Node, StartError> {
         config.validate()?;
         if config.relay.cluster_id == TWN_CLUSTER {
             tracing::warn!(
@@ -99,7 +110,7 @@ impl Node {
             None
         };
         let (network, network_task) =
-            p2p::spawn(&config, &mut registry, metrics.clone(), store.clone(), shutdown.clone()).await?;
+            p2p::spawn(&config, transport, &mut registry, metrics.clone(), store.clone(), shutdown.clone()).await?;
         let info = network.info().await;
         let mut tasks = vec![network_task];
         let light::Started { px_cache, filter: filter_hub, tasks: light_tasks } = light::spawn(
@@ -112,6 +123,7 @@ impl Node {
                 config: config.light.clone(),
                 own_enr: info.as_ref().map(|i| i.enr.clone()),
                 seeds: config.network.bootstrap.iter().filter_map(|p| p.enr().cloned()).collect(),
+                target_outbound_peers: config.network.target_outbound_peers,
             },
             shutdown.clone(),
         )
@@ -156,6 +168,7 @@ impl Node {
             tasks.extend(bridge_tasks);
             bridge_addr = Some(addr);
         }
+        let registry = Arc::new(registry);
         let mut rest_addr = None;
         if config.rest.enabled {
             // As nwaku, the REST cache holds the configured topics from the start.
@@ -166,7 +179,7 @@ impl Node {
             let state = rest::AppState {
                 network: network.clone(),
                 cache: Arc::new(Mutex::new(relay_cache)),
-                registry: Arc::new(registry),
+                registry: registry.clone(),
                 metrics,
                 store: store.clone(),
                 cluster_id: config.relay.cluster_id,
@@ -200,8 +213,22 @@ impl Node {
             bridge_addr,
             network,
             store,
+            registry,
             tasks,
         })
+    }
+
+    /// The node's message store, if it has one.
+    pub fn store(&self) -> Option<&store::Store> {
+        self.store.as_ref()
+    }
+
+    /// The node's metrics in the Prometheus text format, as `GET /metrics` serves them.
+    pub fn metrics_text(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
     }
 
     /// Waits until every task of the node has stopped (after shutdown).

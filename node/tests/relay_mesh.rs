@@ -98,3 +98,39 @@ async fn nodes_of_different_clusters_do_not_mesh() {
     assert!(!other.peer_ids().await.contains(&a.peer_id));
     assert!(a.peer_ids().await.contains(&same.peer_id), "the same-cluster peer stays");
 }
+
+/// Whether `node`'s `/admin/v1/peers` lists `peer`.
+async fn connected_to(node: &TestNode, peer: &str) -> bool {
+    node.get("/admin/v1/peers").await.1.contains(peer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_sharing_one_bootstrap_peer_find_each_other_by_peer_exchange() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed = TestNode::tcp(&dir.path().join("seed"), &[]).await;
+    let b = TestNode::tcp(&dir.path().join("b"), &["--bootstrap", &seed.addr()]).await;
+    let c = TestNode::tcp(&dir.path().join("c"), &["--bootstrap", &seed.addr()]).await;
+    // Only with the outbound target set to 0 does it stay a star around the seed.
+    let lonely =
+        TestNode::tcp(&dir.path().join("d"), &["--bootstrap", &seed.addr(), "--target-outbound-peers", "0"]).await;
+    // Peer exchange polls every 10 s: the seed learns each record, then B and C learn the others'.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
+    while !(connected_to(&b, &c.peer_id).await && connected_to(&b, &lonely.peer_id).await) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "B did not dial C and D, learned from the seed; B's peers: {}",
+            b.get("/admin/v1/peers").await.1
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (_, peers) = lonely.get("/admin/v1/peers").await;
+    let peers: serde_json::Value = serde_json::from_str(&peers).expect("peers JSON");
+    let dialed: Vec<&str> = peers
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|p| p["direction"] == "outbound")
+        .filter_map(|p| p["peerId"].as_str())
+        .collect();
+    assert_eq!(dialed, [seed.peer_id.as_str()], "with a target of 0, D dials only its bootstrap peer");
+}

@@ -415,10 +415,11 @@ mod tests {
         config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")];
         let shutdown = CancellationToken::new();
         let mut registry = prometheus_client::registry::Registry::default();
-        let (network, _task) =
-            crate::p2p::spawn(&config, &mut registry, crate::metrics::NodeMetrics::default(), None, shutdown.clone())
-                .await
-                .expect("network");
+        let transport = Arc::new(crate::p2p::transport::build);
+        let metrics = crate::metrics::NodeMetrics::default();
+        let (network, _task) = crate::p2p::spawn(&config, transport, &mut registry, metrics, None, shutdown.clone())
+            .await
+            .expect("network");
         let tokens = Arc::new(Tokens::new(&[]).expect("tokens"));
         let hub = Hub::new(&config, network, None, super::super::BridgeMetrics::default(), tokens);
 

@@ -1,7 +1,9 @@
 //! Peer exchange (`/vac/waku/peer-exchange/2.0.0-alpha1`): a bounded cache of
 //! ENRs of other nodes, learned from our peers' peer-exchange answers, and the
-//! answer to a query. Pure; the swarm task answers queries with it and
-//! [`super::service`] polls peers.
+//! answer to a query: the node's own record, then a random sample of the cache,
+//! so that records spread without discv5 and queriers do not all learn (and
+//! dial) the same newest peers. Pure; the swarm task answers queries with it
+//! and [`super::service`] polls peers.
 
 use std::collections::VecDeque;
 
@@ -9,6 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use heliograph_proto::Message;
 use heliograph_proto::peer_exchange::{PeerExchangeQuery, PeerExchangeResponse, PeerExchangeRpc, PeerInfo};
+use rand::seq::IteratorRandom;
 
 use crate::p2p::enr::NodeEnr;
 
@@ -31,12 +34,25 @@ pub struct EnrCache {
     entries: VecDeque<(Vec<u8>, Vec<u8>)>,
     capacity: usize,
     own: Vec<u8>,
+    own_record: Option<Vec<u8>>,
 }
 
 impl EnrCache {
     /// An empty cache of `capacity` records; `own_node_id` (ours) is never cached.
     pub fn new(capacity: usize, own_node_id: Vec<u8>) -> Self {
-        EnrCache { entries: VecDeque::new(), capacity, own: own_node_id }
+        EnrCache { entries: VecDeque::new(), capacity, own: own_node_id, own_record: None }
+    }
+
+    /// Hands out `raw`, our own record, first in every answer (it is never cached).
+    #[must_use]
+    pub fn with_own_record(mut self, raw: Vec<u8>) -> Self {
+        self.own_record = Some(raw);
+        self
+    }
+
+    /// The records held, verified, newest first.
+    pub fn records(&self) -> Vec<NodeEnr> {
+        self.entries.iter().filter_map(|(_, raw)| decode_enr(raw)).collect()
     }
 
     /// ENRs held.
@@ -69,7 +85,8 @@ impl EnrCache {
         true
     }
 
-    /// Answers a query frame: up to the number asked for, never more than [`MAX_PEERS_PER_ANSWER`].
+    /// Answers a query frame: up to the number asked for, never more than [`MAX_PEERS_PER_ANSWER`]:
+    /// our own record if set, then records drawn at random from the cache.
     pub fn answer(&self, request: Result<&[u8], String>) -> (Vec<u8>, u32) {
         let wanted = request
             .and_then(|b| PeerExchangeRpc::decode(b).map_err(|e| format!("malformed query: {e}")))
@@ -79,11 +96,16 @@ impl EnrCache {
                 n => Ok(usize::try_from(n).unwrap_or(usize::MAX).min(MAX_PEERS_PER_ANSWER)),
             });
         let response = match wanted {
-            Ok(n) => PeerExchangeResponse {
-                peer_infos: self.entries.iter().take(n).map(|(_, raw)| PeerInfo { enr: raw.clone() }).collect(),
-                status_code: Some(status::SUCCESS),
-                status_desc: None,
-            },
+            Ok(n) => {
+                let own = self.own_record.iter().take(n);
+                let sample =
+                    self.entries.iter().map(|(_, raw)| raw).choose_multiple(&mut rand::thread_rng(), n - own.len());
+                PeerExchangeResponse {
+                    peer_infos: own.chain(sample).map(|raw| PeerInfo { enr: raw.clone() }).collect(),
+                    status_code: Some(status::SUCCESS),
+                    status_desc: None,
+                }
+            }
             Err(desc) => PeerExchangeResponse {
                 peer_infos: Vec::new(),
                 status_code: Some(status::BAD_REQUEST),
@@ -167,6 +189,28 @@ mod tests {
         let id = decode_enr(&raw).expect("valid").node_id().raw().to_vec();
         let mut cache = EnrCache::new(10, id);
         assert!(!cache.insert(&raw));
+    }
+
+    #[test]
+    fn own_record_comes_first_and_the_rest_is_a_sample() {
+        let own_key = secp256k1::Keypair::generate();
+        let own = record(1, &own_key);
+        let own_id = decode_enr(&own).expect("valid").node_id().raw().to_vec();
+        let mut cache = EnrCache::new(100, own_id).with_own_record(own.clone());
+        let (frame, _) = cache.answer(Ok(&query(5)));
+        assert_eq!(enrs_of(&frame), vec![own.clone()], "an otherwise empty cache hands out our record");
+        for _ in 0..50 {
+            cache.insert(&record(1, &secp256k1::Keypair::generate()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..20 {
+            let enrs = enrs_of(&cache.answer(Ok(&query(5))).0);
+            assert_eq!(enrs.len(), 5);
+            assert_eq!(enrs[0], own, "our record first");
+            seen.extend(enrs.into_iter().skip(1));
+        }
+        assert!(seen.len() > 4 * 2, "answers draw different records, not always the newest: {}", seen.len());
+        assert_eq!(cache.records().len(), 50, "our record is not cached");
     }
 
     #[test]

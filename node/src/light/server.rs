@@ -238,7 +238,7 @@ mod tests {
         let metrics = NodeMetrics::default();
         let control = libp2p_stream::Behaviour::new().new_control();
         let hub = Arc::new(FilterHub::new(filter::Limits::default(), policy.clone(), control, metrics.clone()));
-        let cache = PeerExchangeCache::new(Vec::new(), metrics.clone());
+        let cache = PeerExchangeCache::new(None, metrics.clone());
         let config = LightConfig { lightpush_rate_limit, filter_rate_limit, ..LightConfig::default() };
         Server::new(hub, cache, policy, None, metrics, &config)
     }

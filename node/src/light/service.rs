@@ -2,8 +2,10 @@
 //! answers inbound requests with (filter, lightpush, peer exchange, served by
 //! `request_response` behaviours), hands it to the swarm task, and spawns the
 //! tasks around it: the fan-out of relayed messages to filter subscribers and
-//! the polling of peers for ENRs. The peer-exchange cache is seeded with the
-//! ENRs the node was configured or discovered with.
+//! the polling of peers for ENRs, which also dials learned peers while the node
+//! has fewer outbound connections than `network.target_outbound_peers`. The
+//! peer-exchange cache is seeded with the ENRs the node was configured or
+//! discovered with, and hands out the node's own record too.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,6 +27,9 @@ use crate::metrics::NodeMetrics;
 use crate::p2p::NetworkHandle;
 use crate::p2p::behaviour::MAX_PX_FRAME;
 use crate::p2p::enr::NodeEnr;
+use crate::p2p::enrtree::dial_addrs;
+use crate::p2p::outbound::{Candidate, OutboundTarget};
+use crate::p2p::redial::peer_of;
 use crate::store::Store;
 use heliograph_proto::protocol_id;
 
@@ -64,6 +69,8 @@ pub struct Services {
     pub own_enr: Option<String>,
     /// ENRs handed out by peer exchange from the start (the configured bootstrap ENRs).
     pub seeds: Vec<NodeEnr>,
+    /// Outbound connections to keep by dialing peers learned by peer exchange.
+    pub target_outbound_peers: usize,
 }
 
 /// The peer-exchange cache, shared by the swarm task (answers), the polling
@@ -75,12 +82,27 @@ pub struct PeerExchangeCache {
 }
 
 impl PeerExchangeCache {
-    /// An empty cache that never takes our own record (`own_node_id`).
-    pub fn new(own_node_id: Vec<u8>, metrics: NodeMetrics) -> Self {
-        PeerExchangeCache {
-            cache: Arc::new(Mutex::new(EnrCache::new(peer_exchange::CACHE_SIZE, own_node_id))),
-            metrics,
+    /// An empty cache that never takes our own record (`own`), but hands it out first.
+    pub fn new(own: Option<&NodeEnr>, metrics: NodeMetrics) -> Self {
+        let own_id = own.map(|r| r.node_id().raw().to_vec()).unwrap_or_default();
+        let mut cache = EnrCache::new(peer_exchange::CACHE_SIZE, own_id);
+        if let Some(record) = own {
+            cache = cache.with_own_record(peer_exchange::raw_enr(record));
         }
+        PeerExchangeCache { cache: Arc::new(Mutex::new(cache)), metrics }
+    }
+
+    /// The peers held, with their dialable addresses.
+    fn candidates(&self) -> Vec<Candidate> {
+        let records = self.lock().records();
+        records
+            .iter()
+            .filter_map(|record| {
+                let addrs = dial_addrs(record);
+                let peer = addrs.first().and_then(peer_of)?;
+                Some(Candidate { peer, addrs })
+            })
+            .collect()
     }
 
     fn lock(&self) -> MutexGuard<'_, EnrCache> {
@@ -120,14 +142,11 @@ pub struct Started {
 /// Starts serving filter, lightpush (v3 and v2) and peer exchange: hands the
 /// server to the swarm task.
 pub async fn spawn(services: Services, shutdown: CancellationToken) -> Result<Started, LightError> {
-    let Services { network, store, metrics, policy, filter_limits, config, own_enr, seeds } = services;
+    let Services { network, store, metrics, policy, filter_limits, config, own_enr, seeds, target_outbound_peers } =
+        services;
     let hub = Arc::new(FilterHub::new(filter_limits, policy.clone(), network.streams(), metrics.clone()));
-    let own_id = own_enr
-        .as_deref()
-        .and_then(|e| e.parse::<NodeEnr>().ok())
-        .map(|r| r.node_id().raw().to_vec())
-        .unwrap_or_default();
-    let cache = PeerExchangeCache::new(own_id, metrics.clone());
+    let own = own_enr.as_deref().and_then(|e| e.parse::<NodeEnr>().ok());
+    let cache = PeerExchangeCache::new(own.as_ref(), metrics.clone());
     cache.insert(&seeds.iter().map(peer_exchange::raw_enr).collect::<Vec<_>>());
     let server = Server::new(hub.clone(), cache.clone(), policy, store, metrics.clone(), &config);
     if !network.serve_light(Arc::new(server)).await {
@@ -137,13 +156,22 @@ pub async fn spawn(services: Services, shutdown: CancellationToken) -> Result<St
         tokio::spawn(
             push::fan_out(hub.clone(), network.messages(), shutdown.clone()).instrument(info_span!("filter_fan_out")),
         ),
-        tokio::spawn(poll_peer_exchange(network, cache.clone(), shutdown).instrument(info_span!("peer_exchange_poll"))),
+        tokio::spawn(
+            poll_peer_exchange(network, cache.clone(), OutboundTarget::new(target_outbound_peers), shutdown)
+                .instrument(info_span!("peer_exchange_poll")),
+        ),
     ];
     Ok(Started { px_cache: cache, filter: hub, tasks })
 }
 
-/// Asks connected peers that serve peer exchange for ENRs, each at most every [`PX_REQUERY`].
-async fn poll_peer_exchange(network: NetworkHandle, cache: PeerExchangeCache, shutdown: CancellationToken) {
+/// Asks connected peers that serve peer exchange for ENRs, each at most every [`PX_REQUERY`],
+/// then dials learned peers while outbound connections are below the target.
+async fn poll_peer_exchange(
+    network: NetworkHandle,
+    cache: PeerExchangeCache,
+    mut outbound: OutboundTarget,
+    shutdown: CancellationToken,
+) {
     let mut control = network.streams();
     let mut asked: HashMap<PeerId, Instant> = HashMap::new();
     let mut tick = tokio::time::interval(PX_POLL);
@@ -154,7 +182,8 @@ async fn poll_peer_exchange(network: NetworkHandle, cache: PeerExchangeCache, sh
         }
         let now = Instant::now();
         asked.retain(|_, at| now.saturating_duration_since(*at) < PX_REQUERY);
-        for info in network.peers().await {
+        let peers = network.peers().await;
+        for info in &peers {
             if asked.len() >= PX_ASKED || asked.contains_key(&info.peer_id) {
                 continue;
             }
@@ -172,6 +201,29 @@ async fn poll_peer_exchange(network: NetworkHandle, cache: PeerExchangeCache, sh
                     // Ask again at the next tick rather than after the full requery interval.
                     asked.remove(&info.peer_id);
                     debug!(peer = %info.peer_id, error = %e, "peer exchange query failed");
+                }
+            }
+        }
+        let connected: Vec<(PeerId, bool)> = peers.iter().map(|p| (p.peer_id, p.outbound)).collect();
+        let picked = outbound.pick(Instant::now(), &connected, cache.candidates(), &mut rand::thread_rng());
+        let dials = picked.into_iter().map(|candidate| {
+            let network = &network;
+            async move {
+                for addr in &candidate.addrs {
+                    match network.dial(addr.clone()).await {
+                        Ok(_) => return None,
+                        Err(e) => debug!(%addr, error = %e, "dial of a peer learned by peer exchange failed"),
+                    }
+                }
+                Some(candidate.peer)
+            }
+        });
+        let dialing = futures::future::join_all(dials);
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            failed = tokio::time::timeout(PX_POLL, dialing) => {
+                for peer in failed.unwrap_or_default().into_iter().flatten() {
+                    outbound.dial_failed(peer, Instant::now());
                 }
             }
         }

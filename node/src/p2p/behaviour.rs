@@ -11,6 +11,7 @@ use std::time::Duration;
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{StreamProtocol, connection_limits, gossipsub, identify, ping, request_response};
+use prometheus_client::registry::Registry;
 
 use super::codec::{FrameCodec, LightCodec};
 use super::relay::{self, RelayError};
@@ -75,11 +76,13 @@ pub struct Behaviour {
 impl Behaviour {
     /// Builds the behaviour for `key` under the network limits; `serve_store`
     /// advertises and answers store queries, `serve_lightpush` lightpush requests.
+    /// The relay's metrics go into `registry`.
     pub fn new(
         key: &Keypair,
         network: &NetworkConfig,
         serve_store: bool,
         serve_lightpush: bool,
+        registry: &mut Registry,
     ) -> Result<Self, RelayError> {
         let limits = connection_limits::ConnectionLimits::default()
             .with_max_established(Some(network.max_connections))
@@ -112,7 +115,10 @@ impl Behaviour {
         );
         Ok(Behaviour {
             limits: connection_limits::Behaviour::new(limits),
-            relay: relay::behaviour()?,
+            relay: relay::behaviour()?.with_metrics(
+                registry.sub_registry_with_prefix("libp2p_gossipsub"),
+                gossipsub::MetricsConfig::default(),
+            ),
             identify: identify::Behaviour::new(identify),
             ping: ping::Behaviour::new(ping::Config::new()),
             metadata,

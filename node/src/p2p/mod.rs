@@ -8,6 +8,7 @@ pub mod enr;
 pub mod enrtree;
 pub mod metadata;
 pub mod network;
+pub mod outbound;
 pub mod redial;
 pub mod relay;
 pub mod transport;

@@ -29,7 +29,7 @@ use super::enr::{self, Capabilities, EnrInput, NodeEnr};
 use super::metadata::{Metadata, Verdict};
 use super::redial::{Redialer, peer_of};
 use super::relay::{self, RelayError};
-use super::transport;
+use super::transport::TransportFactory;
 use crate::config::Config;
 use crate::identity;
 use crate::light::Server as LightServer;
@@ -342,10 +342,11 @@ struct Network {
     light: Option<Arc<LightServer>>,
 }
 
-/// Builds the swarm, binds every listener, joins the configured topics, and
-/// spawns the swarm task. Returns once the node is listening.
+/// Builds the swarm over the transport `transport` makes, binds every listener,
+/// joins the configured topics, and spawns the swarm task. Returns once the node is listening.
 pub async fn spawn(
     config: &Config,
+    transport: TransportFactory,
     registry: &mut Registry,
     metrics: NodeMetrics,
     store: Option<Store>,
@@ -356,11 +357,11 @@ pub async fn spawn(
         None => identity::load_or_create(&config.data_dir)?,
     };
     let keypair = identity::libp2p_keypair(&key);
-    let behaviour = Behaviour::new(&keypair, &config.network, store.is_some(), config.light.lightpush)?;
+    let behaviour = Behaviour::new(&keypair, &config.network, store.is_some(), config.light.lightpush, registry)?;
     let idle = config.network.idle_connection_timeout;
     let mut swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_other_transport(transport::build)
+        .with_other_transport(|key| transport(key))
         .map_err(|e| NetworkError::Transport(e.to_string()))?
         .with_behaviour(|_| behaviour)
         .map_err(|e| NetworkError::Transport(e.to_string()))?
