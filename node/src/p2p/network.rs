@@ -546,7 +546,7 @@ impl Network {
 
     fn redial(&mut self) {
         for addr in self.redialer.due(Instant::now()) {
-            debug!(%addr, "dialing bootstrap peer");
+            debug!(%addr, "dialing a kept peer");
             self.start_dial(addr, None);
         }
     }
@@ -731,7 +731,11 @@ impl Network {
                 let dialed = self.pending_dials.remove(&connection_id);
                 let addr = endpoint.get_remote_address().clone();
                 self.redialer.connected(peer_id, dialed.as_ref().map(|(a, _)| a));
-                if let Some((_, Some(reply))) = dialed {
+                if let Some((dialed_addr, Some(reply))) = dialed {
+                    // Dialed on request: kept connected, as nwaku's peer store reconnects.
+                    if self.redialer.keep(peer_id, &dialed_addr) {
+                        debug!(peer = %peer_id, addr = %dialed_addr, "peer kept connected");
+                    }
                     let _ = reply.send(Ok(peer_id));
                 }
                 if num_established.get() == 1 {
