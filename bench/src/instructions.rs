@@ -123,7 +123,7 @@ pub fn run(path: HotPath, iterations: u64) -> anyhow::Result<()> {
 /// A filter table of [`SUBSCRIBERS`] peers on distinct content topics, one of them the sample's.
 fn subscribed_table() -> anyhow::Result<Subscriptions> {
     let limits = filter::Limits { max_peers: SUBSCRIBERS, ..filter::Limits::default() };
-    let mut table = Subscriptions::new(limits, TopicPolicy::new(1, 8, vec![topic()]));
+    let mut table = Subscriptions::new(limits, TopicPolicy::new(1, 8));
     let now = std::time::Instant::now();
     for i in 0..SUBSCRIBERS {
         let content = if i == 0 { sample_message().content_topic } else { format!("/bench/1/other-{i}/proto") };
