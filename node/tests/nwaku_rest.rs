@@ -148,8 +148,32 @@ async fn a_publish_without_relay_peers_is_503_unless_configured_as_nwaku() {
     let nwaku_like = TestNode::tcp(&dir.path().join("b"), &["--rest-publish-without-peers"]).await;
     let (status, body) = nwaku_like.post_json(&relay_path(TOPIC), &msg).await;
     assert_eq!(status, 200, "{body}");
-    // Delivered to its own consumers: the REST cache of the configured topic, and the store.
+    let (status, body) = nwaku_like.post_json(&relay_path(TOPIC), &msg).await;
+    assert_eq!(status, 200, "a repeat is OK too: {body}");
+    // Delivered once to its own consumers: the REST cache of the configured topic, and the store.
     assert_eq!(nwaku_like.take(TOPIC).await.len(), 1);
     let (_, body) = nwaku_like.get("/store/v3/messages?pubsubTopic=%2Fwaku%2F2%2Frs%2F1%2F0").await;
     assert!(body.contains("messageHash"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_added_by_rest_is_redialed_after_it_restarts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a_dir = dir.path().join("a");
+    let a = TestNode::tcp(&a_dir, &[]).await;
+    let b = TestNode::tcp(&dir.path().join("b"), &[]).await;
+    let a_addr = a.addr();
+    let (status, body) = b.post_json("/admin/v1/peers", &json!([a_addr])).await;
+    assert_eq!(status, 200, "{body}");
+    b.wait_for_mesh(TOPIC, &[&a.peer_id]).await;
+    let peer = a.peer_id.clone();
+    a.stop().await;
+    // The same node again: same key (data dir) and port, as a restarted container.
+    let listen = a_addr.split("/p2p/").next().expect("addr").to_owned();
+    let a = TestNode::start(&a_dir, &["--listen", &listen]).await;
+    assert_eq!(a.peer_id, peer);
+    b.wait_for_mesh(TOPIC, &[&a.peer_id]).await;
+    let (msg, payload) = common::message("after the restart");
+    b.publish_when_meshed(TOPIC, &msg).await;
+    assert_eq!(a.count_arrivals(TOPIC, &payload, Duration::from_millis(200)).await, 1);
 }

@@ -13,7 +13,7 @@ use libp2p::PeerId;
 
 use super::TopicPolicy;
 use crate::waku::RelayMessage;
-use crate::waku::topic::MAX_TOPIC_LEN;
+use crate::waku::message::MAX_CONTENT_TOPIC_LEN;
 
 /// Filter status codes (12/WAKU2-FILTER).
 pub mod status {
@@ -38,13 +38,21 @@ pub struct Limits {
     pub max_topics_per_peer: usize,
     /// Content topics per pubsub topic and peer (also the cap of one request).
     pub max_content_topics: usize,
+    /// Bytes of topic strings one peer's subscriptions may hold in total.
+    pub max_bytes_per_peer: usize,
     /// A subscriber that sends no request for this long is dropped.
     pub idle: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_peers: 1000, max_topics_per_peer: 10, max_content_topics: 100, idle: Duration::from_secs(300) }
+        Limits {
+            max_peers: 1000,
+            max_topics_per_peer: 10,
+            max_content_topics: 100,
+            max_bytes_per_peer: 64 * 1024,
+            idle: Duration::from_secs(300),
+        }
     }
 }
 
@@ -74,6 +82,8 @@ pub struct Outcome {
 struct Subscriber {
     /// Pubsub topic → content topics.
     topics: HashMap<String, HashSet<String>>,
+    /// Bytes of the topic strings in `topics`.
+    bytes: usize,
     last_seen: Instant,
 }
 
@@ -145,8 +155,8 @@ impl Subscriptions {
                 self.limits.max_content_topics
             ));
         }
-        if let Some(bad) = req.content_topics.iter().find(|t| t.is_empty() || t.len() > MAX_TOPIC_LEN) {
-            return Err(format!("content topic must have 1 to {MAX_TOPIC_LEN} bytes, got {}", bad.len()));
+        if let Some(bad) = req.content_topics.iter().find(|t| t.is_empty() || t.len() > MAX_CONTENT_TOPIC_LEN) {
+            return Err(format!("content topic must have 1 to {MAX_CONTENT_TOPIC_LEN} bytes, got {}", bad.len()));
         }
         Ok((topic.to_owned(), req.content_topics.iter().cloned().collect()))
     }
@@ -162,14 +172,25 @@ impl Subscriptions {
             let desc = format!("the node serves {} filter subscribers, its limit", limits.max_peers);
             return (status::SERVICE_UNAVAILABLE, desc, Change::None);
         }
-        let sub = self.peers.entry(peer).or_insert_with(|| Subscriber { topics: HashMap::new(), last_seen: now });
+        let sub =
+            self.peers.entry(peer).or_insert_with(|| Subscriber { topics: HashMap::new(), bytes: 0, last_seen: now });
         sub.last_seen = now;
         if !sub.topics.contains_key(&topic) && sub.topics.len() >= limits.max_topics_per_peer {
             let desc = format!("a peer may subscribe on at most {} pubsub topics", limits.max_topics_per_peer);
             return (status::TOO_MANY_REQUESTS, desc, Change::None);
         }
         let existing = sub.topics.get(&topic).map_or(0, HashSet::len);
-        let added = sub.topics.get(&topic).map_or(contents.len(), |have| contents.difference(have).count());
+        let new: Vec<&String> = match sub.topics.get(&topic) {
+            Some(have) => contents.difference(have).collect(),
+            None => contents.iter().collect(),
+        };
+        let added = new.len();
+        let added_bytes =
+            new.iter().map(|t| t.len()).sum::<usize>() + if sub.topics.contains_key(&topic) { 0 } else { topic.len() };
+        if sub.bytes + added_bytes > limits.max_bytes_per_peer {
+            let desc = format!("a peer's subscriptions may hold at most {} bytes of topics", limits.max_bytes_per_peer);
+            return (status::TOO_MANY_REQUESTS, desc, Change::None);
+        }
         if existing + added > limits.max_content_topics {
             let desc = format!(
                 "a peer may subscribe to at most {} content topics per pubsub topic",
@@ -181,6 +202,7 @@ impl Subscriptions {
         for content in &contents {
             by_content.entry(content.clone()).or_default().insert(peer);
         }
+        sub.bytes += added_bytes;
         sub.topics.entry(topic).or_default().extend(contents);
         (status::OK, "OK".to_owned(), if is_new { Change::Added } else { Change::None })
     }
@@ -201,8 +223,10 @@ impl Subscriptions {
         }
         have.retain(|t| !contents.contains(t));
         unindex(&mut self.index, &peer, &topic, removed.iter());
+        sub.bytes -= removed.iter().map(String::len).sum::<usize>();
         if have.is_empty() {
             sub.topics.remove(&topic);
+            sub.bytes -= topic.len();
         }
         if sub.topics.is_empty() {
             self.peers.remove(&peer);
@@ -416,6 +440,24 @@ mod tests {
         assert_eq!(subs.handle(b, Ok(&sub(TOPIC, &four[..1])), now).status, status::OK);
         assert_eq!(subs.handle(c, Ok(&sub(TOPIC, &four[..1])), now).status, status::SERVICE_UNAVAILABLE);
         assert_eq!(subs.len(), 2);
+    }
+
+    #[test]
+    fn subscription_bytes_are_bounded_per_peer_and_given_back() {
+        let limits = Limits { max_bytes_per_peer: TOPIC.len() + 2500, ..Limits::default() };
+        let mut subs = table(limits);
+        let (peer, now) = (PeerId::random(), Instant::now());
+        let long = "x".repeat(1000);
+        let longer = "y".repeat(1000);
+        let last = "z".repeat(1000);
+        let sub = |contents: &[&str]| request(FilterSubscribeType::Subscribe, Some(TOPIC), contents);
+        assert_eq!(subs.handle(peer, Ok(&sub(&[&long, &longer])), now).status, status::OK, "1000-byte topics");
+        assert_eq!(subs.handle(peer, Ok(&sub(&[&last])), now).status, status::TOO_MANY_REQUESTS);
+        let unsub = request(FilterSubscribeType::Unsubscribe, Some(TOPIC), &[&long]);
+        assert_eq!(subs.handle(peer, Ok(&unsub), now).status, status::OK);
+        assert_eq!(subs.handle(peer, Ok(&sub(&[&last])), now).status, status::OK, "room given back");
+        let too_long = "t".repeat(MAX_CONTENT_TOPIC_LEN + 1);
+        assert_eq!(subs.handle(peer, Ok(&sub(&[&too_long])), now).status, status::BAD_REQUEST);
     }
 
     #[test]

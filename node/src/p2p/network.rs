@@ -5,7 +5,7 @@
 //! (store reads and writes) come back through a bounded channel of deferred
 //! responses.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -327,6 +327,7 @@ struct Network {
     libp2p_metrics: libp2p::metrics::Metrics,
     metadata: Metadata,
     joined: HashSet<PubsubTopic>,
+    local_only: RecentIds,
     peers: HashMap<PeerId, PeerState>,
     listen_addrs: Vec<Multiaddr>,
     enr: NodeEnr,
@@ -340,6 +341,32 @@ struct Network {
     pending_store: HashMap<request_response::OutboundRequestId, StoreReply>,
     deferred_tx: mpsc::Sender<DeferredResponse>,
     light: Option<Arc<LightServer>>,
+}
+
+/// Relay ids of the last messages delivered to local consumers only.
+#[derive(Debug, Default)]
+struct RecentIds {
+    order: VecDeque<[u8; 32]>,
+    ids: HashSet<[u8; 32]>,
+}
+
+impl RecentIds {
+    /// Most ids remembered; the oldest give way.
+    const CAPACITY: usize = 4096;
+
+    /// Remembers `id`; false if it was already there.
+    fn insert(&mut self, id: [u8; 32]) -> bool {
+        if !self.ids.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > Self::CAPACITY
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.ids.remove(&oldest);
+        }
+        true
+    }
 }
 
 /// Builds the swarm over the transport `transport` makes, binds every listener,
@@ -389,6 +416,7 @@ pub async fn spawn(
         swarm,
         metadata: Metadata::new(config.relay.cluster_id, config.shards()),
         joined: topics.into_iter().collect(),
+        local_only: RecentIds::default(),
         key,
         config: config.clone(),
         metrics,
@@ -522,7 +550,7 @@ impl Network {
 
     fn redial(&mut self) {
         for addr in self.redialer.due(Instant::now()) {
-            debug!(%addr, "dialing bootstrap peer");
+            debug!(%addr, "dialing a kept peer");
             self.start_dial(addr, None);
         }
     }
@@ -648,6 +676,12 @@ impl Network {
                 Err(PublishError::Duplicate)
             }
             Err(gossipsub::PublishError::NoPeersSubscribedToTopic) if local_fallback => {
+                // gossipsub remembers only what it sent: a repeat of a message that
+                // went to local consumers only is a duplicate too.
+                if !self.local_only.insert(message.relay_id()) {
+                    self.metrics.dropped("duplicate");
+                    return Err(PublishError::Duplicate);
+                }
                 debug!(topic = %topic, "no relay peers: delivered locally only");
                 self.deliver(message);
                 Ok(PublishOutcome { relay_peers: 0 })
@@ -701,7 +735,11 @@ impl Network {
                 let dialed = self.pending_dials.remove(&connection_id);
                 let addr = endpoint.get_remote_address().clone();
                 self.redialer.connected(peer_id, dialed.as_ref().map(|(a, _)| a));
-                if let Some((_, Some(reply))) = dialed {
+                if let Some((dialed_addr, Some(reply))) = dialed {
+                    // Dialed on request: kept connected, as nwaku's peer store reconnects.
+                    if self.redialer.keep(peer_id, &dialed_addr) {
+                        debug!(peer = %peer_id, addr = %dialed_addr, "peer kept connected");
+                    }
                     let _ = reply.send(Ok(peer_id));
                 }
                 if num_established.get() == 1 {

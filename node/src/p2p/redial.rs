@@ -1,6 +1,7 @@
-//! When to (re)dial bootstrap peers: exponential backoff with jitter, reset
-//! once a connection is up. Pure state fed with time; the swarm task asks it
-//! which addresses are due.
+//! When to (re)dial bootstrap peers, and peers dialed on request (REST
+//! `/admin/v1/peers`, service nodes), as nwaku's peer store reconnects its
+//! peers: exponential backoff with jitter, reset once a connection is up. Pure
+//! state fed with time; the swarm task asks it which addresses are due.
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +9,9 @@ use libp2p::{Multiaddr, PeerId};
 
 /// First wait after a failed or dropped connection.
 const INITIAL_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Most peers dialed on request that are kept connected besides the bootstrap peers.
+pub const MAX_KEPT: usize = 64;
 
 #[derive(Debug, Clone)]
 enum State {
@@ -32,6 +36,8 @@ struct Target {
 #[derive(Debug)]
 pub struct Redialer {
     targets: Vec<Target>,
+    /// How many of `targets` were added by [`Redialer::keep`].
+    kept: usize,
     max_backoff: Duration,
 }
 
@@ -46,7 +52,21 @@ impl Redialer {
                 state: State::Waiting { at: now, backoff: INITIAL_BACKOFF },
             })
             .collect();
-        Redialer { targets, max_backoff }
+        Redialer { targets, kept: 0, max_backoff }
+    }
+
+    /// Keeps `peer`, just connected over `addr` on request, connected from now
+    /// on: redialed when the connection drops. False if it is already a target
+    /// or [`MAX_KEPT`] peers are kept.
+    pub fn keep(&mut self, peer: PeerId, addr: &Multiaddr) -> bool {
+        let known = self.targets.iter().any(|t| t.peer == Some(peer) || strip_p2p(&t.addr) == strip_p2p(addr));
+        if known || self.kept >= MAX_KEPT {
+            return false;
+        }
+        let addr = strip_p2p(addr).with(libp2p::multiaddr::Protocol::P2p(peer));
+        self.targets.push(Target { addr, peer: Some(peer), state: State::Connected });
+        self.kept += 1;
+        true
     }
 
     /// Addresses to dial now; each is marked as dialing.
@@ -169,6 +189,28 @@ mod tests {
         r.exclude(peer);
         assert_eq!(r.next_deadline(), None);
         assert!(r.due(now + Duration::from_secs(60)).is_empty());
+    }
+
+    #[test]
+    fn peers_dialed_on_request_are_kept_and_redialed() {
+        let t0 = Instant::now();
+        let mut r = Redialer::new([addr()], Duration::from_secs(2), t0);
+        let _ = r.due(t0);
+        let boot = PeerId::random();
+        r.connected(boot, Some(&addr()));
+        assert!(!r.keep(boot, &addr()), "a bootstrap peer is already a target");
+        let (peer, other): (Multiaddr, _) = ("/ip4/127.0.0.1/tcp/4002".parse().expect("addr"), PeerId::random());
+        assert!(r.keep(other, &peer));
+        assert!(!r.keep(other, &peer), "kept once");
+        assert_eq!(r.next_deadline(), None, "connected: nothing to do");
+        r.disconnected(other, t0);
+        let due = r.due(t0 + INITIAL_BACKOFF);
+        assert_eq!(due, [peer.with(libp2p::multiaddr::Protocol::P2p(other))], "redialed with its peer id");
+        for i in 0..MAX_KEPT {
+            let a: Multiaddr = format!("/ip4/10.0.0.1/tcp/{}", 5000 + i).parse().expect("addr");
+            let kept = r.keep(PeerId::random(), &a);
+            assert_eq!(kept, i + 1 < MAX_KEPT, "bounded at {MAX_KEPT}");
+        }
     }
 
     #[test]

@@ -12,11 +12,11 @@ use super::topic::PubsubTopic;
 /// Largest encoded WakuMessage relayed: 150 KiB, as in the Waku network.
 pub const MAX_MESSAGE_SIZE: usize = 150 * 1024;
 
-/// Longest content topic a relayed message may carry. nwaku bounds it only by
-/// the message size; 4 KiB takes every topic seen in practice while keeping
-/// store index keys small. Subscriptions (filter, bridge, REST autosharding)
-/// keep the stricter [`super::topic::MAX_TOPIC_LEN`], as a peer makes the node
-/// remember those.
+/// Longest content topic a relayed message (or a filter subscription, within
+/// its per-peer byte budget) may carry. nwaku bounds it only by the message
+/// size; 4 KiB takes every topic seen in practice while keeping store index keys
+/// small. Bridge subscriptions and REST autosharding keep the stricter
+/// [`super::topic::MAX_TOPIC_LEN`].
 pub const MAX_CONTENT_TOPIC_LEN: usize = 4096;
 
 /// Longest `meta` field (14/WAKU2-MESSAGE: up to 64 bytes; nwaku refuses longer).
