@@ -326,10 +326,9 @@ impl Endpoint {
                 None
             } else if !s.permissions.allows(&method) {
                 Some(SdkError::UnauthorizedMethod.to_error(Some(&method)))
-            } else if let Some(chain) = chain_id.as_deref().filter(|c| !grants(&s.namespaces, "chains", c)) {
-                Some(SdkError::UnsupportedChains.to_error(Some(chain)))
             } else {
-                None
+                let ungranted = chain_id.as_deref().filter(|c| !grants(&s.namespaces, "chains", c));
+                ungranted.map(|chain| SdkError::UnsupportedChains.to_error(Some(chain)))
             };
             if let Some(err) = refusal {
                 self.auto_respond(topic, &key, id, Err(err), M);
