@@ -20,7 +20,7 @@ const OPTIONAL = {
 const SESSION_PROPERTIES = { heliograph: 'e2e' };
 const WEEK = 7 * 24 * 3600;
 
-async function fullFlow(dappUrl, walletUrl) {
+async function fullFlow(dappUrl, walletUrl, { disconnectFrom = 'dapp' } = {}) {
   const dapp = await signClient(dappUrl, 'dapp');
   const wallet = await startRustPeer('wallet', walletUrl);
   const address = wallet.address;
@@ -102,10 +102,16 @@ async function fullFlow(dappUrl, walletUrl) {
     const ping = await wallet.send({ cmd: 'ping', session: topic });
     assert.equal((await wallet.next('response', (l) => l.id === ping.id)).result, true);
 
-    // disconnect from the dapp
-    await dapp.disconnect({ topic, reason: getSdkError('USER_DISCONNECTED') });
-    const deleted = await wallet.next('session_delete');
-    assert.deepEqual(deleted, { event: 'session_delete', session: topic, reason: 'User disconnected.' });
+    // disconnect
+    if (disconnectFrom === 'dapp') {
+      await dapp.disconnect({ topic, reason: getSdkError('USER_DISCONNECTED') });
+      const deleted = await wallet.next('session_delete');
+      assert.deepEqual(deleted, { event: 'session_delete', session: topic, reason: 'User disconnected.' });
+    } else {
+      const deleted = waitEvent(dapp, 'session_delete');
+      await wallet.send({ cmd: 'disconnect', session: topic, message: 'User disconnected.' });
+      assert.equal((await deleted).topic, topic);
+    }
     assert.equal(dapp.session.getAll().length, 0);
     assert.equal((await wallet.send({ cmd: 'session', session: topic })).info, null);
   } finally {
@@ -143,7 +149,7 @@ test('official dapp ↔ Rust wallet on one node: full session', { timeout: 120_0
 test('official dapp on node A ↔ Rust wallet on node B (meshed): full session', { timeout: 180_000 }, async () => {
   const nodes = await startNodes(2, { mesh: true });
   try {
-    await fullFlow(nodes[0].relayUrl, nodes[1].relayUrl);
+    await fullFlow(nodes[0].relayUrl, nodes[1].relayUrl, { disconnectFrom: 'wallet' });
   } finally {
     await stopNodes(nodes);
   }
