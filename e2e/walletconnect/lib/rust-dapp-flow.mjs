@@ -1,13 +1,13 @@
 // The Rust dapp (session-protocol/examples/dapp.rs --control) against an
 // official wallet SDK behind the harness's wallet interface (signClientWallet
 // or walletKitWallet): pair → approve → request → response → event → update →
-// extend → ping → disconnect, and a rejected proposal. Every value each side
+// extend → ping → disconnect (plus pairing ping and delete), and a rejected proposal. Every value each side
 // receives is checked against what the other side sent.
 import assert from 'node:assert/strict';
 import { buildApprovedNamespaces, getSdkError } from '@walletconnect/utils';
 import { getAddress, getBytes, hexlify, toUtf8Bytes, verifyMessage } from 'ethers';
 import { withTimeout } from '../../lib/node.mjs';
-import { newAccount, startRustPeer } from './harness.mjs';
+import { newAccount, startRustPeer, waitEvent } from './harness.mjs';
 
 // What the Rust dapp asks for: the required namespace has no `events` on purpose
 // (the library must put `events: []` on the wire: issue 16's root cause).
@@ -135,6 +135,13 @@ export async function rustDappFullFlow(dappUrl, wallet, { disconnectFrom = 'dapp
     assert.equal((await dapp.next('response', (l) => l.id === ping.id)).result, true);
     await sdk('ping', wallet.ping({ topic }));
 
+    trace('pairing ping');
+    // pairing ping, both ways
+    const pairingPing = await dapp.send({ cmd: 'pairing_ping', pairing });
+    const pong = await dapp.next('pairing_ping', (l) => l.id === pairingPing.id);
+    assert.deepEqual(pong, { event: 'pairing_ping', pairing, id: pairingPing.id, answered: true });
+    await sdk('pairing ping', wallet.client.core.pairing.ping({ topic: pairing }));
+
     trace('disconnect');
     // disconnect
     if (disconnectFrom === 'dapp') {
@@ -148,6 +155,11 @@ export async function rustDappFullFlow(dappUrl, wallet, { disconnectFrom = 'dapp
       assert.deepEqual(deleted, { event: 'session_delete', session: topic, reason: 'User disconnected.' });
     }
     assert.equal((await dapp.send({ cmd: 'session', session: topic })).info, null);
+
+    // pairing delete from the Rust dapp
+    const pairingDeleted = waitEvent(wallet.client.core.pairing.events, 'pairing_delete');
+    await dapp.send({ cmd: 'pairing_delete', pairing, message: 'User disconnected.' });
+    assert.equal((await pairingDeleted).topic, pairing);
   } finally {
     await dapp.stop();
   }

@@ -1,7 +1,7 @@
 // The official @walletconnect/sign-client dapp against our Rust wallet
 // (session-protocol/examples/wallet.rs --control), through one node and across
 // two meshed nodes: pair → approve → request → response → event → update →
-// extend → ping → disconnect, and a rejected proposal. Every value each side
+// extend → ping → disconnect (plus pairing ping and delete), and a rejected proposal. Every value each side
 // receives is checked against what the other side sent.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -102,6 +102,12 @@ async function fullFlow(dappUrl, walletUrl, { disconnectFrom = 'dapp' } = {}) {
     const ping = await wallet.send({ cmd: 'ping', session: topic });
     assert.equal((await wallet.next('response', (l) => l.id === ping.id)).result, true);
 
+    // pairing ping, both ways
+    await dapp.core.pairing.ping({ topic: pairing });
+    const pairingPing = await wallet.send({ cmd: 'pairing_ping', pairing });
+    const pong = await wallet.next('pairing_ping', (l) => l.id === pairingPing.id);
+    assert.deepEqual(pong, { event: 'pairing_ping', pairing, id: pairingPing.id, answered: true });
+
     // disconnect
     if (disconnectFrom === 'dapp') {
       await dapp.disconnect({ topic, reason: getSdkError('USER_DISCONNECTED') });
@@ -114,6 +120,10 @@ async function fullFlow(dappUrl, walletUrl, { disconnectFrom = 'dapp' } = {}) {
     }
     assert.equal(dapp.session.getAll().length, 0);
     assert.equal((await wallet.send({ cmd: 'session', session: topic })).info, null);
+
+    // pairing delete from the dapp
+    await dapp.core.pairing.disconnect({ topic: pairing });
+    assert.deepEqual(await wallet.next('pairing_delete'), { event: 'pairing_delete', pairing, reason: 'User disconnected.' });
   } finally {
     await closeClient(dapp);
     await wallet.stop();

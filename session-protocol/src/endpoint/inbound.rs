@@ -76,17 +76,28 @@ impl Endpoint {
                         Ok(())
                     }
                     "wc_pairingDelete" => {
+                        // Not answered, as the SDKs do.
+                        let reason = Reason::from_json(&params).message;
                         self.pairings.remove(topic);
                         self.topic_changes.push_back(TopicChange::Unsubscribe(topic.clone()));
+                        self.push_event(None, Event::PairingDeleted { pairing: topic.clone(), reason });
                         Ok(())
                     }
                     _ => {
-                        self.auto_respond(topic, &key, id, Err(ErrorObject::new(-32601, "method not found")), &method);
+                        let error = SdkError::WcMethodUnsupported.to_error(Some(&method));
+                        self.auto_respond(topic, &key, id, Err(error), &method);
                         Ok(())
                     }
                 }
             }
-            Message::Response { id, outcome } => self.proposal_answer(topic, id, outcome, now),
+            Message::Response { id, outcome } => {
+                if self.pairings.get_mut(topic).is_some_and(|p| p.pings.remove(&id).is_some()) {
+                    let event = Event::PairingPing { pairing: topic.clone(), id, answered: outcome.is_ok() };
+                    self.push_event(None, event);
+                    return Ok(());
+                }
+                self.proposal_answer(topic, id, outcome, now)
+            }
         }
     }
 

@@ -273,6 +273,22 @@ pub enum Event {
         /// Session topic.
         session: Topic,
     },
+    /// The answer to our `wc_pairingPing` (`answered: false`: none in time).
+    PairingPing {
+        /// Pairing topic.
+        pairing: Topic,
+        /// Our ping id.
+        id: u64,
+        /// Whether the peer answered.
+        answered: bool,
+    },
+    /// The peer deleted the pairing (`wc_pairingDelete`); it is forgotten.
+    PairingDeleted {
+        /// Pairing topic.
+        pairing: Topic,
+        /// The peer's reason.
+        reason: String,
+    },
     /// The peer is heard from again.
     PeerOnline {
         /// Session topic.
