@@ -92,8 +92,13 @@ pub enum ProposalError {
         reason: String,
     },
     /// The wallet rejected the whole proposal.
-    #[error("proposal rejected: {0}")]
-    Rejected(String),
+    #[error("proposal rejected ({code}): {message}")]
+    Rejected {
+        /// The wallet's error code (5000 user rejected, 5100 unsupported chains, ...).
+        code: i64,
+        /// The wallet's message.
+        message: String,
+    },
     /// No answer arrived before the proposal's deadline.
     #[error("no answer to the proposal in time")]
     TimedOut,

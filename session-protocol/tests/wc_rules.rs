@@ -91,3 +91,29 @@ fn bad_accounts_are_refused_before_the_proposal_is_consumed() {
     let account = "eip155:1:0xab16a96d359ec26a11e2c2b3d8f8b8942d5bfcdb".to_string();
     assert!(pair.wallet.approve(&p.pairing, p.id, grant, vec![account], now).is_ok(), "the proposal is still there");
 }
+
+#[test]
+fn a_malformed_proposal_is_answered_with_the_sdk_code() {
+    use heliograph_session::envelope;
+    use heliograph_session::rpc::Message;
+    let mut pair = Pair::new(Config::default(), 25);
+    let now = pair.now;
+    let uri = pair.dapp.create_pairing(now);
+    let pairing = pair.wallet.pair(&uri.to_string(), now).unwrap();
+    let proposal = Message::Request {
+        id: now.unix_ms() * 1000,
+        method: "wc_sessionPropose".into(),
+        params: json!({
+            "requiredNamespaces": {"eip155": {"chains": ["eip155:1"], "methods": [7], "events": []}},
+            "proposer": {"publicKey": "a3ad5e26070ddb2809200c6f56e739333512015bceeadbb8ea1731c4c7ddb207", "metadata": {}},
+        }),
+    };
+    let sealed = envelope::seal_type0(&uri.sym_key, &proposal.to_json(), &mut rand_core::OsRng);
+    let err = pair.wallet.handle_incoming(pairing.as_str(), &sealed, now).unwrap_err();
+    assert!(err.to_string().contains("methods must be an array of strings"), "{err}");
+    let answer = pair.wallet.poll_transmit().expect("an automatic rejection");
+    assert_eq!((answer.topic, answer.tag), (pairing, 1120));
+    let opened = envelope::Envelope::decode(&answer.message).unwrap().open(&uri.sym_key).unwrap();
+    let Message::Response { outcome: Err(e), .. } = Message::parse(&opened).unwrap() else { panic!("not an error") };
+    assert_eq!(e.code, 5101);
+}

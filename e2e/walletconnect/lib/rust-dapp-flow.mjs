@@ -178,7 +178,8 @@ export async function rustDappRejectFlow(dappUrl, wallet) {
     const failed = await dapp.next('proposal_failed');
     assert.equal(failed.id, id);
     assert.equal(failed.pairing, pairing);
-    assert.equal(failed.error, 'proposal rejected: Unsupported chains.');
+    assert.equal(failed.code, 5100);
+    assert.equal(failed.error, 'proposal rejected (5100): Unsupported chains.');
   } finally {
     await dapp.stop();
   }

@@ -25,7 +25,7 @@
 
 use anyhow::{Context, anyhow};
 use heliograph_session::driver::{DriverEvent, Handle};
-use heliograph_session::namespaces::{Item, Outcome, Request};
+use heliograph_session::namespaces::{Item, Outcome, ProposalError, Request};
 use heliograph_session::rpc::ErrorObject;
 use heliograph_session::walletconnect::namespaces::{proposal_from_wire, session_from_wire, session_to_wire};
 use heliograph_session::{ConnectResult, Event, Topic};
@@ -266,8 +266,14 @@ pub fn event_line(event: &DriverEvent) -> Value {
             v["event"] = json!("connected");
             v
         }
-        Event::ProposalFailed { pairing, id, error, results } => json!({"event": "proposal_failed", "pairing": pairing,
-            "id": id, "error": error.to_string(), "results": results}),
+        Event::ProposalFailed { pairing, id, error, results } => {
+            let code = match error {
+                ProposalError::Rejected { code, .. } => Some(*code),
+                _ => None,
+            };
+            json!({"event": "proposal_failed", "pairing": pairing, "id": id, "code": code, "error": error.to_string(),
+                "results": results})
+        }
         Event::Request { session, id, chain_id, method, params } => json!({"event": "request", "session": session,
             "id": id, "chainId": chain_id, "method": method, "params": params}),
         Event::Response { session, id, outcome } => {

@@ -11,7 +11,7 @@ use crate::rpc::{ErrorObject, Message};
 use crate::walletconnect::params::{
     Extend, Propose, ProposeResult, Reason, SessionEvent, SessionRequest, Settle, Update,
 };
-use crate::walletconnect::{SdkError, expiry};
+use crate::walletconnect::{SdkError, WireError, expiry};
 
 use super::state::{Phase, ReceivedProposal};
 use super::{Endpoint, Event, IncomingError, Now, Role, TopicChange, initial_permissions};
@@ -103,7 +103,21 @@ impl Endpoint {
 
     fn received_proposal(&mut self, topic: &Topic, id: u64, params: &Value, now: Now) -> Result<(), IncomingError> {
         const M: &str = "wc_sessionPropose";
-        let propose = Propose::from_json(params)?;
+        let propose = match Propose::from_json(params) {
+            Ok(propose) => propose,
+            Err(e) => {
+                // Tell the dapp at once (the SDKs auto-reject the same way) instead of letting it wait.
+                let code = match &e {
+                    WireError::Namespaces { error, .. } => error.sdk_error(),
+                    WireError::Field { .. } => SdkError::InvalidMethod,
+                };
+                let key = self.pairings.get(topic).map(|p| p.key.clone());
+                if let Some(key) = key {
+                    self.auto_respond(topic, &key, id, Err(code.to_error(Some(&e.to_string()))), M);
+                }
+                return Err(e.into());
+            }
+        };
         if expiry::proposal_expired(propose.expiry_timestamp, now.unix_secs()) {
             return Err(IncomingError::ProposalExpired(id));
         }
@@ -151,7 +165,7 @@ impl Endpoint {
                 let results = results_of(err.data.as_ref());
                 let error = match granted_namespaces(&results) {
                     Err(denied @ ProposalError::RequiredDenied { .. }) => denied,
-                    _ => ProposalError::Rejected(err.message),
+                    _ => ProposalError::Rejected { code: err.code, message: err.message },
                 };
                 self.push_event(None, Event::ProposalFailed { pairing: topic.clone(), id, error, results });
                 return Ok(());
