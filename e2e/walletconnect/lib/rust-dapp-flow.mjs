@@ -184,3 +184,36 @@ export async function rustDappRejectFlow(dappUrl, wallet) {
     await dapp.stop();
   }
 }
+
+/** The Rust dapp asks with a chain key; the wallet approves with `buildApprovedNamespaces` and signs. */
+export async function rustDappChainKeyFlow(dappUrl, wallet) {
+  const dapp = await startRustPeer('dapp', dappUrl);
+  const account = newAccount();
+  try {
+    const { uri, pairing } = await dapp.send({ cmd: 'create_pairing' });
+    const required = { 'eip155:1': { methods: ['personal_sign'] } };
+    const { id } = await dapp.send({ cmd: 'propose', pairing, requiredNamespaces: required, optionalNamespaces: {} });
+    const proposalSeen = wallet.proposal();
+    await sdk('pair', wallet.pair(uri));
+    const { params } = await proposalSeen;
+    assert.deepEqual(params.requiredNamespaces, { 'eip155:1': { methods: ['personal_sign'], events: [] } });
+    const accounts = [`eip155:1:${account.address}`];
+    const namespaces = buildApprovedNamespaces({
+      proposal: params,
+      supportedNamespaces: { eip155: { chains: ['eip155:1'], methods: ['personal_sign'], events: ['accountsChanged'], accounts } },
+    });
+    const session = await sdk('approve', wallet.approve({ id, namespaces }));
+    const connected = await dapp.next('connected');
+    assert.equal(connected.session, session.topic);
+    assert.deepEqual(connected.accounts, accounts);
+    const message = hexlify(toUtf8Bytes('chain key'));
+    const requestSeen = wallet.request();
+    const sent = await dapp.send({ cmd: 'request', session: session.topic, chainId: 'eip155:1', method: 'personal_sign', params: [message, account.address] });
+    const request = await requestSeen;
+    await sdk('respond', wallet.respond({ topic: session.topic, response: { id: request.id, jsonrpc: '2.0', result: await account.signMessage(getBytes(message)) } }));
+    const response = await dapp.next('response', (l) => l.id === sent.id);
+    assert.equal(verifyMessage(getBytes(message), response.result), getAddress(account.address));
+  } finally {
+    await dapp.stop();
+  }
+}

@@ -173,3 +173,33 @@ test('official dapp ↔ Rust wallet: the wallet rejects, the dapp gets 5001', { 
     await stopNodes(nodes);
   }
 });
+
+test('official dapp ↔ Rust wallet: a dapp asking with a chain key ("eip155:1") gets a working session', { timeout: 120_000 }, async () => {
+  const nodes = await startNodes(1);
+  const dapp = await signClient(nodes[0].relayUrl, 'dapp');
+  const wallet = await startRustPeer('wallet', nodes[0].relayUrl);
+  try {
+    const asked = { 'eip155:1': { methods: ['personal_sign'], events: ['chainChanged'] } };
+    const { uri, approval } = await dapp.connect({ optionalNamespaces: asked });
+    const { pairing } = await wallet.send({ cmd: 'pair', uri });
+    const proposal = await wallet.next('proposal');
+    // sign-client 2.25 rewrites chain keys into `eip155: {chains}` before sending
+    // (the Rust reading of chain keys is covered by tests/vectors/walletconnect.json).
+    const wire = { eip155: { chains: ['eip155:1'], ...asked['eip155:1'] } };
+    assert.deepEqual(proposal.optionalNamespaces, wire);
+    const account = `eip155:1:${wallet.address}`;
+    await wallet.send({ cmd: 'approve', pairing, id: proposal.id, accounts: [account] });
+    const session = await approval();
+    assert.deepEqual(session.namespaces, { eip155: { ...wire.eip155, accounts: [account] } });
+    const message = hexlify(toUtf8Bytes('inline chain key'));
+    const signed = dapp.request({ topic: session.topic, chainId: 'eip155:1', request: { method: 'personal_sign', params: [message, wallet.address] } });
+    const request = await wallet.next('request');
+    assert.equal(request.chainId, 'eip155:1');
+    await wallet.send({ cmd: 'respond', session: session.topic, id: request.id, params: request.params, sign: true });
+    assert.equal(verifyMessage(getBytes(message), await signed), getAddress(wallet.address));
+  } finally {
+    await closeClient(dapp);
+    await wallet.stop();
+    await stopNodes(nodes);
+  }
+});
