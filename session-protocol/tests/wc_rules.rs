@@ -117,3 +117,25 @@ fn a_malformed_proposal_is_answered_with_the_sdk_code() {
     let Message::Response { outcome: Err(e), .. } = Message::parse(&opened).unwrap() else { panic!("not an error") };
     assert_eq!(e.code, 5101);
 }
+
+#[test]
+fn an_expired_request_is_dropped_unanswered() {
+    use heliograph_session::IncomingError;
+    use heliograph_session::envelope;
+    use heliograph_session::rpc::Message;
+    let mut pair = Pair::new(Config::default(), 26);
+    let session = pair.connect();
+    let now = pair.now;
+    // The session key, from the dapp's snapshot, to seal a request as a peer would.
+    let key = pair.dapp.snapshot().sessions.iter().find(|s| s.topic == session).map(|s| s.sym_key.clone()).unwrap();
+    let expired = Message::Request {
+        id: now.unix_ms() * 1000 + 7,
+        method: "wc_sessionRequest".into(),
+        params: json!({"request": {"method": "personal_sign", "params": [], "expiryTimestamp": now.unix_secs()}, "chainId": "eip155:1"}),
+    };
+    let key = heliograph_session::SymKey::from_hex(&key).unwrap();
+    let sealed = envelope::seal_type0(&key, &expired.to_json(), &mut rand_core::OsRng);
+    let err = pair.wallet.handle_incoming(session.as_str(), &sealed, now).unwrap_err();
+    assert_eq!(err, IncomingError::RequestExpired(now.unix_ms() * 1000 + 7));
+    assert!(pair.wallet.poll_transmit().is_none(), "no answer, as the SDK wallets do");
+}

@@ -330,7 +330,7 @@ impl Endpoint {
                 self.auto_respond(topic, &key, id, Ok(json!(true)), &method);
                 self.push_event(lane, event);
             }
-            "wc_sessionRequest" => self.app_request(topic, id, &params)?,
+            "wc_sessionRequest" => self.app_request(topic, id, &params, now)?,
             _ => self.auto_respond(topic, &key, id, answer(SdkError::WcMethodUnsupported, &method), &method),
         }
         Ok(())
@@ -338,12 +338,15 @@ impl Endpoint {
 
     /// A `wc_sessionRequest`: authorised against the session's grants on the
     /// wallet side; permission methods are handled here; the rest become events.
-    fn app_request(&mut self, topic: &Topic, id: u64, params: &Value) -> Result<(), IncomingError> {
+    fn app_request(&mut self, topic: &Topic, id: u64, params: &Value, now: Now) -> Result<(), IncomingError> {
         const M: &str = "wc_sessionRequest";
         let bound = self.config.max_inbound_pending;
         let s = self.sessions.get_mut(topic).ok_or_else(|| IncomingError::UnknownTopic(topic.clone()))?;
         let key = s.key.clone();
-        let SessionRequest { method, params: inner, chain_id, .. } = SessionRequest::from_json(params)?;
+        let SessionRequest { method, params: inner, chain_id, expiry_timestamp } = SessionRequest::from_json(params)?;
+        if expiry_timestamp.is_some_and(|e| e <= now.unix_secs()) {
+            return Err(IncomingError::RequestExpired(id));
+        }
         let lane = Some(topic.clone());
         let session = topic.clone();
         if s.role == Role::Controller {

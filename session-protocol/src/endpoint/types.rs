@@ -375,6 +375,9 @@ pub enum IncomingError {
     /// The proposal's own expiry has passed.
     #[error("proposal {0} has expired")]
     ProposalExpired(u64),
+    /// A `wc_sessionRequest` arrived after its `expiryTimestamp` (dropped unanswered, as the SDKs do).
+    #[error("request {0} has expired")]
+    RequestExpired(u64),
     /// Params of a protocol message are missing or malformed.
     #[error("malformed {method} params: {problem}")]
     BadParams {
