@@ -139,3 +139,32 @@ fn an_expired_request_is_dropped_unanswered() {
     assert_eq!(err, IncomingError::RequestExpired(now.unix_ms() * 1000 + 7));
     assert!(pair.wallet.poll_transmit().is_none(), "no answer, as the SDK wallets do");
 }
+
+#[test]
+fn an_approval_that_cannot_be_settled_tells_the_dapp() {
+    use heliograph_session::envelope;
+    use heliograph_session::rpc::Message;
+    let mut pair = Pair::new(Config::default(), 27);
+    let now = pair.now;
+    let uri = pair.dapp.create_pairing(now);
+    let pairing = pair.wallet.pair(&uri.to_string(), now).unwrap();
+    let id = now.unix_ms() * 1000;
+    let proposal = Message::Request {
+        id,
+        method: "wc_sessionPropose".into(),
+        params: json!({
+            "requiredNamespaces": {"eip155": {"chains": ["1"], "methods": [], "events": []}},
+            "proposer": {"publicKey": "a3ad5e26070ddb2809200c6f56e739333512015bceeadbb8ea1731c4c7ddb207", "metadata": {}},
+        }),
+    };
+    let sealed = envelope::seal_type0(&uri.sym_key, &proposal.to_json(), &mut rand_core::OsRng);
+    pair.wallet.handle_incoming(pairing.as_str(), &sealed, now).unwrap();
+    let grant = |_: &_, _| heliograph_session::namespaces::Outcome::Granted;
+    let account = "eip155:1:0xab16a96d359ec26a11e2c2b3d8f8b8942d5bfcdb".to_string();
+    assert!(matches!(pair.wallet.approve(&pairing, id, grant, vec![account], now), Err(EndpointError::Wire(_))));
+    let answer = pair.wallet.poll_transmit().expect("the dapp is told");
+    let opened = envelope::Envelope::decode(&answer.message).unwrap().open(&uri.sym_key).unwrap();
+    let Message::Response { outcome: Err(e), .. } = Message::parse(&opened).unwrap() else { panic!("not an error") };
+    assert_eq!(e.code, 5100);
+    assert!(pair.wallet.sessions().next().is_none());
+}

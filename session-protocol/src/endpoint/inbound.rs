@@ -11,7 +11,7 @@ use crate::rpc::{ErrorObject, Message};
 use crate::walletconnect::params::{
     Extend, Propose, ProposeResult, Reason, SessionEvent, SessionRequest, Settle, Update,
 };
-use crate::walletconnect::{SdkError, WireError, expiry};
+use crate::walletconnect::{SdkError, expiry};
 
 use super::state::{Phase, ReceivedProposal};
 use super::{Endpoint, Event, IncomingError, Now, Role, TopicChange, initial_permissions};
@@ -107,13 +107,9 @@ impl Endpoint {
             Ok(propose) => propose,
             Err(e) => {
                 // Tell the dapp at once (the SDKs auto-reject the same way) instead of letting it wait.
-                let code = match &e {
-                    WireError::Namespaces { error, .. } => error.sdk_error(),
-                    WireError::Field { .. } => SdkError::InvalidMethod,
-                };
                 let key = self.pairings.get(topic).map(|p| p.key.clone());
                 if let Some(key) = key {
-                    self.auto_respond(topic, &key, id, Err(code.to_error(Some(&e.to_string()))), M);
+                    self.auto_respond(topic, &key, id, Err(e.sdk_error().to_error(Some(&e.to_string()))), M);
                 }
                 return Err(e.into());
             }

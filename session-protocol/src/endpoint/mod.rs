@@ -313,15 +313,23 @@ impl Endpoint {
         let session_key = key_pair.derive_sym_key(&proposal.proposer_key)?;
         let topic = session_key.topic();
         let expiry = now.unix_secs() + self.config.session_ttl.as_secs();
-        let params = Settle {
+        let settle = Settle {
             relay: Relay::default(),
             namespaces: granted.clone(),
             session_properties: proposal.request.session_properties.clone(),
             controller: Participant { public_key: key_pair.public().to_hex(), metadata: self.config.metadata.clone() },
             expiry,
             pairing_topic: Some(pairing.as_str().to_owned()),
-        }
-        .to_json()?;
+        };
+        let params = match settle.to_json() {
+            Ok(params) => params,
+            Err(e) => {
+                // E.g. a proposed chain that is not CAIP-2: the dapp learns why instead of waiting.
+                let err = e.sdk_error().to_error(Some(&e.to_string()));
+                self.respond_on(pairing, &pairing_key, id, Err(err), "wc_sessionPropose")?;
+                return Err(e.into());
+            }
+        };
         let mut result =
             ProposeResult { relay: Relay::default(), responder_public_key: key_pair.public().to_hex() }.to_json();
         // Our extension: per-item answers (the SDKs ignore the member).
