@@ -47,8 +47,8 @@ impl Default for Config {
         Config {
             metadata: serde_json::json!({"name": "heliograph", "description": "", "url": "", "icons": []}),
             request_timeout: Duration::from_secs(300),
-            session_ttl: Duration::from_secs(7 * 24 * 3600),
-            proposal_ttl: Duration::from_secs(300),
+            session_ttl: crate::walletconnect::expiry::SESSION_TTL,
+            proposal_ttl: crate::walletconnect::expiry::PROPOSAL_TTL,
             max_message_age: Duration::from_secs(24 * 3600),
             max_clock_skew: Duration::from_secs(300),
             replay_capacity: 1024,
