@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Items a namespace asks for, by kind: `{"chains": [...], "methods": [...], "events": [...]}`
-/// (WalletConnect `requiredNamespaces` entry; any other kind is allowed).
+/// (WalletConnect `requiredNamespaces` entry; any other kind is allowed). The
+/// wire form is [`crate::walletconnect::namespaces`]' job.
 pub type Namespace = BTreeMap<String, Vec<String>>;
 
 /// Namespaces by name (`eip155`, `solana`, ...).
@@ -91,8 +92,13 @@ pub enum ProposalError {
         reason: String,
     },
     /// The wallet rejected the whole proposal.
-    #[error("proposal rejected: {0}")]
-    Rejected(String),
+    #[error("proposal rejected ({code}): {message}")]
+    Rejected {
+        /// The wallet's error code (5000 user rejected, 5100 unsupported chains, ...).
+        code: i64,
+        /// The wallet's message.
+        message: String,
+    },
     /// No answer arrived before the proposal's deadline.
     #[error("no answer to the proposal in time")]
     TimedOut,
@@ -154,24 +160,6 @@ pub fn granted_namespaces(results: &[ItemResult]) -> Result<Namespaces, Proposal
     Ok(granted)
 }
 
-/// Reads WalletConnect namespaces leniently: keeps every kind whose value is an
-/// array of strings and skips the rest (e.g. `rpcMap` objects some dapps add).
-/// Returns `None` when `value` is not an object of objects.
-pub fn parse_namespaces(value: &serde_json::Value) -> Option<Namespaces> {
-    let mut out = Namespaces::new();
-    for (name, ns) in value.as_object()? {
-        let entry = out.entry(name.clone()).or_default();
-        for (kind, values) in ns.as_object()? {
-            let Some(values) = values.as_array() else { continue };
-            let strings: Option<Vec<String>> = values.iter().map(|v| v.as_str().map(str::to_owned)).collect();
-            if let Some(strings) = strings {
-                entry.insert(kind.clone(), strings);
-            }
-        }
-    }
-    Some(out)
-}
-
 /// Whether `namespaces` grant `value` of `kind` in any namespace.
 pub fn grants(namespaces: &Namespaces, kind: &str, value: &str) -> bool {
     namespaces.values().any(|ns| ns.get(kind).is_some_and(|v| v.iter().any(|x| x == value)))
@@ -224,15 +212,6 @@ mod tests {
             })
         );
         assert_eq!(results.iter().filter(|r| r.outcome == Outcome::Granted).count(), 2);
-    }
-
-    #[test]
-    fn namespaces_are_read_leniently() {
-        let v = serde_json::json!({"eip155": {"chains": ["eip155:1"], "rpcMap": {"1": "https://rpc"}, "methods": []}});
-        let ns = parse_namespaces(&v).unwrap();
-        assert_eq!(ns["eip155"].len(), 2);
-        assert_eq!(ns["eip155"]["chains"], vec!["eip155:1".to_string()]);
-        assert!(parse_namespaces(&serde_json::json!([1])).is_none());
     }
 
     #[test]

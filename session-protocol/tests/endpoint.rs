@@ -142,7 +142,7 @@ fn rejection_and_proposal_timeout() {
     pair.dapp.handle_incoming(reply.topic.as_str(), &reply.message, now).unwrap();
     pair.run(&mut nothing);
     assert!(pair.dapp_events.iter().any(|e| matches!(e,
-        Event::ProposalFailed { error: ProposalError::Rejected(m), .. } if m == "user said no")));
+        Event::ProposalFailed { error: ProposalError::Rejected { code: 5000, message }, .. } if message == "user said no")));
 
     // Unanswered: times out on the dapp side.
     pair.dapp.propose(&pairing, eip155_request(), pair.now).unwrap();

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import { startNodes, stopNodes } from '../../lib/node.mjs';
 import { signClient, signClientWallet } from '../lib/harness.mjs';
-import { rustDappFullFlow, rustDappRejectFlow } from '../lib/rust-dapp-flow.mjs';
+import { rustDappChainKeyFlow, rustDappFullFlow, rustDappRejectFlow } from '../lib/rust-dapp-flow.mjs';
 
 async function withWallet(url, body) {
   const wallet = signClientWallet(await signClient(url, 'wallet'));
@@ -36,6 +36,15 @@ test('Rust dapp ↔ official sign-client wallet: the wallet rejects with 5100', 
   const nodes = await startNodes(1);
   try {
     await withWallet(nodes[0].relayUrl, (wallet) => rustDappRejectFlow(nodes[0].relayUrl, wallet));
+  } finally {
+    await stopNodes(nodes);
+  }
+});
+
+test('Rust dapp asking with a chain key ("eip155:1") ↔ official sign-client wallet', { timeout: 120_000 }, async () => {
+  const nodes = await startNodes(1);
+  try {
+    await withWallet(nodes[0].relayUrl, (wallet) => rustDappChainKeyFlow(nodes[0].relayUrl, wallet));
   } finally {
     await stopNodes(nodes);
   }

@@ -1,7 +1,7 @@
 // The official @walletconnect/sign-client dapp against our Rust wallet
 // (session-protocol/examples/wallet.rs --control), through one node and across
 // two meshed nodes: pair → approve → request → response → event → update →
-// extend → ping → disconnect, and a rejected proposal. Every value each side
+// extend → ping → disconnect (plus pairing ping and delete), and a rejected proposal. Every value each side
 // receives is checked against what the other side sent.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,7 +20,7 @@ const OPTIONAL = {
 const SESSION_PROPERTIES = { heliograph: 'e2e' };
 const WEEK = 7 * 24 * 3600;
 
-async function fullFlow(dappUrl, walletUrl) {
+async function fullFlow(dappUrl, walletUrl, { disconnectFrom = 'dapp' } = {}) {
   const dapp = await signClient(dappUrl, 'dapp');
   const wallet = await startRustPeer('wallet', walletUrl);
   const address = wallet.address;
@@ -102,12 +102,28 @@ async function fullFlow(dappUrl, walletUrl) {
     const ping = await wallet.send({ cmd: 'ping', session: topic });
     assert.equal((await wallet.next('response', (l) => l.id === ping.id)).result, true);
 
-    // disconnect from the dapp
-    await dapp.disconnect({ topic, reason: getSdkError('USER_DISCONNECTED') });
-    const deleted = await wallet.next('session_delete');
-    assert.deepEqual(deleted, { event: 'session_delete', session: topic, reason: 'User disconnected.' });
+    // pairing ping, both ways
+    await dapp.core.pairing.ping({ topic: pairing });
+    const pairingPing = await wallet.send({ cmd: 'pairing_ping', pairing });
+    const pong = await wallet.next('pairing_ping', (l) => l.id === pairingPing.id);
+    assert.deepEqual(pong, { event: 'pairing_ping', pairing, id: pairingPing.id, answered: true });
+
+    // disconnect
+    if (disconnectFrom === 'dapp') {
+      await dapp.disconnect({ topic, reason: getSdkError('USER_DISCONNECTED') });
+      const deleted = await wallet.next('session_delete');
+      assert.deepEqual(deleted, { event: 'session_delete', session: topic, reason: 'User disconnected.' });
+    } else {
+      const deleted = waitEvent(dapp, 'session_delete');
+      await wallet.send({ cmd: 'disconnect', session: topic, message: 'User disconnected.' });
+      assert.equal((await deleted).topic, topic);
+    }
     assert.equal(dapp.session.getAll().length, 0);
     assert.equal((await wallet.send({ cmd: 'session', session: topic })).info, null);
+
+    // pairing delete from the dapp
+    await dapp.core.pairing.disconnect({ topic: pairing });
+    assert.deepEqual(await wallet.next('pairing_delete'), { event: 'pairing_delete', pairing, reason: 'User disconnected.' });
   } finally {
     await closeClient(dapp);
     await wallet.stop();
@@ -143,7 +159,7 @@ test('official dapp ↔ Rust wallet on one node: full session', { timeout: 120_0
 test('official dapp on node A ↔ Rust wallet on node B (meshed): full session', { timeout: 180_000 }, async () => {
   const nodes = await startNodes(2, { mesh: true });
   try {
-    await fullFlow(nodes[0].relayUrl, nodes[1].relayUrl);
+    await fullFlow(nodes[0].relayUrl, nodes[1].relayUrl, { disconnectFrom: 'wallet' });
   } finally {
     await stopNodes(nodes);
   }
@@ -154,6 +170,36 @@ test('official dapp ↔ Rust wallet: the wallet rejects, the dapp gets 5001', { 
   try {
     await rejectFlow(nodes[0].relayUrl);
   } finally {
+    await stopNodes(nodes);
+  }
+});
+
+test('official dapp ↔ Rust wallet: a dapp asking with a chain key ("eip155:1") gets a working session', { timeout: 120_000 }, async () => {
+  const nodes = await startNodes(1);
+  const dapp = await signClient(nodes[0].relayUrl, 'dapp');
+  const wallet = await startRustPeer('wallet', nodes[0].relayUrl);
+  try {
+    const asked = { 'eip155:1': { methods: ['personal_sign'], events: ['chainChanged'] } };
+    const { uri, approval } = await dapp.connect({ optionalNamespaces: asked });
+    const { pairing } = await wallet.send({ cmd: 'pair', uri });
+    const proposal = await wallet.next('proposal');
+    // sign-client 2.25 rewrites chain keys into `eip155: {chains}` before sending
+    // (the Rust reading of chain keys is covered by tests/vectors/walletconnect.json).
+    const wire = { eip155: { chains: ['eip155:1'], ...asked['eip155:1'] } };
+    assert.deepEqual(proposal.optionalNamespaces, wire);
+    const account = `eip155:1:${wallet.address}`;
+    await wallet.send({ cmd: 'approve', pairing, id: proposal.id, accounts: [account] });
+    const session = await approval();
+    assert.deepEqual(session.namespaces, { eip155: { ...wire.eip155, accounts: [account] } });
+    const message = hexlify(toUtf8Bytes('inline chain key'));
+    const signed = dapp.request({ topic: session.topic, chainId: 'eip155:1', request: { method: 'personal_sign', params: [message, wallet.address] } });
+    const request = await wallet.next('request');
+    assert.equal(request.chainId, 'eip155:1');
+    await wallet.send({ cmd: 'respond', session: session.topic, id: request.id, params: request.params, sign: true });
+    assert.equal(verifyMessage(getBytes(message), await signed), getAddress(wallet.address));
+  } finally {
+    await closeClient(dapp);
+    await wallet.stop();
     await stopNodes(nodes);
   }
 });

@@ -6,7 +6,7 @@ import { walletKit, walletKitWallet } from '../lib/harness.mjs';
 import { rustDappFullFlow, rustDappRejectFlow } from '../lib/rust-dapp-flow.mjs';
 
 async function withWallet(url, body) {
-  const wallet = walletKitWallet(await walletKit(url, "walletkit"));
+  const wallet = walletKitWallet(await walletKit(url, 'walletkit'));
   try {
     await body(wallet);
   } finally {
@@ -26,7 +26,7 @@ test('Rust dapp ↔ WalletKit wallet on one node: full session', { timeout: 120_
 test('Rust dapp on node A ↔ WalletKit wallet on node B (meshed): full session', { timeout: 180_000 }, async () => {
   const nodes = await startNodes(2, { mesh: true });
   try {
-    await withWallet(nodes[1].relayUrl, (wallet) => rustDappFullFlow(nodes[0].relayUrl, wallet, { disconnectFrom: 'dapp' }));
+    await withWallet(nodes[1].relayUrl, (wallet) => rustDappFullFlow(nodes[0].relayUrl, wallet, { disconnectFrom: 'wallet' }));
   } finally {
     await stopNodes(nodes);
   }

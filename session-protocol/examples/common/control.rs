@@ -19,11 +19,13 @@
 //! | `extend` | `session` | `id`, `expiry` |
 //! | `ping` | `session` | `id` |
 //! | `disconnect` | `session`, `message`? | |
+//! | `pairing_ping` | `pairing` | `id` (then a `pairing_ping` event) |
+//! | `pairing_delete` | `pairing`, `message`? | |
 //! | `session` | `session` | `info` (or `null`) |
 
 use anyhow::{Context, anyhow};
 use heliograph_session::driver::{DriverEvent, Handle};
-use heliograph_session::namespaces::{Item, Outcome, Request};
+use heliograph_session::namespaces::{Item, Outcome, ProposalError, Request};
 use heliograph_session::rpc::ErrorObject;
 use heliograph_session::walletconnect::namespaces::{proposal_from_wire, session_from_wire, session_to_wire};
 use heliograph_session::{ConnectResult, Event, Topic};
@@ -195,6 +197,17 @@ async fn command(handle: &Handle, cmd: &str, v: &Value, key: Option<&SigningKey>
                 .await??;
             Ok(json!({"id": id, "expiry": expiry}))
         }
+        "pairing_ping" => {
+            let pairing = topic(v, "pairing")?;
+            let id = handle.call(move |ep, now| ep.pairing_ping(&pairing, now)).await??;
+            Ok(json!({"id": id}))
+        }
+        "pairing_delete" => {
+            let pairing = topic(v, "pairing")?;
+            let message = text(v, "message").unwrap_or_else(|_| "User disconnected.".into());
+            handle.call(move |ep, now| ep.pairing_delete(&pairing, &message, now)).await??;
+            Ok(json!({}))
+        }
         "ping" => {
             let session = topic(v, "session")?;
             let id = handle.call(move |ep, now| ep.ping(&session, now)).await??;
@@ -253,8 +266,14 @@ pub fn event_line(event: &DriverEvent) -> Value {
             v["event"] = json!("connected");
             v
         }
-        Event::ProposalFailed { pairing, id, error, results } => json!({"event": "proposal_failed", "pairing": pairing,
-            "id": id, "error": error.to_string(), "results": results}),
+        Event::ProposalFailed { pairing, id, error, results } => {
+            let code = match error {
+                ProposalError::Rejected { code, .. } => Some(*code),
+                _ => None,
+            };
+            json!({"event": "proposal_failed", "pairing": pairing, "id": id, "code": code, "error": error.to_string(),
+                "results": results})
+        }
         Event::Request { session, id, chain_id, method, params } => json!({"event": "request", "session": session,
             "id": id, "chainId": chain_id, "method": method, "params": params}),
         Event::Response { session, id, outcome } => {
@@ -274,6 +293,10 @@ pub fn event_line(event: &DriverEvent) -> Value {
         Event::SessionDeleted { session, reason } => json!({"event": "session_delete", "session": session,
             "reason": reason}),
         Event::SessionExpired { session } => json!({"event": "session_expired", "session": session}),
+        Event::PairingPing { pairing, id, answered } => json!({"event": "pairing_ping", "pairing": pairing,
+            "id": id, "answered": answered}),
+        Event::PairingDeleted { pairing, reason } => json!({"event": "pairing_delete", "pairing": pairing,
+            "reason": reason}),
         Event::PeerOnline { session } => json!({"event": "peer_online", "session": session}),
         Event::PeerOffline { session } => json!({"event": "peer_offline", "session": session}),
         Event::PermissionsRequested { session, id, capabilities } => json!({"event": "permissions_requested",

@@ -76,23 +76,44 @@ impl Endpoint {
                         Ok(())
                     }
                     "wc_pairingDelete" => {
+                        // Not answered, as the SDKs do.
+                        let reason = Reason::from_json(&params).message;
                         self.pairings.remove(topic);
                         self.topic_changes.push_back(TopicChange::Unsubscribe(topic.clone()));
+                        self.push_event(None, Event::PairingDeleted { pairing: topic.clone(), reason });
                         Ok(())
                     }
                     _ => {
-                        self.auto_respond(topic, &key, id, Err(ErrorObject::new(-32601, "method not found")), &method);
+                        let error = SdkError::WcMethodUnsupported.to_error(Some(&method));
+                        self.auto_respond(topic, &key, id, Err(error), &method);
                         Ok(())
                     }
                 }
             }
-            Message::Response { id, outcome } => self.proposal_answer(topic, id, outcome, now),
+            Message::Response { id, outcome } => {
+                if self.pairings.get_mut(topic).is_some_and(|p| p.pings.remove(&id).is_some()) {
+                    let event = Event::PairingPing { pairing: topic.clone(), id, answered: outcome.is_ok() };
+                    self.push_event(None, event);
+                    return Ok(());
+                }
+                self.proposal_answer(topic, id, outcome, now)
+            }
         }
     }
 
     fn received_proposal(&mut self, topic: &Topic, id: u64, params: &Value, now: Now) -> Result<(), IncomingError> {
         const M: &str = "wc_sessionPropose";
-        let propose = Propose::from_json(params)?;
+        let propose = match Propose::from_json(params) {
+            Ok(propose) => propose,
+            Err(e) => {
+                // Tell the dapp at once (the SDKs auto-reject the same way) instead of letting it wait.
+                let key = self.pairings.get(topic).map(|p| p.key.clone());
+                if let Some(key) = key {
+                    self.auto_respond(topic, &key, id, Err(e.sdk_error().to_error(Some(&e.to_string()))), M);
+                }
+                return Err(e.into());
+            }
+        };
         if expiry::proposal_expired(propose.expiry_timestamp, now.unix_secs()) {
             return Err(IncomingError::ProposalExpired(id));
         }
@@ -140,7 +161,7 @@ impl Endpoint {
                 let results = results_of(err.data.as_ref());
                 let error = match granted_namespaces(&results) {
                     Err(denied @ ProposalError::RequiredDenied { .. }) => denied,
-                    _ => ProposalError::Rejected(err.message),
+                    _ => ProposalError::Rejected { code: err.code, message: err.message },
                 };
                 self.push_event(None, Event::ProposalFailed { pairing: topic.clone(), id, error, results });
                 return Ok(());
@@ -305,7 +326,7 @@ impl Endpoint {
                 self.auto_respond(topic, &key, id, Ok(json!(true)), &method);
                 self.push_event(lane, event);
             }
-            "wc_sessionRequest" => self.app_request(topic, id, &params)?,
+            "wc_sessionRequest" => self.app_request(topic, id, &params, now)?,
             _ => self.auto_respond(topic, &key, id, answer(SdkError::WcMethodUnsupported, &method), &method),
         }
         Ok(())
@@ -313,12 +334,15 @@ impl Endpoint {
 
     /// A `wc_sessionRequest`: authorised against the session's grants on the
     /// wallet side; permission methods are handled here; the rest become events.
-    fn app_request(&mut self, topic: &Topic, id: u64, params: &Value) -> Result<(), IncomingError> {
+    fn app_request(&mut self, topic: &Topic, id: u64, params: &Value, now: Now) -> Result<(), IncomingError> {
         const M: &str = "wc_sessionRequest";
         let bound = self.config.max_inbound_pending;
         let s = self.sessions.get_mut(topic).ok_or_else(|| IncomingError::UnknownTopic(topic.clone()))?;
         let key = s.key.clone();
-        let SessionRequest { method, params: inner, chain_id, .. } = SessionRequest::from_json(params)?;
+        let SessionRequest { method, params: inner, chain_id, expiry_timestamp } = SessionRequest::from_json(params)?;
+        if expiry_timestamp.is_some_and(|e| e <= now.unix_secs()) {
+            return Err(IncomingError::RequestExpired(id));
+        }
         let lane = Some(topic.clone());
         let session = topic.clone();
         if s.role == Role::Controller {
@@ -326,10 +350,9 @@ impl Endpoint {
                 None
             } else if !s.permissions.allows(&method) {
                 Some(SdkError::UnauthorizedMethod.to_error(Some(&method)))
-            } else if let Some(chain) = chain_id.as_deref().filter(|c| !grants(&s.namespaces, "chains", c)) {
-                Some(SdkError::UnsupportedChains.to_error(Some(chain)))
             } else {
-                None
+                let ungranted = chain_id.as_deref().filter(|c| !grants(&s.namespaces, "chains", c));
+                ungranted.map(|chain| SdkError::UnsupportedChains.to_error(Some(chain)))
             };
             if let Some(err) = refusal {
                 self.auto_respond(topic, &key, id, Err(err), M);

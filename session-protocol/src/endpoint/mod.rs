@@ -200,10 +200,39 @@ impl Endpoint {
             window: ReplayWindow::new(self.config.replay_capacity),
             outgoing: BTreeMap::new(),
             incoming: BTreeMap::new(),
+            pings: BTreeMap::new(),
         };
         if self.pairings.insert(topic.clone(), pairing).is_none() {
             self.topic_changes.push_back(TopicChange::Subscribe(topic));
         }
+    }
+
+    /// Pings the peer over a pairing (`wc_pairingPing`); the answer (or its
+    /// absence after `request_timeout`) arrives as [`Event::PairingPing`].
+    pub fn pairing_ping(&mut self, pairing: &Topic, now: Now) -> Result<u64, EndpointError> {
+        let key = self.pairings.get(pairing).ok_or_else(|| EndpointError::UnknownPairing(pairing.clone()))?.key.clone();
+        let id = self.ids.next(now.unix_ms(), &mut *self.rng);
+        let msg =
+            Message::Request { id, method: "wc_pairingPing".into(), params: crate::walletconnect::params::ping() };
+        self.enqueue(pairing, &key, &msg, Some(id), true)?;
+        if let Some(p) = self.pairings.get_mut(pairing) {
+            p.pings.insert(id, now.instant + self.config.request_timeout);
+        }
+        Ok(id)
+    }
+
+    /// Ends a pairing: tells the peer (`wc_pairingDelete`, code 6000 with
+    /// `reason`; never answered), forgets the pairing and unsubscribes. Sessions
+    /// proposed over it live on.
+    pub fn pairing_delete(&mut self, pairing: &Topic, reason: &str, now: Now) -> Result<(), EndpointError> {
+        let key = self.pairings.get(pairing).ok_or_else(|| EndpointError::UnknownPairing(pairing.clone()))?.key.clone();
+        let id = self.ids.next(now.unix_ms(), &mut *self.rng);
+        let params = Reason { code: SdkError::UserDisconnected.code(), message: reason.to_owned() }.to_json();
+        let msg = Message::Request { id, method: "wc_pairingDelete".into(), params };
+        self.enqueue(pairing, &key, &msg, None, true)?;
+        self.pairings.remove(pairing);
+        self.topic_changes.push_back(TopicChange::Unsubscribe(pairing.clone()));
+        Ok(())
     }
 
     fn touch_pairing(&mut self, topic: &Topic, now: Now) {
@@ -284,15 +313,23 @@ impl Endpoint {
         let session_key = key_pair.derive_sym_key(&proposal.proposer_key)?;
         let topic = session_key.topic();
         let expiry = now.unix_secs() + self.config.session_ttl.as_secs();
-        let params = Settle {
+        let settle = Settle {
             relay: Relay::default(),
             namespaces: granted.clone(),
             session_properties: proposal.request.session_properties.clone(),
             controller: Participant { public_key: key_pair.public().to_hex(), metadata: self.config.metadata.clone() },
             expiry,
             pairing_topic: Some(pairing.as_str().to_owned()),
-        }
-        .to_json()?;
+        };
+        let params = match settle.to_json() {
+            Ok(params) => params,
+            Err(e) => {
+                // E.g. a proposed chain that is not CAIP-2: the dapp learns why instead of waiting.
+                let err = e.sdk_error().to_error(Some(&e.to_string()));
+                self.respond_on(pairing, &pairing_key, id, Err(err), "wc_sessionPropose")?;
+                return Err(e.into());
+            }
+        };
         let mut result =
             ProposeResult { relay: Relay::default(), responder_public_key: key_pair.public().to_hex() }.to_json();
         // Our extension: per-item answers (the SDKs ignore the member).
@@ -653,10 +690,9 @@ impl Endpoint {
     /// When `handle_timeout` must next be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let pairings = self
-            .pairings
-            .values()
-            .flat_map(|p| std::iter::once(p.expiry_at).chain(p.outgoing.values().map(|o| o.deadline)));
+        let pairings = self.pairings.values().flat_map(|p| {
+            std::iter::once(p.expiry_at).chain(p.outgoing.values().map(|o| o.deadline)).chain(p.pings.values().copied())
+        });
         let sessions = self.sessions.values().flat_map(|s| {
             let phase = match &s.phase {
                 Phase::AwaitingSettle { deadline, .. } => Some(*deadline),
@@ -681,6 +717,7 @@ impl Endpoint {
     fn expire_pairings(&mut self, now: Now) {
         let mut expired = Vec::new();
         let mut failed = Vec::new();
+        let mut unanswered = Vec::new();
         for (topic, p) in &mut self.pairings {
             if p.expiry_at <= now.instant {
                 expired.push(topic.clone());
@@ -691,6 +728,14 @@ impl Endpoint {
                 p.outgoing.remove(&id);
                 failed.push((topic.clone(), id));
             }
+            let late: Vec<u64> = p.pings.iter().filter(|(_, d)| **d <= now.instant).map(|(id, _)| *id).collect();
+            for id in late {
+                p.pings.remove(&id);
+                unanswered.push(Event::PairingPing { pairing: topic.clone(), id, answered: false });
+            }
+        }
+        for event in unanswered {
+            self.push_event(None, event);
         }
         for (pairing, id) in failed {
             let event = Event::ProposalFailed { pairing, id, error: ProposalError::TimedOut, results: Vec::new() };

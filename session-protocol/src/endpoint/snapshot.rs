@@ -205,6 +205,7 @@ impl Endpoint {
                 window: p.window.clone(),
                 outgoing: BTreeMap::new(),
                 incoming: BTreeMap::new(),
+                pings: BTreeMap::new(),
             };
             ep.pairings.insert(p.topic.clone(), pairing);
             ep.topic_changes.push_back(TopicChange::Subscribe(p.topic.clone()));

@@ -27,6 +27,8 @@ pub(crate) struct Pairing {
     pub outgoing: BTreeMap<u64, OutgoingProposal>,
     /// Proposals received and not answered yet, by request id.
     pub incoming: BTreeMap<u64, ReceivedProposal>,
+    /// Our `wc_pairingPing`s waiting for their answer: id → deadline.
+    pub pings: BTreeMap<u64, Instant>,
 }
 
 /// A proposal we sent (dapp side).

@@ -47,8 +47,8 @@ impl Default for Config {
         Config {
             metadata: serde_json::json!({"name": "heliograph", "description": "", "url": "", "icons": []}),
             request_timeout: Duration::from_secs(300),
-            session_ttl: Duration::from_secs(7 * 24 * 3600),
-            proposal_ttl: Duration::from_secs(300),
+            session_ttl: crate::walletconnect::expiry::SESSION_TTL,
+            proposal_ttl: crate::walletconnect::expiry::PROPOSAL_TTL,
             max_message_age: Duration::from_secs(24 * 3600),
             max_clock_skew: Duration::from_secs(300),
             replay_capacity: 1024,
@@ -273,6 +273,22 @@ pub enum Event {
         /// Session topic.
         session: Topic,
     },
+    /// The answer to our `wc_pairingPing` (`answered: false`: none in time).
+    PairingPing {
+        /// Pairing topic.
+        pairing: Topic,
+        /// Our ping id.
+        id: u64,
+        /// Whether the peer answered.
+        answered: bool,
+    },
+    /// The peer deleted the pairing (`wc_pairingDelete`); it is forgotten.
+    PairingDeleted {
+        /// Pairing topic.
+        pairing: Topic,
+        /// The peer's reason.
+        reason: String,
+    },
     /// The peer is heard from again.
     PeerOnline {
         /// Session topic.
@@ -359,6 +375,9 @@ pub enum IncomingError {
     /// The proposal's own expiry has passed.
     #[error("proposal {0} has expired")]
     ProposalExpired(u64),
+    /// A `wc_sessionRequest` arrived after its `expiryTimestamp` (dropped unanswered, as the SDKs do).
+    #[error("request {0} has expired")]
+    RequestExpired(u64),
     /// Params of a protocol message are missing or malformed.
     #[error("malformed {method} params: {problem}")]
     BadParams {

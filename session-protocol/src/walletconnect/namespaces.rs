@@ -98,7 +98,8 @@ pub fn proposal_to_wire(namespaces: &Namespaces) -> Result<Value, NamespaceError
             return Err(NamespaceError::NoChains(key.clone()));
         }
         let mut ns = Map::new();
-        if let Some(chains) = chains {
+        // A chain key's own chain stays implicit, as the dapp wrote it.
+        if let Some(chains) = chains.filter(|c| !(c.len() == 1 && c[0] == *key)) {
             ns.insert("chains".into(), strings(chains));
         }
         put_kinds(&mut ns, kinds, &PROPOSAL_KINDS);
@@ -258,6 +259,8 @@ mod tests {
         );
         let inline = proposal_to_wire(&ns(json!({"eip155:10": {"methods": []}}))).unwrap();
         assert_eq!(inline, json!({"eip155:10": {"methods": [], "events": []}}));
+        let read_back = proposal_from_wire(Some(&inline)).unwrap();
+        assert_eq!(proposal_to_wire(&read_back).unwrap(), inline, "a chain key's own chain stays implicit");
         assert_eq!(
             proposal_to_wire(&ns(json!({"eip155": {"methods": ["x"]}}))),
             Err(NamespaceError::NoChains("eip155".into()))

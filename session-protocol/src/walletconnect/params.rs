@@ -45,6 +45,14 @@ pub enum WireError {
 }
 
 impl WireError {
+    /// The WalletConnect code to answer this problem with.
+    pub fn sdk_error(&self) -> super::SdkError {
+        match self {
+            WireError::Namespaces { error, .. } => error.sdk_error(),
+            WireError::Field { .. } => super::SdkError::InvalidMethod,
+        }
+    }
+
     fn field(method: &'static str, field: &'static str, expected: &'static str) -> Self {
         WireError::Field { method, field, expected }
     }
