@@ -2,7 +2,26 @@
 // per-item answers, atomic refusal naming the denied required item, authorisation of
 // requests by method and chain, EIP-2255 permissions, signaling methods gated by the grant.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RelayClient, RpcError, SessionClient, SIGNALING_METHODS, addressOf, personalSign, recoverAddress, type IncomingProposal, type Outcome } from '../src/index';
+import {
+  RelayClient,
+  RpcError,
+  SessionClient,
+  SIGNALING_METHODS,
+  addressOf,
+  bytesToHex,
+  decodeEnvelope,
+  deriveSymKey,
+  generateKeyPair,
+  hexToBytes,
+  openEnvelope,
+  parseUri,
+  personalSign,
+  recoverAddress,
+  sealType0,
+  topicOf,
+  type IncomingProposal,
+  type Outcome,
+} from '../src/index';
 import { startNode, type RunningNode } from './node';
 
 let node: RunningNode;
@@ -204,6 +223,59 @@ describe('session lifecycle', () => {
       expect(await outcome).toMatchObject({ code: 5000, message: 'User rejected.' });
     } finally {
       c.close();
+    }
+  }, 30_000);
+});
+
+describe('bad WalletConnect JSON from a peer', () => {
+  it('a settle whose namespaces lack `events` is answered 5102 and fails the proposal with it', async () => {
+    const dappRelay = await RelayClient.connect(node.relayUrl);
+    const rawRelay = await RelayClient.connect(node.relayUrl);
+    try {
+      const dapp = new SessionClient(dappRelay, { requestTimeoutMs: 10_000 });
+      // A hand-written wallet: answers the proposal, then settles without `events`.
+      const inbox: { topic: string; msg: { id: number; method?: string; params?: Record<string, unknown>; error?: { code: number } } }[] = [];
+      const keys = new Map<string, Uint8Array>();
+      let wake = () => {};
+      rawRelay.onMessage = (topic, message) => {
+        inbox.push({ topic, msg: JSON.parse(openEnvelope(keys.get(topic)!, decodeEnvelope(message))) });
+        wake();
+      };
+      const take = async () => {
+        while (inbox.length === 0) await new Promise<void>((r) => (wake = r));
+        return inbox.shift()!;
+      };
+      const send = (topic: string, body: object, tag: number) => rawRelay.publish(topic, sealType0(keys.get(topic)!, JSON.stringify({ jsonrpc: '2.0', ...body })), { ttl: 300, tag });
+
+      const { uri, topic: pairing } = await dapp.createPairing();
+      const p = parseUri(uri);
+      keys.set(pairing, p.symKey);
+      await rawRelay.subscribe(pairing);
+      const outcome = dapp.propose(pairing, REQUEST).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      const proposal = await take();
+      expect(proposal.msg.method).toBe('wc_sessionPropose');
+      const kp = generateKeyPair();
+      const proposer = (proposal.msg.params!.proposer as { publicKey: string }).publicKey;
+      const sessionKey = deriveSymKey(kp.privateKey, hexToBytes(proposer));
+      const session = topicOf(sessionKey);
+      keys.set(session, sessionKey);
+      await rawRelay.subscribe(session);
+      await send(pairing, { id: proposal.msg.id, result: { relay: { protocol: 'irn' }, responderPublicKey: bytesToHex(kp.publicKey) } }, 1101);
+      const settleId = Date.now() * 1000;
+      const namespaces = { eip155: { accounts: [ACCOUNT], methods: ['personal_sign'] } };
+      await send(session, { id: settleId, method: 'wc_sessionSettle', params: { relay: { protocol: 'irn' }, namespaces, controller: { publicKey: bytesToHex(kp.publicKey), metadata: null }, expiry: Math.floor(Date.now() / 1000) + 3600 } }, 1102);
+
+      const answer = await take();
+      expect(answer.msg).toMatchObject({ id: settleId, error: { code: 5102 } });
+      const err = await outcome;
+      expect(err).toBeInstanceOf(RpcError);
+      expect(err).toMatchObject({ code: 5102, message: 'Unsupported events. namespaces.eip155.events must be an array of strings' });
+    } finally {
+      dappRelay.close();
+      rawRelay.close();
     }
   }, 30_000);
 });

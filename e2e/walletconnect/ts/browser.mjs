@@ -75,6 +75,7 @@ export async function openParty(browser, base, relayUrl, name) {
     clientId: info.clientId,
     next: (event, ms = 30_000) => ev(([e, t]) => window.party.next(e, t), [event, ms]),
     pending: (event) => ev((e) => window.party.pending(e), event),
+    summary: () => ev(() => window.party.summary()),
     call: (method, ...args) => ev(([m, a]) => window.party.call(m, a), [method, args]),
     /** Like `call` but throws on an error outcome. */
     async ok(method, ...args) {

@@ -9,6 +9,8 @@ import { WalletKit } from '@reown/walletkit';
 process.env.DISABLE_GLOBAL_CORE = 'true';
 
 const PROJECT_ID = '0123456789abcdef0123456789abcdef';
+/** The SDKs' log level (pino): `WC_TS_SDK_LOG=debug` shows every message they send and receive. */
+const LOG_LEVEL = process.env.WC_TS_SDK_LOG ?? 'error';
 
 /** An in-memory IKeyValueStorage, so every client has its own state. */
 class MemoryStorage {
@@ -37,12 +39,12 @@ const prefix = (name) => `${name}-${Math.random().toString(16).slice(2)}`;
 
 /** An official sign-client on `relayUrl`. */
 export function signClient(relayUrl, name) {
-  return SignClient.init({ projectId: PROJECT_ID, relayUrl, customStoragePrefix: prefix(name), storage: new MemoryStorage(), logger: 'error', metadata: metadata(name) });
+  return SignClient.init({ projectId: PROJECT_ID, relayUrl, customStoragePrefix: prefix(name), storage: new MemoryStorage(), logger: LOG_LEVEL, metadata: metadata(name) });
 }
 
 /** A WalletKit wallet on `relayUrl`; `kit.engine.signClient` is its sign-client. */
 export async function walletKit(relayUrl, name) {
-  const core = new Core({ projectId: PROJECT_ID, relayUrl, customStoragePrefix: prefix(name), storage: new MemoryStorage(), logger: 'error' });
+  const core = new Core({ projectId: PROJECT_ID, relayUrl, customStoragePrefix: prefix(name), storage: new MemoryStorage(), logger: LOG_LEVEL });
   return WalletKit.init({ core, metadata: metadata(name) });
 }
 

@@ -50,6 +50,10 @@ window.party = {
       });
     });
   },
+  /** Events queued and not taken, by name (for failure reports). */
+  summary() {
+    return Object.fromEntries([...queues].filter(([, q]) => q.items.length).map(([n, q]) => [n, q.items]));
+  },
   /** How many events `name` are queued and not taken. */
   pending(name) {
     return queues.get(name).items.length;
