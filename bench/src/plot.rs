@@ -128,7 +128,14 @@ pub struct Curve {
 }
 
 /// Draws curves (e.g. cumulative distributions) to a PNG in `dir`.
-pub fn lines(dir: &Path, file: &str, title: &str, x_label: &str, y_label: &str, curves: &[Curve]) -> anyhow::Result<()> {
+pub fn lines(
+    dir: &Path,
+    file: &str,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    curves: &[Curve],
+) -> anyhow::Result<()> {
     font()?;
     let path = dir.join(file);
     let mut pixels = vec![0u8; (WIDTH * HEIGHT * 3) as usize];

@@ -121,8 +121,7 @@ impl Cluster {
 
     async fn launch(&mut self, i: usize) -> anyhow::Result<()> {
         let shutdown = CancellationToken::new();
-        let node =
-            Node::start_with_transport(self.configs[i].clone(), self.sim.transport(i), shutdown.clone()).await?;
+        let node = Node::start_with_transport(self.configs[i].clone(), self.sim.transport(i), shutdown.clone()).await?;
         let mut inbox = node.network.messages();
         let arrivals = self.arrivals.clone();
         let recorder = tokio::spawn(async move {

@@ -162,6 +162,9 @@ pub struct Partition {
 /// A publish: sequence number, node, when.
 type Sent = (u64, usize, Instant);
 
+/// A publishing task (its sent messages and refusals when done) and the messages sent so far.
+type Publishing = (tokio::task::JoinHandle<(Vec<Sent>, usize)>, Arc<Mutex<Vec<Sent>>>);
+
 /// The running cluster and the state shared by phases.
 pub struct Run {
     /// The nodes.
@@ -218,12 +221,7 @@ impl Run {
 
     /// Starts publishing `size`-byte messages at the run's rate for `duration`, each
     /// from a node drawn at random among `from`.
-    fn publish_for(
-        &mut self,
-        from: Vec<(usize, NetworkHandle)>,
-        duration: Duration,
-        size: usize,
-    ) -> (tokio::task::JoinHandle<(Vec<Sent>, usize)>, Arc<Mutex<Vec<Sent>>>) {
+    fn publish_for(&mut self, from: Vec<(usize, NetworkHandle)>, duration: Duration, size: usize) -> Publishing {
         let total = (self.params.rate * duration.as_secs_f64()).round() as u64;
         let first = self.next_seq;
         self.next_seq += total;
@@ -349,7 +347,9 @@ impl Run {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        eprintln!("network: restarted them; mesh back in {restarted_recovered_in:?}, stores in {victims_complete_in:?}");
+        eprintln!(
+            "network: restarted them; mesh back in {restarted_recovered_in:?}, stores in {victims_complete_in:?}"
+        );
         let (sent, _) = publisher.await?;
         let expected = |from: usize| survivors.iter().copied().filter(|s| *s != from).collect::<Vec<_>>();
         wait_delivered(&self.cluster.arrivals, &sent, expected, DRAIN).await;
@@ -414,7 +414,13 @@ impl Run {
 }
 
 fn scale(t: Traffic, f: f64) -> Traffic {
-    Traffic { wire: t.wire * f, copies: t.copies * f, first: t.first * f, copy_bytes: t.copy_bytes * f, iwant: t.iwant * f }
+    Traffic {
+        wire: t.wire * f,
+        copies: t.copies * f,
+        first: t.first * f,
+        copy_bytes: t.copy_bytes * f,
+        iwant: t.iwant * f,
+    }
 }
 
 /// Waits until every message reached every node `expected` names, or `limit` after the last publish.

@@ -33,6 +33,9 @@ pub struct Results<'a> {
 const NWAKU_NODES: f64 = 1000.0;
 const NWAKU_MEAN_MS: f64 = 508.0;
 
+/// Picks one share's time out of a message's spread.
+type SharePick = fn(&Spread) -> Option<Duration>;
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -232,13 +235,15 @@ fn write_report(o: &mut String, r: &Results<'_>) -> std::fmt::Result {
     writeln!(o, "| payload | messages | lost deliveries | share | mean | p50 | p99 | max | never reached |")?;
     writeln!(o, "|---|---:|---:|---|---:|---:|---:|---:|---:|")?;
     for prop in &r.propagation {
-        let rows: [(&str, fn(&Spread) -> Option<Duration>); 3] =
-            [("50 %", |s| s.t50), ("95 %", |s| s.t95), ("100 %", |s| s.t100)];
+        let rows: [(&str, SharePick); 3] = [("50 %", |s| s.t50), ("95 %", |s| s.t95), ("100 %", |s| s.t100)];
         for (k, (name, pick)) in rows.into_iter().enumerate() {
             let (v, never) = share_times(&prop.spreads, pick);
             let f = |d: Option<Duration>| d.map_or("–".to_owned(), |d| format!("{:.0} ms", ms(d)));
             let head = if k == 0 {
-                format!("{} B | {} (+{} refused) | {} of {}", prop.size, prop.published, prop.refused, prop.lost, prop.expected)
+                format!(
+                    "{} B | {} (+{} refused) | {} of {}",
+                    prop.size, prop.published, prop.refused, prop.lost, prop.expected
+                )
             } else {
                 " | | ".to_owned()
             };
@@ -301,7 +306,13 @@ fn write_report(o: &mut String, r: &Results<'_>) -> std::fmt::Result {
     writeln!(o)?;
 
     let c = &r.churn;
-    writeln!(o, "### Churn: {} nodes ({:.0} %) killed, restarted after {:.0} s\n", c.victims, p.churn * 100.0, c.down.as_secs_f64())?;
+    writeln!(
+        o,
+        "### Churn: {} nodes ({:.0} %) killed, restarted after {:.0} s\n",
+        c.victims,
+        p.churn * 100.0,
+        c.down.as_secs_f64()
+    )?;
     writeln!(
         o,
         "Survivors publish 1 kB messages at {} messages/s throughout. Bootstrap nodes are not among the victims. \
