@@ -302,16 +302,19 @@ async fn peer_exchange_learns_and_serves_enrs_and_identify_lists_protocols() {
     write_frame(&mut stream, &answer(query)).await.expect("answer");
     stream.close().await.expect("close");
 
-    // Q asks A and gets what A learned, at most as many as asked.
+    // Q asks A and gets A's own record, then what A learned, at most as many as asked.
+    let own = own_record(&a).await;
     let mut q = client(&a.addr()).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let frame = request(&mut q.control, q.node, protocol_id::PEER_EXCHANGE, &peer_exchange::query(2), 1 << 16)
+        let frame = request(&mut q.control, q.node, protocol_id::PEER_EXCHANGE, &peer_exchange::query(3), 1 << 16)
             .await
             .expect("answer");
         let got = peer_exchange::enrs_of(&frame);
-        if got.len() == 2 {
-            assert!(got.iter().all(|e| enrs.contains(e)), "A hands out the ENRs it learned");
+        assert!(got.len() <= 3, "at most as many as asked: {}", got.len());
+        assert_eq!(got.first(), Some(&own), "A's own record comes first");
+        if got.len() == 3 {
+            assert!(got[1..].iter().all(|e| enrs.contains(e)), "A hands out the ENRs it learned");
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "A never served the learned ENRs: {got:?}");
@@ -628,6 +631,15 @@ async fn lightpush_and_filter_requests_over_the_rate_limit_get_429() {
     assert!(a.metric("heliograph_light_requests_total", "status=\"429\"").await >= 3.0);
 }
 
+/// The node's own ENR as peer exchange hands it out, from `/debug/v1/info`.
+async fn own_record(node: &TestNode) -> Vec<u8> {
+    let (status, info) = node.get("/debug/v1/info").await;
+    assert_eq!(status, 200, "{info}");
+    let info: serde_json::Value = serde_json::from_str(&info).expect("json");
+    let record: NodeEnr = info["enrUri"].as_str().expect("enrUri").parse().expect("ENR");
+    peer_exchange::raw_enr(&record)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enr_bootstrap_peers_are_dialed_and_handed_out_by_peer_exchange() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -644,7 +656,11 @@ async fn enr_bootstrap_peers_are_dialed_and_handed_out_by_peer_exchange() {
         .await
         .expect("answer");
     let record: NodeEnr = enr.parse().expect("B's ENR");
-    assert_eq!(peer_exchange::enrs_of(&frame), vec![peer_exchange::raw_enr(&record)], "A hands out B's record");
+    assert_eq!(
+        peer_exchange::enrs_of(&frame),
+        vec![own_record(&a).await, peer_exchange::raw_enr(&record)],
+        "A hands out its own record, then B's"
+    );
     assert_eq!(a.metric("heliograph_peer_exchange_enrs", "").await, 1.0);
 }
 
