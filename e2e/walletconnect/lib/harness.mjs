@@ -317,6 +317,12 @@ export async function startRustPeer(role, relayUrl) {
   };
 }
 
+// ACK_RACE: `update()` / `extend()` of sign-client 2.25.0 (and WalletKit's) resolve once the
+// relay acknowledged the publish and return `acknowledged()`, a delayed promise that forgets a
+// peer's answer which arrived before it was called. A peer on the same node answers within
+// milliseconds, often before the publish ack, and `acknowledged()` then waits five minutes.
+// The wallets below resolve on the publish; flows check the stored sessions and peer events.
+
 /** The wallet interface of a @walletconnect/sign-client. */
 export function signClientWallet(client) {
   return {
@@ -333,8 +339,9 @@ export function signClientWallet(client) {
     request: () => waitEvent(client, 'session_request'),
     respond: (params) => client.respond(params),
     emit: (params) => client.emit(params),
-    update: async (params) => (await client.update(params)).acknowledged(),
-    extend: async (params) => (await client.extend(params)).acknowledged(),
+    // Resolves once the relay acknowledged the publish, not on `acknowledged()`: see ACK_RACE.
+    update: async (params) => void (await client.update(params)),
+    extend: async (params) => void (await client.extend(params)),
     ping: (params) => client.ping(params),
     disconnect: (params) => client.disconnect(params),
     deleted: () => waitEvent(client, 'session_delete'),
@@ -355,8 +362,9 @@ export function walletKitWallet(kit) {
     request: () => waitEvent(kit, 'session_request'),
     respond: (params) => kit.respondSessionRequest(params),
     emit: (params) => kit.emitSessionEvent(params),
-    update: async (params) => (await kit.updateSession(params)).acknowledged(),
-    extend: async (params) => (await kit.extendSession(params)).acknowledged(),
+    // As above (ACK_RACE).
+    update: async (params) => void (await kit.updateSession(params)),
+    extend: async (params) => void (await kit.extendSession(params)),
     // WalletKit has no ping of its own: its sign client's.
     ping: (params) => kit.engine.signClient.ping(params),
     disconnect: (params) => kit.disconnectSession(params),

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { buildApprovedNamespaces, getSdkError } from '@walletconnect/utils';
 import { getAddress, getBytes, hexlify, toUtf8Bytes, verifyMessage } from 'ethers';
-import { withTimeout } from '../../lib/node.mjs';
+import { isDeepStrictEqual } from 'node:util';
+import { waitFor, withTimeout } from '../../lib/node.mjs';
 import { newAccount, startRustPeer, waitEvent } from './harness.mjs';
 
 // What the Rust dapp asks for: the required namespace has no `events` on purpose
@@ -121,6 +122,8 @@ export async function rustDappFullFlow(dappUrl, wallet, { disconnectFrom = 'dapp
     const update = await dapp.next('session_update');
     assert.deepEqual(update.namespaces, updated);
     assert.deepEqual((await dapp.send({ cmd: 'session', session: topic })).info.namespaces, updated);
+    // The wallet stores the update once the dapp answered it (ACK_RACE in harness.mjs).
+    await waitFor(() => isDeepStrictEqual(wallet.session(topic)?.namespaces, updated), { what: 'the wallet stores the update' });
 
     trace('extend:');
     // extend: the dapp takes the wallet's new expiry
