@@ -10,3 +10,7 @@ export * from './signaling';
 export * from './eip191';
 export * from './webrtc';
 export * from './walletconnect';
+export * from './waku';
+export * from './store';
+export * from './presence';
+export * from './replay';
