@@ -5,8 +5,8 @@
  */
 import { ed25519 } from '@noble/curves/ed25519';
 import { sha256 } from '@noble/hashes/sha2';
-import { bytesToHex, randomBytes, utf8ToBytes } from './bytes';
-import { didKey, signRelayJwt } from './auth';
+import { bytesToHex, randomBytes, utf8ToBytes } from './bytes.js';
+import { didKey, signRelayJwt } from './auth.js';
 
 /** Options of one publish. */
 export interface PublishOptions {

@@ -9,14 +9,14 @@
  * `Snapshot` JSON, saved to a `KeyValueStore` after every change when one is given.
  */
 import { sha256 } from '@noble/hashes/sha2';
-import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from './bytes';
-import { decodeEnvelope, openEnvelope, sealType0 } from './envelope';
-import { deriveSymKey, generateKeyPair, generateSymKey, topicOf } from './keys';
-import type { Transport } from './relay';
-import { Presence, type PeerState } from './presence';
-import { ReplayWindow, type ReplayWindowJson } from './replay';
-import type { KeyValueStore } from './store';
-import { formatUri, parseUri } from './uri';
+import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from './bytes.js';
+import { decodeEnvelope, openEnvelope, sealType0 } from './envelope.js';
+import { deriveSymKey, generateKeyPair, generateSymKey, topicOf } from './keys.js';
+import type { Transport } from './relay.js';
+import { Presence, type PeerState } from './presence.js';
+import { ReplayWindow, type ReplayWindowJson } from './replay.js';
+import type { KeyValueStore } from './store.js';
+import { formatUri, parseUri } from './uri.js';
 import {
   MAX_SESSION_TTL_SECS,
   WcFormatError,
@@ -39,7 +39,7 @@ import {
   wcError,
   type WcErrorName,
   type WcReason,
-} from './walletconnect';
+} from './walletconnect.js';
 
 /** Items by kind (`chains`, `methods`, `events`, ...). */
 export type Namespace = Record<string, string[]>;

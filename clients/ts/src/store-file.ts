@@ -5,7 +5,7 @@
  */
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { KeyValueStore } from './store';
+import type { KeyValueStore } from './store.js';
 
 export class FileStore implements KeyValueStore {
   private cache: Record<string, string> | undefined;

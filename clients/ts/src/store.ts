@@ -8,7 +8,7 @@
  * Values hold secret keys: keep them where secrets belong.
  */
 
-import { bytesToHex, hexToBytes, randomBytes } from './bytes';
+import { bytesToHex, hexToBytes, randomBytes } from './bytes.js';
 
 /** An async string key-value store. */
 export interface KeyValueStore {

@@ -5,7 +5,7 @@
  * REST JSON: payload and meta in standard base64, timestamps in nanoseconds
  * (a `bigint`, as they exceed 2^53). A bridge token (`?token=`) is passed when given.
  */
-import { fromBase64, toBase64 } from './bytes';
+import { fromBase64, toBase64 } from './bytes.js';
 
 /** A Waku message as the bridge reads and writes it. */
 export interface WakuMessage {

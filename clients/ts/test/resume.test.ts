@@ -41,9 +41,11 @@ const ACCOUNT = `eip155:1:${addressOf(KEY)}`;
 const REQUEST = { requiredNamespaces: { eip155: { chains: ['eip155:1'], methods: ['personal_sign'], events: ['accountsChanged'] } } };
 
 /** A party whose relay id and snapshot live in `store`, as an app that restarts would open it. */
-async function open(store: KeyValueStore, opts: ClientOptions = {}) {
+async function open(store: KeyValueStore, opts: ClientOptions = {}, before: (c: SessionClient) => void = () => {}) {
   const relay = await RelayClient.connect(node.relayUrl!, { seed: await persistentSeed(store), timeoutMs: 5000 });
   const client = new SessionClient(relay, { requestTimeoutMs: 10_000, store, ...opts });
+  // Handlers go on before resume(): what the relay kept arrives as soon as the topics are subscribed.
+  before(client);
   return { relay, client, resumed: await client.resume() };
 }
 
@@ -80,11 +82,12 @@ describe('persistence', () => {
       const sig = personalSign(KEY, '0x68690a');
       await wallet.client.respond(req.session, req.id, { result: sig });
 
-      const again = await open(new FileStore(path), { metadata: { name: 'dapp', description: '', url: 'http://127.0.0.1', icons: [] } });
+      let answered: (v: unknown) => void = () => {};
+      const answer = new Promise((r) => (answered = r));
+      const again = await open(new FileStore(path), { metadata: { name: 'dapp', description: '', url: 'http://127.0.0.1', icons: [] } }, (c) => c.on('response', answered));
       try {
         expect(again.relay.clientId).toBe(dapp.relay.clientId);
-        const answer = await new Promise((r) => again.client.on('response', r));
-        expect(answer).toMatchObject({ session, id: req.id, method: 'personal_sign', result: sig });
+        expect(await answer).toMatchObject({ session, id: req.id, method: 'personal_sign', result: sig });
         expect(again.resumed).toEqual([session]);
         expect(again.client.sessionInfo(session)).toMatchObject({ accounts: [ACCOUNT], role: 'proposer', shortAuthString: d.shortAuthString });
 
