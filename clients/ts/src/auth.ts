@@ -3,7 +3,7 @@
  * is the client's `did:key` (ed25519), passed as `?auth=` on the WebSocket URL.
  */
 import { ed25519 } from '@noble/curves/ed25519';
-import { bytesToHex, concatBytes, randomBytes, toBase58, toBase64Url, utf8ToBytes } from './bytes';
+import { bytesToHex, concatBytes, randomBytes, toBase58, toBase64Url, utf8ToBytes } from './bytes.js';
 
 /** `did:key:z` + base58btc(0xED 0x01 ‖ ed25519 public key). */
 export function didKey(publicKey: Uint8Array): string {

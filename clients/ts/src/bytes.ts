@@ -1,7 +1,17 @@
 /** Byte helpers: hex, base64 (standard and url-safe), UTF-8, base58btc. */
-import { bytesToHex, concatBytes, hexToBytes, randomBytes, utf8ToBytes } from '@noble/hashes/utils';
+import * as noble from '@noble/hashes/utils';
 
-export { bytesToHex, concatBytes, hexToBytes, randomBytes, utf8ToBytes };
+// Own signatures (not re-exports), so the published .d.ts files do not need @noble installed.
+/** Lower-case hex of `bytes`. */
+export const bytesToHex: (bytes: Uint8Array) => string = noble.bytesToHex;
+/** Bytes of a hex string; throws on odd length or non-hex. */
+export const hexToBytes: (hex: string) => Uint8Array = noble.hexToBytes;
+/** The concatenation of `arrays`. */
+export const concatBytes: (...arrays: Uint8Array[]) => Uint8Array = noble.concatBytes;
+/** `n` bytes from the platform's CSPRNG. */
+export const randomBytes: (n?: number) => Uint8Array = noble.randomBytes;
+/** UTF-8 bytes of `text`. */
+export const utf8ToBytes: (text: string) => Uint8Array = noble.utf8ToBytes;
 
 /** Standard base64 with padding. */
 export function toBase64(bytes: Uint8Array): string {

@@ -1,7 +1,7 @@
 /** EIP-191 `personal_sign` with secp256k1 and address recovery (keccak-256). */
 import { secp256k1 } from '@noble/curves/secp256k1';
 import { keccak_256 } from '@noble/hashes/sha3';
-import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from './bytes';
+import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from './bytes.js';
 
 /** `personal_sign` accepts the message as 0x-hex or as text. */
 export function messageBytes(message: string): Uint8Array {

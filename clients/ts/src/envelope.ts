@@ -3,7 +3,7 @@
  * (`0x01 ‖ sender public key ‖ iv ‖ sealed`), ChaCha20-Poly1305, standard base64.
  */
 import { chacha20poly1305 } from '@noble/ciphers/chacha';
-import { concatBytes, fromBase64, randomBytes, toBase64, utf8Decode, utf8ToBytes } from './bytes';
+import { concatBytes, fromBase64, randomBytes, toBase64, utf8Decode, utf8ToBytes } from './bytes.js';
 
 /** Largest base64 envelope accepted (150 KiB, the Waku message cap). */
 export const MAX_ENCODED_LEN = 150 * 1024;

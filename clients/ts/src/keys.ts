@@ -6,7 +6,7 @@
 import { x25519 } from '@noble/curves/ed25519';
 import { hkdf } from '@noble/hashes/hkdf';
 import { sha256 } from '@noble/hashes/sha2';
-import { bytesToHex, hexToBytes, randomBytes } from './bytes';
+import { bytesToHex, hexToBytes, randomBytes } from './bytes.js';
 
 /** An X25519 key pair (raw 32-byte keys). */
 export interface KeyPair {

@@ -5,8 +5,8 @@
  */
 import { ed25519 } from '@noble/curves/ed25519';
 import { sha256 } from '@noble/hashes/sha2';
-import { bytesToHex, randomBytes, utf8ToBytes } from './bytes';
-import { didKey, signRelayJwt } from './auth';
+import { bytesToHex, randomBytes, utf8ToBytes } from './bytes.js';
+import { didKey, signRelayJwt } from './auth.js';
 
 /** Options of one publish. */
 export interface PublishOptions {
@@ -60,14 +60,17 @@ export interface RelayOptions {
   projectId?: string;
   /** Reconnect after an unexpected close (default true). */
   reconnect?: boolean;
+  /** A bridge token (opaque `hgt_…` or capability JWT), sent as `?token=` next to the did:key JWT. */
+  token?: string;
 }
 
-function openSocket(relayUrl: string, seed: Uint8Array, projectId: string): Promise<WebSocket> {
+function openSocket(relayUrl: string, seed: Uint8Array, projectId: string, token: string | undefined): Promise<WebSocket> {
   const aud = relayUrl.replace(/\?.*$/, '');
   const url = new URL(relayUrl);
   url.searchParams.set('auth', signRelayJwt(seed, aud));
   url.searchParams.set('projectId', projectId);
   url.searchParams.set('ua', 'wc-2/heliograph-ts-0.1.0/browser');
+  if (token !== undefined) url.searchParams.set('token', token);
   const ws = new WebSocket(url.toString());
   return new Promise((resolve, reject) => {
     const fail = (ev: Event | CloseEvent) => {
@@ -109,7 +112,7 @@ export class RelayClient implements Transport {
     readonly clientId: string,
     private relayUrl: string,
     private seed: Uint8Array,
-    private opts: Required<Omit<RelayOptions, 'seed'>>,
+    private opts: Required<Omit<RelayOptions, 'seed' | 'token'>> & { token?: string },
   ) {
     this.bind(ws);
   }
@@ -117,8 +120,8 @@ export class RelayClient implements Transport {
   /** Opens `relayUrl` (e.g. `ws://127.0.0.1:8090`) with a did:key JWT. */
   static async connect(relayUrl: string, opts: RelayOptions = {}): Promise<RelayClient> {
     const seed = opts.seed ?? randomBytes(32);
-    const full = { timeoutMs: opts.timeoutMs ?? 15_000, projectId: opts.projectId ?? 'heliograph-demo', reconnect: opts.reconnect ?? true };
-    const ws = await openSocket(relayUrl, seed, full.projectId);
+    const full = { timeoutMs: opts.timeoutMs ?? 15_000, projectId: opts.projectId ?? 'heliograph-demo', reconnect: opts.reconnect ?? true, ...(opts.token !== undefined ? { token: opts.token } : {}) };
+    const ws = await openSocket(relayUrl, seed, full.projectId, full.token);
     return new RelayClient(ws, didKey(ed25519.getPublicKey(seed)), relayUrl, seed, full);
   }
 
@@ -148,7 +151,7 @@ export class RelayClient implements Transport {
       if (this.ended) return;
       let ws: WebSocket;
       try {
-        ws = await openSocket(this.relayUrl, this.seed, this.opts.projectId);
+        ws = await openSocket(this.relayUrl, this.seed, this.opts.projectId, this.opts.token);
       } catch (e) {
         this.onStatus('reconnecting', (e as Error).message);
         continue;

@@ -4,14 +4,19 @@
  * `wc_sessionPropose` answered with per-item results, `wc_sessionSettle`,
  * `wc_sessionRequest` authorised against the granted methods and chains, events,
  * update, extend, EIP-2255 permissions, session and pairing ping and delete,
- * expiry, and replay protection.
+ * expiry, replay protection, presence (heartbeats and the peer's online/offline
+ * state) and persistence: `snapshot()` / `restore()` in the Rust crate's
+ * `Snapshot` JSON, saved to a `KeyValueStore` after every change when one is given.
  */
 import { sha256 } from '@noble/hashes/sha2';
-import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from './bytes';
-import { decodeEnvelope, openEnvelope, sealType0 } from './envelope';
-import { deriveSymKey, generateKeyPair, generateSymKey, topicOf } from './keys';
-import type { Transport } from './relay';
-import { formatUri, parseUri } from './uri';
+import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from './bytes.js';
+import { decodeEnvelope, openEnvelope, sealType0 } from './envelope.js';
+import { deriveSymKey, generateKeyPair, generateSymKey, topicOf } from './keys.js';
+import type { Transport } from './relay.js';
+import { Presence, type PeerState } from './presence.js';
+import { ReplayWindow, type ReplayWindowJson } from './replay.js';
+import type { KeyValueStore } from './store.js';
+import { formatUri, parseUri } from './uri.js';
 import {
   MAX_SESSION_TTL_SECS,
   WcFormatError,
@@ -34,7 +39,7 @@ import {
   wcError,
   type WcErrorName,
   type WcReason,
-} from './walletconnect';
+} from './walletconnect.js';
 
 /** Items by kind (`chains`, `methods`, `events`, ...). */
 export type Namespace = Record<string, string[]>;
@@ -139,9 +144,58 @@ export type SessionEvents = {
   pairingDeleted: { pairing: string; code: number; reason: string };
   /** A session passed its expiry and was dropped. */
   expired: { session: string };
+  /** The peer of a session went offline (silent past `offlineAfterMs`) or came back. */
+  presence: { session: string; state: PeerState };
+  /** The answer to a request sent before a restore (its promise was lost with the old page or process). */
+  response: { session: string; id: number; method: string; result?: unknown; error?: RpcError };
   /** A message could not be handled (bad input from the peer, a lost answer). */
   error: Error;
 };
+
+/** Format version of a snapshot (the Rust crate's `SNAPSHOT_VERSION`). */
+export const SNAPSHOT_VERSION = 1;
+
+/** A saved pairing (Rust `PairingSnapshot`). */
+export interface PairingSnapshot {
+  topic: string;
+  /** Hex symmetric key (secret). */
+  symKey: string;
+  /** Unix seconds. */
+  expiry: number;
+  window: ReplayWindowJson;
+}
+
+/** A saved request waiting for its answer (Rust `PendingSnapshot`). */
+export interface PendingSnapshot {
+  method: string;
+  deadlineUnixMs: number;
+  internal: boolean;
+  change?: 'request' | { revoke: string[] } | null;
+}
+
+/** A saved established session (Rust `SessionSnapshot`). */
+export interface SessionSnapshot {
+  topic: string;
+  symKey: string;
+  pairing: string;
+  role: 'proposer' | 'controller';
+  peerMetadata: unknown;
+  namespaces: Namespaces;
+  results: ItemResult[];
+  expiry: number;
+  permissions: { granted: Record<string, Permission> };
+  pendingOut: Record<string, PendingSnapshot>;
+  inboundPending: number[];
+  window: ReplayWindowJson;
+}
+
+/** Everything needed to resume a client (Rust `Snapshot`); it holds secret keys. */
+export interface Snapshot {
+  version: number;
+  lastId: number;
+  pairings: PairingSnapshot[];
+  sessions: SessionSnapshot[];
+}
 
 /** How long a proposal stands (its `expiryTimestamp`), as the official SDKs: five minutes. */
 const PROPOSAL_TTL_SECS = 300;
@@ -201,6 +255,11 @@ export function requestItems(req: ProposalRequest): Item[] {
 
 interface Pending {
   topic: string;
+  method: string;
+  deadlineMs: number;
+  change?: PendingSnapshot['change'];
+  /** Restored from a snapshot: nobody awaits it, its answer is emitted as `response`. */
+  restored?: boolean;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -218,6 +277,9 @@ interface Session {
   expiry: number;
   peerMetadata: unknown;
   inbound: Set<number>;
+  window: ReplayWindow;
+  presence?: Presence;
+  heartbeatInFlight?: boolean;
   onConnected?: (c: ConnectResult) => void;
   onFailed?: (e: Error) => void;
 }
@@ -225,6 +287,7 @@ interface Session {
 interface Pairing {
   key: Uint8Array;
   expiry: number;
+  window: ReplayWindow;
   outgoing: Map<number, { privateKey: Uint8Array; resolve: (c: ConnectResult) => void; reject: (e: Error) => void }>;
   incoming: Map<number, { proposerKey: Uint8Array; request: ProposalRequest; metadata: unknown }>;
 }
@@ -234,14 +297,27 @@ export interface ClientOptions {
   metadata?: { name: string; description: string; url: string; icons: string[] };
   requestTimeoutMs?: number;
   sessionTtlSecs?: number;
+  /** Heartbeat (`wc_sessionPing`) after this much silence from us; default 30 s (0 turns presence off). */
+  heartbeatIntervalMs?: number;
+  /** The peer counts as offline after this much silence; default 90 s. */
+  offlineAfterMs?: number;
+  /** Saves the snapshot here after every change (`resume()` reads it back). */
+  store?: KeyValueStore;
+  /** Key of the snapshot in `store` (default `heliograph/snapshot`). */
+  storeKey?: string;
+  /** Ids remembered per topic against replays (default 1024, as the Rust crate). */
+  replayCapacity?: number;
 }
+
+/** Replayed ids older than a day or more than five minutes ahead are refused (the Rust defaults). */
+const MAX_MESSAGE_AGE_MS = 24 * 3600 * 1000;
+const MAX_CLOCK_SKEW_MS = 300_000;
 
 /** A party (dapp or wallet) of sessions over a relay transport. */
 export class SessionClient {
   private pairings = new Map<string, Pairing>();
   private sessions = new Map<string, Session>();
   private pending = new Map<number, Pending>();
-  private seen = new Map<string, Set<number>>();
   private listeners = new Map<keyof SessionEvents, ((e: never) => void)[]>();
   /** Ids of sent events: their answers (true, or an error) are not awaited. */
   private sentEvents = new Set<number>();
@@ -249,6 +325,15 @@ export class SessionClient {
   readonly metadata: NonNullable<ClientOptions['metadata']>;
   private requestTimeoutMs: number;
   private sessionTtlSecs: number;
+  private heartbeatIntervalMs: number;
+  private offlineAfterMs: number;
+  private replayCapacity: number;
+  private store: KeyValueStore | undefined;
+  private storeKey: string;
+  private expiredTopics = new Set<string>();
+  private saveScheduled = false;
+  private saving: Promise<void> = Promise.resolve();
+  private ticker: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private transport: Transport,
@@ -257,13 +342,174 @@ export class SessionClient {
     this.metadata = opts.metadata ?? { name: 'heliograph', description: '', url: '', icons: [] };
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 300_000;
     this.sessionTtlSecs = opts.sessionTtlSecs ?? 7 * 24 * 3600;
+    this.heartbeatIntervalMs = opts.heartbeatIntervalMs ?? 30_000;
+    this.offlineAfterMs = opts.offlineAfterMs ?? 90_000;
+    this.replayCapacity = opts.replayCapacity ?? 1024;
+    this.store = opts.store;
+    this.storeKey = opts.storeKey ?? 'heliograph/snapshot';
     transport.onMessage = (topic, message) => {
       try {
         this.incoming(topic, message);
       } catch (e) {
         this.emit('error', e instanceof Error ? e : new Error(String(e)));
+      } finally {
+        this.changed();
       }
     };
+    // Expiry is checked every second; presence as often as its shortest bound needs.
+    const bound = this.heartbeatIntervalMs > 0 ? Math.min(this.heartbeatIntervalMs, this.offlineAfterMs) / 4 : 1000;
+    this.ticker = setInterval(() => this.tick(), Math.max(20, Math.min(1000, Math.floor(bound))));
+    (this.ticker as { unref?: () => void }).unref?.();
+  }
+
+  /** Stops the client's timers (heartbeats, expiry checks) and waits for the last save. */
+  async close(): Promise<void> {
+    clearInterval(this.ticker);
+    await this.flush();
+  }
+
+  /** Resolves once every change so far is written to the store. */
+  async flush(): Promise<void> {
+    if (this.saveScheduled) await new Promise((r) => setTimeout(r, 0));
+    await this.saving;
+  }
+
+  /** The peer's presence on an established session (`undefined` when presence is off or the session unknown). */
+  peerState(session: string): PeerState | undefined {
+    return this.sessions.get(session)?.presence?.state;
+  }
+
+  /** Timers: expiry of established sessions, heartbeats, the offline bound. */
+  private tick(): void {
+    const now = Date.now();
+    for (const [topic, s] of [...this.sessions]) {
+      if (s.phase !== 'active') continue;
+      if (isExpired(s.expiry)) {
+        this.expire(topic);
+        continue;
+      }
+      const p = s.presence;
+      if (!p) continue;
+      const change = p.check(now);
+      if (change) this.emit('presence', { session: topic, state: change });
+      if (p.heartbeatDue(now) && !s.heartbeatInFlight) {
+        s.heartbeatInFlight = true;
+        this.call(topic, s.key, 'wc_sessionPing', {}, Math.max(this.offlineAfterMs, 1000))
+          .catch(() => {})
+          .finally(() => (s.heartbeatInFlight = false));
+      }
+    }
+  }
+
+  /** Unsubscribes `handler` from `event` (as given to `on`). */
+  off<K extends keyof SessionEvents>(event: K, handler: (e: SessionEvents[K]) => void): void {
+    const list = this.listeners.get(event);
+    if (!list) return;
+    const i = list.indexOf(handler as (e: never) => void);
+    if (i >= 0) list.splice(i, 1);
+  }
+
+  // ---- persistence --------------------------------------------------------------
+
+  /** Pairings and established sessions, in the Rust crate's `Snapshot` JSON (holds secret keys). */
+  snapshot(): Snapshot {
+    const pairings: PairingSnapshot[] = [...this.pairings].map(([topic, p]) => ({ topic, symKey: bytesToHex(p.key), expiry: p.expiry, window: p.window.toJSON() }));
+    const sessions: SessionSnapshot[] = [];
+    for (const [topic, s] of this.sessions) {
+      if (s.phase !== 'active') continue;
+      const pendingOut: Record<string, PendingSnapshot> = {};
+      for (const [id, p] of this.pending) {
+        if (p.topic === topic) pendingOut[String(id)] = { method: p.method, deadlineUnixMs: p.deadlineMs, internal: p.method !== 'wc_sessionRequest', change: p.change ?? null };
+      }
+      sessions.push({
+        topic,
+        symKey: bytesToHex(s.key),
+        pairing: s.pairing,
+        role: s.role,
+        peerMetadata: s.peerMetadata,
+        namespaces: s.namespaces,
+        results: s.results,
+        expiry: s.expiry,
+        permissions: { granted: Object.fromEntries([...s.permissions].sort(([a], [b]) => (a < b ? -1 : 1))) },
+        pendingOut,
+        inboundPending: [...s.inbound].sort((a, b) => a - b),
+        window: s.window.toJSON(),
+      });
+    }
+    return { version: SNAPSHOT_VERSION, lastId: this.lastId, pairings, sessions };
+  }
+
+  /**
+   * Resumes from a snapshot: pairings and established sessions come back with their
+   * keys, grants, replay windows and unanswered requests, and every topic is
+   * subscribed again (the relay then delivers what arrived meanwhile). Presence
+   * timers restart as of now. Refuses another version or a topic that is not its key's.
+   */
+  async restore(snap: Snapshot): Promise<void> {
+    if (!snap || snap.version !== SNAPSHOT_VERSION) throw new Error(`snapshot version ${snap?.version} is not supported (expected ${SNAPSHOT_VERSION})`);
+    const keyFor = (topic: string, hex: string) => {
+      if (typeof hex !== 'string' || !/^[0-9a-f]{64}$/.test(hex)) throw new Error('snapshot key is invalid');
+      const key = hexToBytes(hex);
+      if (topicOf(key) !== topic) throw new Error(`snapshot topic ${topic} does not match its key`);
+      return key;
+    };
+    const pairings = snap.pairings.map((p) => [p.topic, { key: keyFor(p.topic, p.symKey), expiry: p.expiry, window: ReplayWindow.fromJson(p.window), outgoing: new Map(), incoming: new Map() }] as const);
+    const now = Date.now();
+    const sessions = snap.sessions.map((s) => {
+      const session: Session = {
+        key: keyFor(s.topic, s.symKey),
+        pairing: s.pairing,
+        role: s.role === 'controller' ? 'controller' : 'proposer',
+        phase: 'active',
+        results: s.results ?? [],
+        namespaces: s.namespaces,
+        permissions: new Map(Object.entries(s.permissions?.granted ?? {})),
+        expiry: s.expiry,
+        peerMetadata: s.peerMetadata,
+        inbound: new Set(s.inboundPending ?? []),
+        window: ReplayWindow.fromJson(s.window),
+        ...(this.heartbeatIntervalMs > 0 ? { presence: new Presence(this.heartbeatIntervalMs, this.offlineAfterMs, now) } : {}),
+      };
+      return [s.topic, session, s.pendingOut ?? {}] as const;
+    });
+    this.lastId = Math.max(this.lastId, snap.lastId);
+    for (const [topic, p] of pairings) this.pairings.set(topic, p);
+    for (const [topic, s, pendingOut] of sessions) {
+      this.sessions.set(topic, s);
+      for (const [id, p] of Object.entries(pendingOut)) {
+        const timer = setTimeout(() => this.pending.delete(Number(id)), Math.max(0, p.deadlineUnixMs - now));
+        this.pending.set(Number(id), { topic, method: p.method, deadlineMs: p.deadlineUnixMs, change: p.change ?? null, restored: true, resolve: () => {}, reject: () => {}, timer });
+      }
+    }
+    for (const [topic] of pairings) await this.transport.subscribe(topic);
+    for (const [topic] of sessions) await this.transport.subscribe(topic);
+  }
+
+  /** Restores the snapshot saved in the store, if any; resolves with the resumed session topics. */
+  async resume(): Promise<string[]> {
+    if (!this.store) throw new Error('resume() needs a store (ClientOptions.store)');
+    const saved = await this.store.get(this.storeKey);
+    if (saved === undefined) return [];
+    const snap = JSON.parse(saved) as Snapshot;
+    await this.restore(snap);
+    return snap.sessions.map((s) => s.topic);
+  }
+
+  /** Topics of the established sessions. */
+  sessionTopics(): string[] {
+    return [...this.sessions].filter(([, s]) => s.phase === 'active').map(([t]) => t);
+  }
+
+  /** Schedules a save of the snapshot (after the current task, so awaited continuations have run). */
+  private changed(): void {
+    if (!this.store || this.saveScheduled) return;
+    this.saveScheduled = true;
+    setTimeout(() => {
+      this.saveScheduled = false;
+      const data = JSON.stringify(this.snapshot());
+      const store = this.store as KeyValueStore;
+      this.saving = this.saving.then(() => store.set(this.storeKey, data)).catch((e: unknown) => this.emit('error', new Error(`saving the session snapshot failed: ${String(e)}`)));
+    }, 0);
   }
 
   /** Subscribes `handler` to `event`. */
@@ -305,7 +551,8 @@ export class SessionClient {
     const key = generateSymKey();
     const topic = topicOf(key);
     const expiry = Math.floor(Date.now() / 1000) + ttlSecs;
-    this.pairings.set(topic, { key, expiry, outgoing: new Map(), incoming: new Map() });
+    this.pairings.set(topic, { key, expiry, window: new ReplayWindow(this.replayCapacity), outgoing: new Map(), incoming: new Map() });
+    this.changed();
     await this.transport.subscribe(topic);
     return { uri: formatUri({ topic, symKey: key, expiry }), topic };
   }
@@ -313,7 +560,10 @@ export class SessionClient {
   /** (Wallet) joins a pairing from its URI. */
   async pair(uri: string): Promise<string> {
     const p = parseUri(uri);
-    this.pairings.set(p.topic, { key: p.symKey, expiry: p.expiry, outgoing: new Map(), incoming: new Map() });
+    const known = this.pairings.get(p.topic);
+    // Pairing again with a known URI keeps the topic's replay window (a reset would reopen it to replays).
+    this.pairings.set(p.topic, { key: p.symKey, expiry: p.expiry, window: known?.window ?? new ReplayWindow(this.replayCapacity), outgoing: known?.outgoing ?? new Map(), incoming: known?.incoming ?? new Map() });
+    this.changed();
     await this.transport.subscribe(p.topic);
     return p.topic;
   }
@@ -383,6 +633,7 @@ export class SessionClient {
       expiry,
       peerMetadata: incoming.metadata,
       inbound: new Set(),
+      window: new ReplayWindow(this.replayCapacity),
     };
     this.sessions.set(topic, s);
     await this.transport.subscribe(topic);
@@ -404,7 +655,7 @@ export class SessionClient {
       void this.transport.unsubscribe(topic).catch(() => {});
       throw e;
     }
-    s.phase = 'active';
+    this.activate(s);
     const c = this.connectResult(topic, s);
     this.emit('connected', c);
     return c;
@@ -427,7 +678,8 @@ export class SessionClient {
   async request(session: string, method: string, params: unknown, chainId: string | null = null, opts: { expirySecs?: number } = {}): Promise<unknown> {
     const s = this.liveSession(session);
     const expiry = opts.expirySecs === undefined ? undefined : nowSeconds() + opts.expirySecs;
-    const value = await this.call(session, s.key, 'wc_sessionRequest', buildRequest(method, params, chainId, expiry));
+    const change: PendingSnapshot['change'] = method === 'wallet_requestPermissions' ? 'request' : method === 'wallet_revokePermissions' ? { revoke: capabilities(params) } : null;
+    const value = await this.call(session, s.key, 'wc_sessionRequest', buildRequest(method, params, chainId, expiry), this.requestTimeoutMs, change);
     if (method === 'wallet_requestPermissions' && Array.isArray(value)) {
       for (const p of value as Permission[]) s.permissions.set(p.parentCapability, p);
     }
@@ -528,6 +780,7 @@ export class SessionClient {
   /** An established session that has not expired (an expired one is dropped and reported). */
   private liveSession(session: string): Session {
     const s = this.sessions.get(session);
+    if (!s && this.expiredTopics.has(session)) throw new RpcError(7001, `session ${session} expired`);
     if (!s) throw new Error(`unknown session ${session}`);
     if (s.phase !== 'active') throw new Error(`session ${session} is not established yet`);
     if (isExpired(s.expiry)) {
@@ -539,6 +792,9 @@ export class SessionClient {
 
   private expire(session: string): void {
     this.sessions.delete(session);
+    // Remembered (bounded) so a later call on it says "expired" (7001), not "unknown".
+    this.expiredTopics.add(session);
+    if (this.expiredTopics.size > 256) this.expiredTopics.delete(this.expiredTopics.values().next().value as string);
     this.rejectPending(session, new RpcError(7001, 'session expired'));
     void this.transport.unsubscribe(session).catch(() => {});
     this.emit('expired', { session });
@@ -554,15 +810,15 @@ export class SessionClient {
   }
 
   /** Sends a request on `topic` and resolves with the peer's result (rejects with its error or on timeout). */
-  private async call(topic: string, key: Uint8Array, method: string, params: unknown): Promise<unknown> {
+  private async call(topic: string, key: Uint8Array, method: string, params: unknown, timeoutMs = this.requestTimeoutMs, change: PendingSnapshot['change'] = null): Promise<unknown> {
     const id = this.nextId();
     const label = method === 'wc_sessionRequest' ? String((params as { request: { method: string } }).request.method) : method;
     const result = new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new RpcError(-32000, `${label}: no response within ${this.requestTimeoutMs} ms`));
-      }, this.requestTimeoutMs);
-      this.pending.set(id, { topic, resolve, reject, timer });
+        reject(new RpcError(-32000, `${label}: no response within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, { topic, method: label, deadlineMs: Date.now() + timeoutMs, change, resolve, reject, timer });
     });
     await this.publish(topic, key, { id, jsonrpc: '2.0', method, params }, method, false);
     return result;
@@ -574,6 +830,14 @@ export class SessionClient {
     if (!p) return false;
     this.pending.delete(msg.id);
     clearTimeout(p.timer);
+    if (p.restored) {
+      const s = this.sessions.get(p.topic);
+      if (s && !msg.error && p.change === 'request' && Array.isArray(msg.result)) for (const g of msg.result as Permission[]) s.permissions.set(g.parentCapability, g);
+      if (s && !msg.error && p.change && typeof p.change === 'object') for (const c of p.change.revoke) s.permissions.delete(c);
+      const error = msg.error ? new RpcError(msg.error.code, msg.error.message, msg.error.data) : undefined;
+      this.emit('response', { session: p.topic, id: msg.id, method: p.method, ...(error ? { error } : { result: msg.result }) });
+      return true;
+    }
     if (msg.error) p.reject(new RpcError(msg.error.code, msg.error.message, msg.error.data));
     else p.resolve(msg.result);
     return true;
@@ -599,20 +863,26 @@ export class SessionClient {
     const [reqTag, resTag, ttl, prompt] = tags(method);
     const tag = response ? (isError && method === 'wc_sessionPropose' ? 1120 : resTag) : reqTag;
     await this.transport.publish(topic, sealType0(key, JSON.stringify(msg)), { ttl, tag, prompt: !response && prompt });
+    this.sessions.get(topic)?.presence?.sent(Date.now());
+    this.changed();
+  }
+
+  /** A session is established: presence starts as of now. */
+  private activate(s: Session): void {
+    s.phase = 'active';
+    if (this.heartbeatIntervalMs > 0) s.presence = new Presence(this.heartbeatIntervalMs, this.offlineAfterMs, Date.now());
   }
 
   private respondOn(topic: string, key: Uint8Array, id: number, body: { result: unknown } | { error: { code: number; message: string; data?: unknown } }, method: string): Promise<void> {
     return this.publish(topic, key, { id, jsonrpc: '2.0', ...body }, method, true, 'error' in body);
   }
 
-  private checkReplay(topic: string, id: number): void {
-    let set = this.seen.get(topic);
-    if (!set) this.seen.set(topic, (set = new Set()));
-    if (set.has(id)) throw new Error(`replayed request ${id} on ${topic}`);
-    const ageMs = Date.now() - Math.floor(id / 1000);
-    if (ageMs > 24 * 3600 * 1000 || ageMs < -300_000) throw new Error(`request ${id} is too old or from the future`);
-    set.add(id);
-    if (set.size > 1024) set.delete(set.values().next().value as number);
+  private checkReplay(topic: string, window: ReplayWindow, id: number): void {
+    try {
+      window.accept(id, Date.now(), MAX_MESSAGE_AGE_MS, MAX_CLOCK_SKEW_MS);
+    } catch (e) {
+      throw new Error(`${(e as Error).message} (on ${topic})`);
+    }
   }
 
   private incoming(topic: string, message: string): void {
@@ -625,6 +895,8 @@ export class SessionClient {
     if (pairing) return this.pairingMessage(topic, pairing, msg);
     if (session) {
       if (session.phase === 'active' && isExpired(session.expiry)) return this.expire(topic);
+      const back = session.presence?.heard(Date.now());
+      if (back) this.emit('presence', { session: topic, state: back });
       return this.sessionMessage(topic, session, msg);
     }
   }
@@ -641,7 +913,7 @@ export class SessionClient {
       if (this.answer(msg)) return;
       return this.proposalAnswer(topic, p, msg);
     }
-    this.checkReplay(topic, msg.id);
+    this.checkReplay(topic, p.window, msg.id);
     const reply = this.replier(topic, p.key, msg);
     switch (msg.method) {
       case 'wc_sessionPropose': {
@@ -702,6 +974,7 @@ export class SessionClient {
       expiry: 0,
       peerMetadata: null,
       inbound: new Set(),
+      window: new ReplayWindow(this.replayCapacity),
       onConnected: out.resolve,
       onFailed: out.reject,
     });
@@ -718,7 +991,7 @@ export class SessionClient {
       throw new Error(`unexpected response ${msg.id}`);
     }
     if (s.phase === 'awaitingSettle' && msg.method !== 'wc_sessionSettle') throw new Error(`${msg.method} before the session is settled`);
-    this.checkReplay(topic, msg.id);
+    this.checkReplay(topic, s.window, msg.id);
     const reply = this.replier(topic, s.key, msg);
     try {
       this.sessionRequest(topic, s, msg.id, msg.method, msg.params, reply);
@@ -740,7 +1013,7 @@ export class SessionClient {
         s.expiry = settle.expiry;
         s.peerMetadata = settle.metadata;
         s.permissions = initialPermissions(s.namespaces, this.metadata.url);
-        s.phase = 'active';
+        this.activate(s);
         reply({ result: true });
         const c = this.connectResult(topic, s);
         s.onConnected?.(c);

@@ -11,7 +11,7 @@
  */
 import { hkdf } from '@noble/hashes/hkdf';
 import { sha256 } from '@noble/hashes/sha2';
-import { concatBytes, utf8ToBytes } from './bytes';
+import { concatBytes, utf8ToBytes } from './bytes.js';
 
 export const METHOD_OFFER = 'wrtc_offer';
 export const METHOD_ANSWER = 'wrtc_answer';

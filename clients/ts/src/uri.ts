@@ -1,6 +1,6 @@
 /** Pairing URIs: `wc:<topic>@2?expiryTimestamp=…&relay-protocol=irn&symKey=…` (like `formatUri`). */
-import { bytesToHex } from './bytes';
-import { parseKeyHex, topicOf } from './keys';
+import { bytesToHex } from './bytes.js';
+import { parseKeyHex, topicOf } from './keys.js';
 
 /** A parsed pairing URI. */
 export interface PairingUri {

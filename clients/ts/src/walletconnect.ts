@@ -11,7 +11,7 @@
  * `wc_sessionExtend` without `expiry`, missing `events`) and checked field by field:
  * a bad field is a {@link WcFormatError} carrying the spec's code for it.
  */
-import type { Namespaces, ProposalRequest } from './session';
+import type { Namespaces, ProposalRequest } from './session.js';
 
 /** Error codes of the Sign spec (specs.walletconnect.com, "Error codes"), by name. */
 export const WC_ERRORS = {

@@ -4,9 +4,9 @@
  * checks the certificate the peer actually presented against the authenticated one.
  */
 import { sha256 } from '@noble/hashes/sha2';
-import { bytesToHex, randomBytes } from './bytes';
-import { RpcError, type IncomingRequest, type SessionClient } from './session';
-import { Call, REFUSED_CODE, SIGNALING_METHODS, SignalingError, type CandidateInit, type Signal } from './signaling';
+import { bytesToHex, randomBytes } from './bytes.js';
+import { RpcError, type IncomingRequest, type SessionClient } from './session.js';
+import { Call, REFUSED_CODE, SIGNALING_METHODS, SignalingError, type CandidateInit, type Signal } from './signaling.js';
 
 /** Call progress, for the UI. */
 export type CallState = 'idle' | 'calling' | 'ringing' | 'connecting' | 'open' | 'closed' | 'failed';

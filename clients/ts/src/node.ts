@@ -1,0 +1,3 @@
+/** Node-only additions: everything of the main entry plus the file store. */
+export * from './index.js';
+export { FileStore } from './store-file.js';
