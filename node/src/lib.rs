@@ -11,7 +11,8 @@ pub mod p2p;
 pub mod rate_limit;
 pub mod rest;
 pub mod store;
-pub mod waku;
+
+pub use heliograph_waku as waku;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -129,10 +130,13 @@ impl Node {
         )
         .await?;
         tasks.extend(light_tasks);
-        let trees: Vec<p2p::enrtree::EnrTreeUrl> =
+        let trees: Vec<waku::enrtree::EnrTreeUrl> =
             config.network.dns_discovery_urls.iter().filter_map(|u| u.parse().ok()).collect();
         if !trees.is_empty() {
-            tasks.push(p2p::enrtree::spawn(trees, network.clone(), px_cache, shutdown.clone()));
+            let seed = move |record: &waku::enr::NodeEnr| {
+                px_cache.seed(record);
+            };
+            tasks.push(p2p::discovery::spawn(trees, network.clone(), seed, shutdown.clone()));
         }
         if let Some(store) = &store {
             tasks.push(store.spawn_ingest(network.messages(), shutdown.clone()));

@@ -188,7 +188,7 @@ fn size(message: &RelayMessage) -> u32 {
 
 /// What the store keeps of a message: nothing if it is ephemeral.
 fn stored_copy(message: &RelayMessage) -> Option<StoredMessage> {
-    (message.message.ephemeral != Some(true)).then(|| StoredMessage::relayed(message, crate::store::now_ns()))
+    (message.message.ephemeral != Some(true)).then(|| StoredMessage::relayed(message, crate::waku::time::now_ns()))
 }
 
 fn relay_peer_count(outcome: PublishOutcome) -> u32 {
