@@ -110,8 +110,12 @@ impl Node {
         } else {
             None
         };
-        let (network, network_task) =
-            p2p::spawn(&config, transport, &mut registry, metrics.clone(), store.clone(), shutdown.clone()).await?;
+        let (network, network_task) = {
+            let server = store
+                .clone()
+                .map(|s| Arc::new(store::server::StoreServer::new(s)) as Arc<dyn p2p::inbound::InboundService>);
+            p2p::spawn(&config, transport, &mut registry, metrics.clone(), server, shutdown.clone()).await?
+        };
         let info = network.info().await;
         let mut tasks = vec![network_task];
         let light::Started { px_cache, filter: filter_hub, tasks: light_tasks } = light::spawn(

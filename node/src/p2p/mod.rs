@@ -4,6 +4,7 @@
 pub mod behaviour;
 pub mod codec;
 pub mod discovery;
+pub mod inbound;
 pub mod metadata;
 pub mod network;
 pub mod outbound;

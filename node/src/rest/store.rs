@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::p2p::network::answer_query;
 use crate::store::query::{Query, response};
+use crate::store::server::answer_query;
 use crate::waku::addr::peer_of;
 use crate::waku::json::MessageJson;
 

@@ -10,6 +10,7 @@ pub mod message;
 pub mod query;
 pub mod retention;
 pub mod rocks;
+pub mod server;
 pub mod sync;
 
 use std::path::PathBuf;
