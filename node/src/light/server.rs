@@ -166,9 +166,10 @@ impl InboundService for Server {
         };
         match self.admit_push(version, peer, request, now) {
             Err(refusal) => Answer::Now(refusal),
-            Ok((admitted, message)) => {
-                Answer::Publish { message, then: Box::new(move |published| self.finish_push(admitted, published)) }
-            }
+            Ok((admitted, message)) => Answer::Publish {
+                message: Box::new(message),
+                then: Box::new(move |published| self.finish_push(admitted, published)),
+            },
         }
     }
 }

@@ -47,7 +47,7 @@ pub enum Answer {
     /// Publish `message` on relay (no local fallback), then answer what `then` makes of the outcome.
     Publish {
         /// The message to relay.
-        message: RelayMessage,
+        message: Box<RelayMessage>,
         /// The answer, given the publish outcome.
         then: AfterPublish,
     },

@@ -922,7 +922,7 @@ impl Network {
                     );
                     return;
                 }
-                Answer::Publish { message, then } => then(self.publish(message, false)),
+                Answer::Publish { message, then } => then(self.publish(*message, false)),
                 Answer::Unanswered => return,
             };
         }
