@@ -45,7 +45,7 @@ fn message(client: usize, seq: u64, content_topic: &str, size: usize) -> RelayMe
     let m = WakuMessage {
         payload,
         content_topic: content_topic.into(),
-        timestamp: Some(heliograph_node::store::now_ns()),
+        timestamp: Some(heliograph_node::waku::time::now_ns()),
         ..Default::default()
     };
     RelayMessage::encode(PubsubTopic::Sharded { cluster: 1, shard: 0 }, m).expect("bench messages are valid")

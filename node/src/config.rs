@@ -9,7 +9,7 @@ use clap::Parser;
 use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
 
-use crate::p2p::bootstrap::BootstrapPeer;
+use crate::waku::bootstrap::BootstrapPeer;
 use crate::waku::{PubsubTopic, TopicError};
 
 /// Why the configuration could not be loaded.
@@ -395,7 +395,7 @@ impl Config {
 
     /// Checks values that the types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let max_shards = crate::p2p::enr::MAX_SHARD_INDEX + 1;
+        let max_shards = crate::waku::enr::MAX_SHARD_INDEX + 1;
         if self.relay.num_shards == 0 || self.relay.num_shards > max_shards {
             return Err(ConfigError::Invalid(format!(
                 "relay.num_shards must be between 1 and {max_shards} (Waku's shard indices are 0..{})",
@@ -422,7 +422,7 @@ impl Config {
         ];
         for (key, node) in services {
             if let Some(node) = node
-                && crate::p2p::redial::peer_of(node).is_none()
+                && crate::waku::addr::peer_of(node).is_none()
             {
                 return Err(ConfigError::Invalid(format!(
                     "light.{key} {node} must end in /p2p/<peer id> so the node knows which peer serves it"
@@ -436,7 +436,7 @@ impl Config {
             return Err(ConfigError::Invalid("relay.cache_size must be at least 1".into()));
         }
         for url in &self.network.dns_discovery_urls {
-            url.parse::<crate::p2p::enrtree::EnrTreeUrl>().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+            url.parse::<crate::waku::enrtree::EnrTreeUrl>().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         }
         if self.bridge.ping_interval.is_zero() || self.bridge.ping_interval >= Duration::from_secs(35) {
             return Err(ConfigError::Invalid(
@@ -816,14 +816,14 @@ mod tests {
     fn bootstrap_takes_multiaddrs_and_enrs_from_toml_and_flags() {
         let key = libp2p::identity::secp256k1::Keypair::generate();
         let addrs: Vec<Multiaddr> = vec!["/ip4/10.0.0.9/tcp/60000".parse().expect("addr")];
-        let input = crate::p2p::enr::EnrInput {
+        let input = crate::waku::enr::EnrInput {
             seq: 1,
             addrs: &addrs,
-            capabilities: crate::p2p::enr::Capabilities::default(),
+            capabilities: crate::waku::enr::Capabilities::default(),
             cluster: 1,
             shards: &[0],
         };
-        let enr = crate::p2p::enr::build(&key, &input).expect("enr").to_base64();
+        let enr = crate::waku::enr::build(&key, &input).expect("enr").to_base64();
         let toml = format!("[network]\nbootstrap = [\"/ip4/10.0.0.2/tcp/60000\", \"{enr}\"]\n");
         let config = Config::from_toml(&toml).expect("valid");
         assert!(config.network.bootstrap[0].enr().is_none());
@@ -855,7 +855,7 @@ mod tests {
         assert!(config.validate().expect_err("no peer id").to_string().contains("/p2p/"));
         let node = "/ip4/127.0.0.1/tcp/60000/p2p/12D3KooWLxGg1CyZ4TuBUFc3RxtvyzDL5Xdy3XWnr5tKhXwcvWD8";
         let config = Config::from_toml(&format!("[light]\nlightpush_node = \"{node}\"\n")).expect("valid");
-        assert!(config.light.lightpush_node.as_ref().and_then(crate::p2p::redial::peer_of).is_some());
+        assert!(config.light.lightpush_node.as_ref().and_then(crate::waku::addr::peer_of).is_some());
     }
 
     #[test]

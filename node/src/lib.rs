@@ -11,7 +11,8 @@ pub mod p2p;
 pub mod rate_limit;
 pub mod rest;
 pub mod store;
-pub mod waku;
+
+pub use heliograph_waku as waku;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -109,8 +110,12 @@ impl Node {
         } else {
             None
         };
-        let (network, network_task) =
-            p2p::spawn(&config, transport, &mut registry, metrics.clone(), store.clone(), shutdown.clone()).await?;
+        let (network, network_task) = {
+            let server = store
+                .clone()
+                .map(|s| Arc::new(store::server::StoreServer::new(s)) as Arc<dyn p2p::inbound::InboundService>);
+            p2p::spawn(&config, transport, &mut registry, metrics.clone(), server, shutdown.clone()).await?
+        };
         let info = network.info().await;
         let mut tasks = vec![network_task];
         let light::Started { px_cache, filter: filter_hub, tasks: light_tasks } = light::spawn(
@@ -129,10 +134,13 @@ impl Node {
         )
         .await?;
         tasks.extend(light_tasks);
-        let trees: Vec<p2p::enrtree::EnrTreeUrl> =
+        let trees: Vec<waku::enrtree::EnrTreeUrl> =
             config.network.dns_discovery_urls.iter().filter_map(|u| u.parse().ok()).collect();
         if !trees.is_empty() {
-            tasks.push(p2p::enrtree::spawn(trees, network.clone(), px_cache, shutdown.clone()));
+            let seed = move |record: &waku::enr::NodeEnr| {
+                px_cache.seed(record);
+            };
+            tasks.push(p2p::discovery::spawn(trees, network.clone(), seed, shutdown.clone()));
         }
         if let Some(store) = &store {
             tasks.push(store.spawn_ingest(network.messages(), shutdown.clone()));

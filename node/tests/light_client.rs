@@ -15,7 +15,7 @@ use heliograph_node::light::client::{lightpush, request};
 use heliograph_node::light::lightpush::{Version, status as lp};
 use heliograph_node::light::{filter::status as fs, peer_exchange};
 use heliograph_node::p2p::codec::{read_frame, write_frame};
-use heliograph_node::p2p::enr::{Capabilities, EnrInput, NodeEnr};
+use heliograph_node::waku::enr::{Capabilities, EnrInput, NodeEnr};
 use heliograph_node::waku::{PubsubTopic, RelayMessage};
 use heliograph_proto::filter::filter_subscribe_request::FilterSubscribeType;
 use heliograph_proto::filter::{FilterSubscribeRequest, FilterSubscribeResponse, MessagePush};
@@ -111,7 +111,7 @@ fn relay_message(text: &str, topic: &str) -> RelayMessage {
     let message = WakuMessage {
         payload: text.as_bytes().to_vec(),
         content_topic: "/heliograph/1/test/proto".into(),
-        timestamp: Some(heliograph_node::store::now_ns()),
+        timestamp: Some(heliograph_node::waku::time::now_ns()),
         ..Default::default()
     };
     RelayMessage::encode(topic.parse::<PubsubTopic>().expect("topic"), message).expect("valid")
@@ -275,7 +275,7 @@ async fn peer_exchange_learns_and_serves_enrs_and_identify_lists_protocols() {
                 cluster: 1,
                 shards: &[0],
             };
-            peer_exchange::raw_enr(&heliograph_node::p2p::enr::build(&key, &input).expect("enr"))
+            peer_exchange::raw_enr(&heliograph_node::waku::enr::build(&key, &input).expect("enr"))
         })
         .collect();
     let mut served = px_incoming.expect("accepting peer exchange");

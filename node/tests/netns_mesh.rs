@@ -342,7 +342,7 @@ async fn five_namespaces_form_a_mesh_store_every_message_and_heal_after_a_kill()
 fn enr_tree(domain: &str, enr: &str) -> (BTreeMap<String, Vec<String>>, String) {
     use enr::k256::ecdsa::signature::hazmat::PrehashSigner;
     use enr::k256::ecdsa::{Signature, SigningKey};
-    use heliograph_node::p2p::enrtree::entry_hash;
+    use heliograph_node::waku::enrtree::entry_hash;
     use sha3::Keccak256;
 
     let key = SigningKey::from_slice(&[0x5a; 32]).expect("tree key");

@@ -19,7 +19,7 @@ const CONTENT: &str = "/heliograph/1/store-test/proto";
 fn numbered(i: u64) -> (Value, String) {
     let payload = format!("message {i}").into_bytes();
     static BASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
-    let timestamp = *BASE.get_or_init(heliograph_node::store::now_ns) + i as i64;
+    let timestamp = *BASE.get_or_init(heliograph_node::waku::time::now_ns) + i as i64;
     let wire = WakuMessage {
         payload: payload.clone(),
         content_topic: CONTENT.into(),
@@ -210,7 +210,8 @@ async fn full_disk_gives_a_clear_error_and_the_node_keeps_relaying() {
     let big = STANDARD.encode(vec![0x5a; 100 * 1024]);
     let mut refused = None;
     for i in 0..200 {
-        let msg = json!({ "payload": big, "contentTopic": CONTENT, "timestamp": heliograph_node::store::now_ns() + i });
+        let msg =
+            json!({ "payload": big, "contentTopic": CONTENT, "timestamp": heliograph_node::waku::time::now_ns() + i });
         let (status, body) = a.post_json(&path, &msg).await;
         if status == 507 {
             refused = Some(body);

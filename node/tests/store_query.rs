@@ -167,7 +167,7 @@ async fn query_semantics_in_memory_match() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counters_survive_reopen_and_retention_evicts_by_age_count_and_size() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let now = heliograph_node::store::now_ns();
+    let now = heliograph_node::waku::time::now_ns();
     let config = StoreConfig::default();
     {
         let store = Store::with_kv(

@@ -37,7 +37,7 @@ pub fn message(seq: u64, size: usize) -> RelayMessage {
     let m = WakuMessage {
         payload,
         content_topic: "/bench/1/network/proto".into(),
-        timestamp: Some(heliograph_node::store::now_ns()),
+        timestamp: Some(heliograph_node::waku::time::now_ns()),
         ..Default::default()
     };
     RelayMessage::encode(topic(), m).expect("bench messages are valid")

@@ -24,9 +24,10 @@ use super::walletconnect::message::WcMessage;
 use crate::config::{BridgeConfig, Config};
 use crate::p2p::NetworkHandle;
 use crate::rate_limit::RateLimiter;
-use crate::rest::message_json::MessageJson;
 use crate::store::query::Query;
-use crate::store::{MessageHash, Store, now_ns};
+use crate::store::{MessageHash, Store};
+use crate::waku::json::MessageJson;
+use crate::waku::time::{now_ms, now_ns};
 use crate::waku::{ContentTopic, PubsubTopic, RelayMessage};
 
 /// Frames queued for one connection, whatever their size.
@@ -39,11 +40,6 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 pub const MAX_WC_TTL: u32 = 30 * 24 * 3600;
 /// Most stored messages read for one WalletConnect subscribe.
 const MAX_BACKLOG: usize = 500;
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    u64::try_from(now_ns() / 1_000_000).unwrap_or(0)
-}
 
 /// The sending side of one connection, as the hub sees it.
 #[derive(Clone)]

@@ -61,13 +61,13 @@ async fn upgrade(
         return refuse(hub, StatusCode::FORBIDDEN, "origin", e.to_string());
     }
     let client = match query.get("auth") {
-        Some(jwt) => match auth::verify(jwt, u64::try_from(crate::store::now_ns() / 1_000_000_000).unwrap_or(0)) {
+        Some(jwt) => match auth::verify(jwt, crate::waku::time::now_secs()) {
             Ok(client) => Some(client),
             Err(e) => return refuse(hub, StatusCode::UNAUTHORIZED, "auth", e.to_string()),
         },
         None => None,
     };
-    let now = u64::try_from(crate::store::now_ns() / 1_000_000_000).unwrap_or(0);
+    let now = crate::waku::time::now_secs();
     let presented = query.get("token").map(String::as_str).or_else(|| {
         header(header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
     });

@@ -10,8 +10,8 @@ use super::connection::Session;
 use super::hub::relay_message;
 use super::jsonrpc::{self, RpcError, code};
 use crate::p2p::PublishError;
-use crate::rest::message_json::MessageJson;
 use crate::store::query::{DEFAULT_PAGE_SIZE, MAX_QUERY_ITEMS, Query};
+use crate::waku::json::MessageJson;
 use crate::waku::{ContentTopic, PubsubTopic};
 
 /// Runs `method`.
@@ -105,9 +105,9 @@ pub async fn start_publish(session: &Session, params: Value) -> Result<PendingRe
     let message = params.remove("message").ok_or_else(|| RpcError::params("missing param message"))?;
     let message: MessageJson =
         serde_json::from_value(message).map_err(|e| RpcError::params(format!("message: {e}")))?;
-    let mut message = message.into_message().map_err(|e| RpcError::params(e.message().to_owned()))?;
+    let mut message = message.into_message().map_err(|e| RpcError::params(e.to_string()))?;
     if message.timestamp.is_none() {
-        message.timestamp = Some(crate::store::now_ns());
+        message.timestamp = Some(crate::waku::time::now_ns());
     }
     let relayed = relay_message(&session.hub, pubsub.as_deref(), message)?;
     let hash = relayed.hash();

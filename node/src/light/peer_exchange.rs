@@ -13,7 +13,7 @@ use heliograph_proto::Message;
 use heliograph_proto::peer_exchange::{PeerExchangeQuery, PeerExchangeResponse, PeerExchangeRpc, PeerInfo};
 use rand::seq::IteratorRandom;
 
-use crate::p2p::enr::NodeEnr;
+use crate::waku::enr::NodeEnr;
 
 /// Peer-exchange status codes.
 pub mod status {
@@ -148,7 +148,7 @@ pub fn raw_enr(record: &NodeEnr) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::p2p::enr::{Capabilities, EnrInput, build};
+    use crate::waku::enr::{Capabilities, EnrInput, build};
     use libp2p::identity::secp256k1;
 
     fn record(seq: u64, key: &secp256k1::Keypair) -> Vec<u8> {

@@ -1,14 +1,12 @@
 //! The answers to inbound light-client requests. The swarm task receives each
-//! request from its `request_response` behaviour and asks [`Server`] for the
-//! response: filter and peer exchange are answered at once from their tables;
-//! a lightpush is checked here, published by the swarm task itself, and then
-//! answered at once or (when it must first be stored) by a future whose
+//! request from its `request_response` behaviour and asks [`Server`] (its
+//! [`InboundService`]) for the response: filter and peer exchange are answered
+//! at once from their tables; a lightpush is checked here, published by the
+//! swarm task itself ([`Answer::Publish`]), and then answered at once or (when it must first be stored) by a future whose
 //! response the swarm task sends when it completes (at most 32 MiB of messages
 //! wait for the store at once). Rate limits per peer are
 //! applied here; everything a peer can make the node hold is bounded.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,6 +22,7 @@ use super::service::PeerExchangeCache;
 use crate::config::LightConfig;
 use crate::metrics::NodeMetrics;
 use crate::p2p::codec::LightRequest;
+use crate::p2p::inbound::{Answer, InboundService, Protocol};
 use crate::p2p::{NetworkHandle, PublishError, PublishOutcome};
 use crate::rate_limit::RateLimiter;
 use crate::store::{Store, StoredMessage};
@@ -32,17 +31,6 @@ use crate::waku::RelayMessage;
 /// Bytes of lightpushed messages being stored before their answer; beyond it a
 /// lightpush gets 503 (thousands of typical messages fit).
 const MAX_PENDING_STORE_BYTES: usize = 32 * 1024 * 1024;
-
-/// A response the swarm task sends when the future completes.
-pub type Deferred = Pin<Box<dyn Future<Output = Vec<u8>> + Send>>;
-
-/// The answer to a lightpush after publishing.
-pub enum Answer {
-    /// Send this response now.
-    Now(Vec<u8>),
-    /// Send the output of this future (the store write, then the response).
-    Later(Deferred),
-}
 
 /// A lightpush that passed the checks, waiting for the swarm task's publish.
 pub struct Admitted {
@@ -167,6 +155,25 @@ impl Server {
     }
 }
 
+impl InboundService for Server {
+    fn serve(self: Arc<Self>, protocol: Protocol, peer: PeerId, request: LightRequest, now: Instant) -> Answer {
+        let version = match protocol {
+            Protocol::Filter => return Answer::Now(self.filter(peer, request, now)),
+            Protocol::PeerExchange => return Answer::Now(self.peer_exchange(peer, request)),
+            Protocol::Store => return Answer::Unanswered,
+            Protocol::LightpushV2 => Version::V2,
+            Protocol::LightpushV3 => Version::V3,
+        };
+        match self.admit_push(version, peer, request, now) {
+            Err(refusal) => Answer::Now(refusal),
+            Ok((admitted, message)) => Answer::Publish {
+                message: Box::new(message),
+                then: Box::new(move |published| self.finish_push(admitted, published)),
+            },
+        }
+    }
+}
+
 /// Publishes a lightpushed message as REST publishes are: relay first, then
 /// (unless ephemeral) the store. No relay peer is an error status, never a success.
 pub async fn publish_and_store(network: &NetworkHandle, store: Option<&Store>, message: RelayMessage) -> PushReply {
@@ -188,7 +195,7 @@ fn size(message: &RelayMessage) -> u32 {
 
 /// What the store keeps of a message: nothing if it is ephemeral.
 fn stored_copy(message: &RelayMessage) -> Option<StoredMessage> {
-    (message.message.ephemeral != Some(true)).then(|| StoredMessage::relayed(message, crate::store::now_ns()))
+    (message.message.ephemeral != Some(true)).then(|| StoredMessage::relayed(message, crate::waku::time::now_ns()))
 }
 
 fn relay_peer_count(outcome: PublishOutcome) -> u32 {

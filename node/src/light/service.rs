@@ -26,11 +26,11 @@ use crate::config::LightConfig;
 use crate::metrics::NodeMetrics;
 use crate::p2p::NetworkHandle;
 use crate::p2p::behaviour::MAX_PX_FRAME;
-use crate::p2p::enr::NodeEnr;
-use crate::p2p::enrtree::dial_addrs;
 use crate::p2p::outbound::{Candidate, OutboundTarget};
-use crate::p2p::redial::peer_of;
 use crate::store::Store;
+use crate::waku::addr::peer_of;
+use crate::waku::enr::NodeEnr;
+use crate::waku::enrtree::dial_addrs;
 use heliograph_proto::protocol_id;
 
 /// How often connected peers are asked for ENRs.

@@ -142,7 +142,7 @@ mod tests {
 
     #[test]
     fn the_largest_shard_list_fits_a_metadata_frame() {
-        let ours = Metadata::new(1, (0..=crate::p2p::enr::MAX_SHARD_INDEX).collect());
+        let ours = Metadata::new(1, (0..=crate::waku::enr::MAX_SHARD_INDEX).collect());
         let (response, _) = ours.answer(&[]);
         assert!(response.len() <= crate::p2p::behaviour::MAX_METADATA_FRAME, "{} bytes", response.len());
         assert_eq!(ours.judge_response(&response), Verdict::Keep((0..1024).collect()));

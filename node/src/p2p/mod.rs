@@ -2,10 +2,9 @@
 //! the swarm. Everything else talks to it through [`NetworkHandle`].
 
 pub mod behaviour;
-pub mod bootstrap;
 pub mod codec;
-pub mod enr;
-pub mod enrtree;
+pub mod discovery;
+pub mod inbound;
 pub mod metadata;
 pub mod network;
 pub mod outbound;

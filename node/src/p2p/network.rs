@@ -1,9 +1,10 @@
 //! The task that owns the libp2p swarm. Other parts of the node send it
 //! [`Command`]s through a bounded channel and receive relayed messages from a
 //! broadcast channel; they never touch the swarm. Inbound store and
-//! light-client requests are answered here; answers that need async work
-//! (store reads and writes) come back through a bounded channel of deferred
-//! responses.
+//! light-client requests go to the [`InboundService`] registered for their
+//! protocol; answers that need async work (store reads and writes) come back
+//! through a bounded channel of deferred responses. This file knows no
+//! protocol above the swarm.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -23,21 +24,18 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
-use super::bootstrap::BootstrapPeer;
 use super::codec::LightRequest;
-use super::enr::{self, Capabilities, EnrInput, NodeEnr};
+use super::inbound::{Answer, InboundService, Protocol};
 use super::metadata::{Metadata, Verdict};
-use super::redial::{Redialer, peer_of};
+use super::redial::Redialer;
 use super::relay::{self, RelayError};
 use super::transport::TransportFactory;
 use crate::config::Config;
 use crate::identity;
-use crate::light::Server as LightServer;
-use crate::light::lightpush::Version;
-use crate::light::server::Answer;
 use crate::metrics::NodeMetrics;
-use crate::store::Store;
-use crate::store::query::{self, Query, QueryError};
+use crate::waku::addr::peer_of;
+use crate::waku::bootstrap::BootstrapPeer;
+use crate::waku::enr::{self, Capabilities, EnrInput, NodeEnr};
 use crate::waku::{MessageError, PubsubTopic, RelayMessage};
 use heliograph_proto::Message;
 use heliograph_proto::store::{StoreQueryRequest, StoreQueryResponse};
@@ -54,8 +52,6 @@ const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 const REDIAL_TICK: Duration = Duration::from_millis(250);
 /// How often the mesh size per topic is sampled into the metrics.
 const MESH_METRICS_TICK: Duration = Duration::from_secs(1);
-/// Store queries served at once; more get 429.
-const MAX_CONCURRENT_QUERIES: usize = 32;
 /// Responses computed off the swarm task waiting to be sent. Their producers wait
 /// for room and are bounded by the store-query and lightpush-store slots; the swarm
 /// task drains this before it takes new swarm events.
@@ -184,31 +180,16 @@ enum Command {
         reply: StoreReply,
     },
     ServeLight {
-        server: Arc<LightServer>,
+        server: Arc<dyn InboundService>,
     },
 }
 
 /// Where the answer of a store query to a peer goes.
 type StoreReply = oneshot::Sender<Result<StoreQueryResponse, String>>;
 
-/// The request/response protocols this node serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Served {
-    Store,
-    Light(LightProtocol),
-}
-
-/// The light-client protocols, each served by its own behaviour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum LightProtocol {
-    Filter,
-    Lightpush(Version),
-    PeerExchange,
-}
-
 /// A response computed off the swarm task, waiting to be sent.
 struct DeferredResponse {
-    served: Served,
+    served: Protocol,
     channel: request_response::ResponseChannel<Vec<u8>>,
     response: Vec<u8>,
 }
@@ -299,8 +280,9 @@ impl NetworkHandle {
         self.call(|reply| Command::Info { reply }).await
     }
 
-    /// Starts answering light-client requests with `server`; false if the swarm task stopped.
-    pub async fn serve_light(&self, server: Arc<LightServer>) -> bool {
+    /// Starts answering light-client requests (filter, lightpush, peer exchange)
+    /// with `server`; false if the swarm task stopped.
+    pub async fn serve_light(&self, server: Arc<dyn InboundService>) -> bool {
         self.commands.send(Command::ServeLight { server }).await.is_ok()
     }
 
@@ -336,11 +318,11 @@ struct Network {
     pending_dials: HashMap<ConnectionId, (Multiaddr, Option<DialReply>)>,
     disconnect_after_response: HashSet<PeerId>,
     delivered: broadcast::Sender<Arc<RelayMessage>>,
-    store: Option<Store>,
-    query_slots: Arc<tokio::sync::Semaphore>,
+    /// Answers inbound store queries; `None` on a node that keeps no store.
+    store: Option<Arc<dyn InboundService>>,
     pending_store: HashMap<request_response::OutboundRequestId, StoreReply>,
     deferred_tx: mpsc::Sender<DeferredResponse>,
-    light: Option<Arc<LightServer>>,
+    light: Option<Arc<dyn InboundService>>,
 }
 
 /// Relay ids of the last messages delivered to local consumers only.
@@ -370,13 +352,14 @@ impl RecentIds {
 }
 
 /// Builds the swarm over the transport `transport` makes, binds every listener,
-/// joins the configured topics, and spawns the swarm task. Returns once the node is listening.
+/// joins the configured topics, and spawns the swarm task. `store` answers
+/// inbound store queries (and makes the node advertise the store protocol). Returns once the node is listening.
 pub async fn spawn(
     config: &Config,
     transport: TransportFactory,
     registry: &mut Registry,
     metrics: NodeMetrics,
-    store: Option<Store>,
+    store: Option<Arc<dyn InboundService>>,
     shutdown: CancellationToken,
 ) -> Result<(NetworkHandle, tokio::task::JoinHandle<()>), NetworkError> {
     let key = match &config.node_key {
@@ -434,7 +417,6 @@ pub async fn spawn(
         disconnect_after_response: HashSet::new(),
         delivered: delivered.clone(),
         store,
-        query_slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_QUERIES)),
         pending_store: HashMap::new(),
         deferred_tx,
         light: None,
@@ -711,15 +693,15 @@ impl Network {
             SwarmEvent::Behaviour(BehaviourEvent::Relay(event)) => self.on_relay_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Metadata(event)) => self.on_metadata_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Store(event)) => self.on_store_event(event),
-            SwarmEvent::Behaviour(BehaviourEvent::Filter(event)) => self.on_light_event(LightProtocol::Filter, event),
+            SwarmEvent::Behaviour(BehaviourEvent::Filter(event)) => self.on_light_event(Protocol::Filter, event),
             SwarmEvent::Behaviour(BehaviourEvent::LightpushV3(event)) => {
-                self.on_light_event(LightProtocol::Lightpush(Version::V3), event);
+                self.on_light_event(Protocol::LightpushV3, event);
             }
             SwarmEvent::Behaviour(BehaviourEvent::LightpushV2(event)) => {
-                self.on_light_event(LightProtocol::Lightpush(Version::V2), event);
+                self.on_light_event(Protocol::LightpushV2, event);
             }
             SwarmEvent::Behaviour(BehaviourEvent::PeerExchange(event)) => {
-                self.on_light_event(LightProtocol::PeerExchange, event);
+                self.on_light_event(Protocol::PeerExchange, event);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => {
                 self.libp2p_metrics.record(&event);
@@ -856,7 +838,9 @@ impl Network {
         use request_response::{Event, Message};
         match event {
             Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
-                self.serve_store_query(peer, &request, channel);
+                let span = info_span!("store", %peer);
+                let _guard = span.enter();
+                self.serve(Protocol::Store, peer, Ok(request), channel);
             }
             Event::Message { message: Message::Response { request_id, response }, .. } => {
                 if let Some(reply) = self.pending_store.remove(&request_id) {
@@ -875,73 +859,28 @@ impl Network {
         }
     }
 
-    /// Answers a store query: bad requests at once, good ones on the blocking pool.
-    fn serve_store_query(&mut self, peer: PeerId, request: &[u8], channel: request_response::ResponseChannel<Vec<u8>>) {
-        let Some(store) = self.store.clone() else { return };
-        let parsed = StoreQueryRequest::decode(request)
-            .map_err(|e| (String::new(), format!("malformed store query: {e}")))
-            .and_then(|req| {
-                let id = req.request_id.clone();
-                Query::from_request(req, store.max_page_size()).map_err(|e| (id, e.to_string()))
-            });
-        let query = match parsed {
-            Ok(q) => q,
-            Err((request_id, desc)) => {
-                debug!(%peer, %desc, "refused store query");
-                let response = StoreQueryResponse {
-                    request_id,
-                    status_code: Some(query::status::BAD_REQUEST),
-                    status_desc: Some(desc),
-                    ..Default::default()
-                };
-                let _ = self.swarm.behaviour_mut().store.send_response(channel, response.encode_to_vec());
-                return;
-            }
-        };
-        let Ok(permit) = self.query_slots.clone().try_acquire_owned() else {
-            let response = StoreQueryResponse {
-                request_id: query.request_id,
-                status_code: Some(query::status::TOO_MANY_REQUESTS),
-                status_desc: Some("too many store queries at once; retry shortly".into()),
-                ..Default::default()
-            };
-            let _ = self.swarm.behaviour_mut().store.send_response(channel, response.encode_to_vec());
-            return;
-        };
-        let deferred = self.deferred_tx.clone();
-        tokio::spawn(async move {
-            let response = answer_query(&store, query).await.encode_to_vec();
-            drop(permit);
-            let _ = deferred.send(DeferredResponse { served: Served::Store, channel, response }).await;
-        });
-    }
-
     /// Sends a response on the behaviour of the protocol it answers.
-    fn send_response(&mut self, served: Served, channel: request_response::ResponseChannel<Vec<u8>>, bytes: Vec<u8>) {
+    fn send_response(&mut self, served: Protocol, channel: request_response::ResponseChannel<Vec<u8>>, bytes: Vec<u8>) {
         let behaviour = self.swarm.behaviour_mut();
         let sent = match served {
-            Served::Store => behaviour.store.send_response(channel, bytes),
-            Served::Light(LightProtocol::Filter) => behaviour.filter.send_response(channel, bytes),
-            Served::Light(LightProtocol::Lightpush(Version::V3)) => {
-                behaviour.lightpush_v3.send_response(channel, bytes)
-            }
-            Served::Light(LightProtocol::Lightpush(Version::V2)) => {
-                behaviour.lightpush_v2.send_response(channel, bytes)
-            }
-            Served::Light(LightProtocol::PeerExchange) => behaviour.peer_exchange.send_response(channel, bytes),
+            Protocol::Store => behaviour.store.send_response(channel, bytes),
+            Protocol::Filter => behaviour.filter.send_response(channel, bytes),
+            Protocol::LightpushV3 => behaviour.lightpush_v3.send_response(channel, bytes),
+            Protocol::LightpushV2 => behaviour.lightpush_v2.send_response(channel, bytes),
+            Protocol::PeerExchange => behaviour.peer_exchange.send_response(channel, bytes),
         };
         if sent.is_err() {
             debug!(protocol = ?served, "the client went away before the response");
         }
     }
 
-    fn on_light_event(&mut self, protocol: LightProtocol, event: request_response::Event<LightRequest, Vec<u8>>) {
+    fn on_light_event(&mut self, protocol: Protocol, event: request_response::Event<LightRequest, Vec<u8>>) {
         use request_response::{Event, Message};
         match event {
             Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
                 let span = info_span!("light", ?protocol, %peer);
                 let _guard = span.enter();
-                self.serve_light(protocol, peer, request, channel);
+                self.serve(protocol, peer, request, channel);
             }
             Event::InboundFailure { peer, error, .. } => {
                 debug!(%peer, ?protocol, %error, "light-client request stream failed");
@@ -953,44 +892,39 @@ impl Network {
         }
     }
 
-    /// Answers a light-client request: at once, or (a lightpush to store) when
-    /// the store write is done, through the deferred responses.
-    fn serve_light(
+    /// Asks the service registered for `protocol` to answer `request` and
+    /// carries its answer out: sent now, sent when its future completes
+    /// (through the deferred responses), or sent after a relay publish.
+    fn serve(
         &mut self,
-        protocol: LightProtocol,
+        protocol: Protocol,
         peer: PeerId,
         request: LightRequest,
         channel: request_response::ResponseChannel<Vec<u8>>,
     ) {
-        let Some(light) = self.light.clone() else {
-            debug!("light-client request before the light services started: not answered");
+        let service = if protocol == Protocol::Store { self.store.clone() } else { self.light.clone() };
+        let Some(service) = service else {
+            debug!(?protocol, "request for a service that is not running: not answered");
             return;
         };
-        let now = Instant::now();
-        let served = Served::Light(protocol);
-        let answer = match protocol {
-            LightProtocol::Filter => Answer::Now(light.filter(peer, request, now)),
-            LightProtocol::PeerExchange => Answer::Now(light.peer_exchange(peer, request)),
-            LightProtocol::Lightpush(version) => match light.admit_push(version, peer, request, now) {
-                Err(refusal) => Answer::Now(refusal),
-                Ok((admitted, message)) => {
-                    let published = self.publish(message, false);
-                    light.finish_push(admitted, published)
+        let mut answer = service.serve(protocol, peer, request, Instant::now());
+        loop {
+            answer = match answer {
+                Answer::Now(response) => return self.send_response(protocol, channel, response),
+                Answer::Later(future) => {
+                    let deferred = self.deferred_tx.clone();
+                    tokio::spawn(
+                        async move {
+                            let response = future.await;
+                            let _ = deferred.send(DeferredResponse { served: protocol, channel, response }).await;
+                        }
+                        .in_current_span(),
+                    );
+                    return;
                 }
-            },
-        };
-        match answer {
-            Answer::Now(response) => self.send_response(served, channel, response),
-            Answer::Later(future) => {
-                let deferred = self.deferred_tx.clone();
-                tokio::spawn(
-                    async move {
-                        let response = future.await;
-                        let _ = deferred.send(DeferredResponse { served, channel, response }).await;
-                    }
-                    .in_current_span(),
-                );
-            }
+                Answer::Publish { message, then } => then(self.publish(*message, false)),
+                Answer::Unanswered => return,
+            };
         }
     }
 
@@ -1004,17 +938,4 @@ impl Network {
             self.disconnect_after_response.insert(peer);
         }
     }
-}
-
-/// Runs a validated query and builds the response, trimmed to the frame limit.
-pub async fn answer_query(store: &Store, query: Query) -> StoreQueryResponse {
-    let (request_id, forward, include_data) = (query.request_id.clone(), query.forward, query.include_data);
-    let outcome = store
-        .query(query)
-        .await
-        .map(|page| query::fit(page, forward, include_data, super::behaviour::MAX_STORE_RESPONSE - 1024));
-    if let Err(QueryError::Store(e)) = &outcome {
-        warn!(error = %e, "store query failed");
-    }
-    query::response(request_id, include_data, outcome)
 }

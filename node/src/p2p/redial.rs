@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use heliograph_waku::addr::peer_of;
 use libp2p::{Multiaddr, PeerId};
 
 /// First wait after a failed or dropped connection.
@@ -140,14 +141,6 @@ impl Redialer {
             })
             .min()
     }
-}
-
-/// The peer id in a `/p2p/…` suffix, if any.
-pub fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
-    addr.iter().find_map(|p| match p {
-        libp2p::multiaddr::Protocol::P2p(peer) => Some(peer),
-        _ => None,
-    })
 }
 
 fn strip_p2p(addr: &Multiaddr) -> Multiaddr {

@@ -25,7 +25,7 @@ pub struct IssueRequest {
 pub async fn issue(State(state): State<AppState>, body: Option<Json<IssueRequest>>) -> Result<Json<Value>, ApiError> {
     let tokens = state.bridge_tokens.as_ref().ok_or_else(|| ApiError::not_found("the bridge is off on this node"))?;
     let ttl = body.and_then(|Json(b)| b.ttl_seconds).unwrap_or(DEFAULT_TTL);
-    let now = u64::try_from(crate::store::now_ns() / 1_000_000_000).unwrap_or(0);
+    let now = crate::waku::time::now_secs();
     let (token, expires_at) = tokens.issue(ttl, now).map_err(|e| ApiError::unavailable(e.to_string()))?;
     Ok(Json(json!({"token": token, "expiresAt": expires_at})))
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::message_json::MessageJson;
+use crate::waku::json::MessageJson;
 use crate::waku::{PubsubTopic, RelayMessage};
 use heliograph_proto::WakuMessage;
 

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::p2p::PublishError;
+use crate::waku::json::MessageJsonError;
 
 /// An error answered to a REST client.
 #[derive(Debug)]
@@ -18,11 +19,6 @@ impl ApiError {
     /// 400 with `message`.
     pub fn bad_request(message: impl Into<String>) -> Self {
         ApiError { status: StatusCode::BAD_REQUEST, message: message.into() }
-    }
-
-    /// The message for the client.
-    pub fn message(&self) -> &str {
-        &self.message
     }
 
     /// 404 with `message`.
@@ -71,6 +67,12 @@ impl From<PublishError> for ApiError {
             }
         };
         ApiError { status, message: format!("Failed to publish: {e}") }
+    }
+}
+
+impl From<MessageJsonError> for ApiError {
+    fn from(e: MessageJsonError) -> Self {
+        ApiError::bad_request(e.to_string())
     }
 }
 

@@ -27,11 +27,11 @@ use tokio_util::sync::CancellationToken;
 use super::AppState;
 use super::cache::RelayCache;
 use super::error::ApiError;
-use super::message_json::MessageJson;
 use crate::light::LightError;
 use crate::light::filter::status;
 use crate::light::filter_client::{self, FilterReply, FilterRequest};
 use crate::waku::ContentTopic;
+use crate::waku::json::MessageJson;
 
 /// The filter client side of the REST API: the service node and the pushed messages.
 #[derive(Clone)]
@@ -53,7 +53,7 @@ impl FilterClient {
         state: &AppState,
         shutdown: CancellationToken,
     ) -> Result<Option<tokio::task::JoinHandle<()>>, LightError> {
-        let Some(service) = crate::p2p::redial::peer_of(&self.node) else { return Ok(None) };
+        let Some(service) = crate::waku::addr::peer_of(&self.node) else { return Ok(None) };
         let client = self.clone();
         let metrics = state.metrics.clone();
         let task = filter_client::spawn_push_receiver(

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
-use super::message_json::MessageJson;
 use crate::light::lightpush::{Version, status};
+use crate::waku::json::MessageJson;
 use crate::waku::{ContentTopic, PubsubTopic, RelayMessage};
 
 /// The request body.
@@ -75,7 +75,7 @@ fn message_of(state: &AppState, body: PushBody) -> Result<RelayMessage, (u32, St
         Ok(t) => return Err((status::UNSUPPORTED_TOPIC, format!("pubsub topic {t} is in another cluster"))),
         Err(e) => return Err((status::BAD_REQUEST, e)),
     };
-    let message = body.message.into_message().map_err(|e| (status::BAD_REQUEST, e.message().to_owned()))?;
+    let message = body.message.into_message().map_err(|e| (status::BAD_REQUEST, e.to_string()))?;
     if message.payload.is_empty() {
         return Err((status::INVALID_MESSAGE, "the message has an empty payload".into()));
     }

@@ -9,7 +9,6 @@ pub mod error;
 pub mod filter;
 pub mod health;
 mod lightpush;
-pub mod message_json;
 mod openapi;
 mod relay;
 mod store;

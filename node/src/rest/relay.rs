@@ -7,8 +7,8 @@ use axum::extract::{Path, State};
 
 use super::AppState;
 use super::error::ApiError;
-use super::message_json::MessageJson;
 use crate::store::StoredMessage;
+use crate::waku::json::MessageJson;
 use crate::waku::{ContentTopic, PubsubTopic, RelayMessage};
 
 /// Most topics in one subscription request.
@@ -85,8 +85,8 @@ async fn publish_to(
         return Err(ApiError::bad_request("Failed to publish: the message payload is empty"));
     }
     let message = RelayMessage::encode(topic, message).map_err(crate::p2p::PublishError::from)?;
-    let stored =
-        (message.message.ephemeral != Some(true)).then(|| StoredMessage::relayed(&message, crate::store::now_ns()));
+    let stored = (message.message.ephemeral != Some(true))
+        .then(|| StoredMessage::relayed(&message, crate::waku::time::now_ns()));
     // With no relay peer on the topic a message still goes out when a filter
     // subscriber of this node wants it, or when configured to (nwaku's behaviour);
     // otherwise 503.

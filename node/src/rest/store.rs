@@ -13,10 +13,10 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use super::message_json::MessageJson;
-use crate::p2p::network::answer_query;
-use crate::p2p::redial::peer_of;
 use crate::store::query::{Query, response};
+use crate::store::server::answer_query;
+use crate::waku::addr::peer_of;
+use crate::waku::json::MessageJson;
 
 /// Reads a 32-byte hash given as hex (`0x` optional), as nwaku does, or as (url-safe)
 /// base64; errors are worded as nwaku's.

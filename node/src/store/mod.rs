@@ -10,11 +10,12 @@ pub mod message;
 pub mod query;
 pub mod retention;
 pub mod rocks;
+pub mod server;
 pub mod sync;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -107,11 +108,6 @@ pub struct Store {
     writes: mpsc::Sender<WriteRequest>,
     max_page_size: usize,
     metrics: NodeMetrics,
-}
-
-/// Nanoseconds since the Unix epoch.
-pub fn now_ns() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 impl Store {
@@ -263,7 +259,7 @@ impl Store {
                 };
                 match received {
                     Ok(m) if m.message.ephemeral != Some(true) => {
-                        let stored = StoredMessage::relayed(&m, now_ns());
+                        let stored = StoredMessage::relayed(&m, crate::waku::time::now_ns());
                         if store.ingest(vec![stored]).await.is_err() {
                             break;
                         }

@@ -6,8 +6,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use super::{Store, now_ns};
+use super::Store;
 use crate::config::StoreConfig;
+use crate::waku::time::now_ns;
 
 /// Messages deleted per writer request.
 const CHUNK: usize = 1000;

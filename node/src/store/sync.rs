@@ -11,9 +11,10 @@ use libp2p::PeerId;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{Store, StoredMessage, now_ns};
+use super::{Store, StoredMessage};
 use crate::metrics::NodeMetrics;
 use crate::p2p::NetworkHandle;
+use crate::waku::time::now_ns;
 
 /// How often the peer list is checked for newly connected store peers.
 const POLL: Duration = Duration::from_secs(1);

@@ -8,9 +8,10 @@ use serde_json::{Map, Value, json};
 use super::mailbox::message_json;
 use super::message::{WcMessage, publisher_key, valid_topic};
 use crate::bridge::connection::Session;
-use crate::bridge::hub::{MAX_WC_TTL, now_ms, relay_message};
+use crate::bridge::hub::{MAX_WC_TTL, relay_message};
 use crate::bridge::jsonrpc::{self, RpcError, code};
 use crate::p2p::PublishError;
+use crate::waku::time::now_ms;
 
 /// Most topics or messages in one batch call.
 pub const MAX_BATCH: usize = 500;

@@ -6,14 +6,13 @@
 //! `multiaddrs` field, each ending in `/p2p/<peer id>`).
 //!
 //! The walk is pure over a [`TxtResolver`]; [`Resolver`] is the system DNS
-//! resolver (hickory, the one libp2p-dns uses), and [`spawn`] feeds what it
-//! finds to the swarm's dialer and to the peer-exchange cache.
+//! resolver (hickory, the one libp2p-dns uses). The node's discovery task
+//! runs the walk periodically and feeds what it finds to the swarm.
 
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::net::IpAddr;
 use std::str::FromStr;
-use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
@@ -24,12 +23,9 @@ use libp2p::identity::{self, secp256k1};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use sha3::{Digest, Keccak256};
-use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
-use super::enr::NodeEnr;
-use super::network::NetworkHandle;
-use crate::light::PeerExchangeCache;
+use crate::enr::NodeEnr;
 
 /// Most TXT lookups one resolution makes, over every linked tree.
 pub const MAX_LOOKUPS: usize = 512;
@@ -39,12 +35,6 @@ pub const MAX_DEPTH: usize = 16;
 pub const MAX_NODES: usize = 256;
 /// Most trees visited: the first plus linked ones.
 pub const MAX_TREES: usize = 4;
-/// How often the trees are resolved again after a success.
-const REFRESH: Duration = Duration::from_secs(30 * 60);
-/// First wait after a failed resolution; doubles up to [`REFRESH`].
-const RETRY: Duration = Duration::from_secs(5);
-/// How often peers found in the trees are dialed again if not connected.
-const REDIAL: Duration = Duration::from_secs(30);
 
 const ROOT_PREFIX: &str = "enrtree-root:v1";
 const BRANCH_PREFIX: &str = "enrtree-branch:";
@@ -382,72 +372,6 @@ pub fn dial_addrs(record: &NodeEnr) -> Vec<Multiaddr> {
     out
 }
 
-/// Resolves every URL now and every 30 minutes (retrying failures with
-/// backoff), and keeps the peers found connected: every 30 s each peer that is
-/// not connected is dialed, one address after the other until one works.
-pub fn spawn(
-    urls: Vec<EnrTreeUrl>,
-    network: NetworkHandle,
-    peer_exchange: PeerExchangeCache,
-    shutdown: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let resolver = match Resolver::system() {
-            Ok(r) => r,
-            Err(e) => {
-                warn!(error = %e, "no system DNS resolver: DNS discovery is off");
-                return;
-            }
-        };
-        let mut retry = RETRY;
-        let mut next_resolve = tokio::time::Instant::now();
-        // Per tree, the dialable addresses of each node found (kept when a refresh fails).
-        let mut found: Vec<Vec<Vec<Multiaddr>>> = vec![Vec::new(); urls.len()];
-        loop {
-            let cycle = tokio::time::Instant::now();
-            if cycle >= next_resolve {
-                let mut failed = false;
-                for (url, peers) in urls.iter().zip(&mut found) {
-                    match resolve(&resolver, url).await {
-                        Ok(tree) => {
-                            for record in &tree.enrs {
-                                peer_exchange.seed(record);
-                            }
-                            *peers = tree.enrs.iter().map(dial_addrs).filter(|a| !a.is_empty()).collect();
-                            info!(domain = %url.domain, nodes = tree.enrs.len(), dialable = peers.len(), skipped = tree.skipped, "ENR tree resolved");
-                        }
-                        Err(e) => {
-                            warn!(domain = %url.domain, error = %e, "ENR tree resolution failed");
-                            failed = true;
-                        }
-                    }
-                }
-                next_resolve = cycle + if failed { retry } else { REFRESH };
-                retry = if failed { (retry * 2).min(REFRESH) } else { RETRY };
-            }
-            // A connected peer's dial returns at once (the swarm skips it).
-            let dials = found.iter().flatten().map(|addrs| dial_one_of(&network, addrs));
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = async {
-                    let _ = tokio::time::timeout(REDIAL, futures::future::join_all(dials)).await;
-                    tokio::time::sleep_until((cycle + REDIAL).min(next_resolve.max(cycle + RETRY))).await;
-                } => {}
-            }
-        }
-    })
-}
-
-/// Dials a peer's addresses in order until one connects.
-async fn dial_one_of(network: &NetworkHandle, addrs: &[Multiaddr]) {
-    for addr in addrs {
-        match network.dial(addr.clone()).await {
-            Ok(_) => return,
-            Err(e) => debug!(%addr, error = %e, "dial of a DNS-discovered peer failed"),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -456,7 +380,7 @@ mod tests {
     use enr::k256::ecdsa::signature::hazmat::PrehashSigner;
 
     use super::*;
-    use crate::p2p::enr::{Capabilities, EnrInput, build};
+    use crate::enr::{Capabilities, EnrInput, build};
 
     /// TXT records by name: the DNS zone a test serves.
     struct Zone(HashMap<String, Vec<String>>);

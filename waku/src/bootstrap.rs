@@ -115,7 +115,7 @@ impl From<BootstrapPeer> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::p2p::enr::{Capabilities, EnrInput, build};
+    use crate::enr::{Capabilities, EnrInput, build};
     use libp2p::identity::secp256k1;
 
     fn record(addrs: &[Multiaddr]) -> NodeEnr {

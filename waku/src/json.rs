@@ -6,7 +6,22 @@ use base64::engine::general_purpose::STANDARD;
 use heliograph_proto::WakuMessage;
 use serde::{Deserialize, Serialize};
 
-use super::error::ApiError;
+/// Why a [`MessageJson`] is not a valid message; the text is what REST and
+/// bridge clients are told.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageJsonError {
+    /// A binary field is not standard base64.
+    #[error("{field} is not valid base64: {reason}")]
+    Base64 {
+        /// The JSON field name.
+        field: &'static str,
+        /// The decoder's complaint.
+        reason: String,
+    },
+    /// `contentTopic` is absent or empty.
+    #[error("contentTopic is required")]
+    NoContentTopic,
+}
 
 /// A WakuMessage as REST clients send and receive it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,14 +56,11 @@ fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Resul
 
 impl MessageJson {
     /// Converts to the protobuf message, checking base64 fields.
-    pub fn into_message(self) -> Result<WakuMessage, ApiError> {
-        let decode = |field: &str, value: &str| {
-            STANDARD.decode(value).map_err(|e| ApiError::bad_request(format!("{field} is not valid base64: {e}")))
+    pub fn into_message(self) -> Result<WakuMessage, MessageJsonError> {
+        let decode = |field: &'static str, value: &str| {
+            STANDARD.decode(value).map_err(|e| MessageJsonError::Base64 { field, reason: e.to_string() })
         };
-        let content_topic = self
-            .content_topic
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::bad_request("contentTopic is required"))?;
+        let content_topic = self.content_topic.filter(|t| !t.is_empty()).ok_or(MessageJsonError::NoContentTopic)?;
         Ok(WakuMessage {
             payload: decode("payload", &self.payload)?,
             content_topic,
@@ -102,8 +114,8 @@ mod tests {
     #[test]
     fn bad_base64_and_missing_topic_say_what_is_wrong() {
         let bad: MessageJson = serde_json::from_str(r#"{"payload":"!!","contentTopic":"/a/1/b/c"}"#).expect("json");
-        assert!(format!("{:?}", bad.into_message().expect_err("bad")).contains("payload is not valid base64"));
+        assert!(bad.into_message().expect_err("bad").to_string().contains("payload is not valid base64"));
         let none: MessageJson = serde_json::from_str(r#"{"payload":"AQ=="}"#).expect("json");
-        assert!(format!("{:?}", none.into_message().expect_err("bad")).contains("contentTopic is required"));
+        assert!(none.into_message().expect_err("bad").to_string().contains("contentTopic is required"));
     }
 }
