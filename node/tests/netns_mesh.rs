@@ -220,6 +220,12 @@ fn read_log(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("node.log")).unwrap_or_default()
 }
 
+/// Now, in Unix nanoseconds: a message older than the store's retention (two days
+/// by default) would be evicted by the next retention pass before the test reads it.
+fn sent_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as i64
+}
+
 /// A message and its deterministic hash, computed as the Waku spec says:
 /// sha256(pubsub topic ‖ payload ‖ content topic ‖ meta ‖ timestamp as 8 bytes BE).
 fn message(text: &str, timestamp: i64) -> (Value, String) {
@@ -299,7 +305,7 @@ async fn five_namespaces_form_a_mesh_store_every_message_and_heal_after_a_kill()
     nodes[0].wait_metric(&mesh_series, 4.0).await;
 
     // Published at a leaf (node 3): relayed through node 1 and stored everywhere.
-    let (msg, hash) = message("across five namespaces", 1_712_345_678_000_000_001);
+    let (msg, hash) = message("across five namespaces", sent_now());
     nodes[2].publish(&msg).await;
     for node in &nodes {
         node.wait_stored(&hash).await;
@@ -315,7 +321,7 @@ async fn five_namespaces_form_a_mesh_store_every_message_and_heal_after_a_kill()
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     nodes[0].wait_metric(&mesh_series, 3.0).await;
-    let (msg, hash) = message("after node 2 died", 1_712_345_678_000_000_002);
+    let (msg, hash) = message("after node 2 died", sent_now());
     nodes[3].publish(&msg).await;
     for node in &nodes {
         node.wait_stored(&hash).await;
@@ -428,7 +434,7 @@ async fn a_node_given_only_an_enrtree_url_finds_the_mesh_through_dns() {
         assert!(Instant::now() < deadline, "node 2 never found node 1 through {url}; log:\n{}", read_log(&second.dir));
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (msg, hash) = message("found through DNS", 1_712_345_678_000_000_003);
+    let (msg, hash) = message("found through DNS", sent_now());
     first.publish(&msg).await;
     second.wait_stored(&hash).await;
     assert!(read_log(&second.dir).contains("ENR tree resolved"), "the node logs what it found");

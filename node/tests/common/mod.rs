@@ -232,8 +232,8 @@ fn read_log(dir: &Path) -> String {
 /// A message JSON with a unique payload; returns it and its base64 payload.
 pub fn message(text: &str) -> (Value, String) {
     let payload = STANDARD.encode(text);
-    (
-        json!({ "payload": payload, "contentTopic": "/heliograph/1/test/proto", "timestamp": 1_712_345_678_901_234_567_i64 }),
-        payload,
-    )
+    // Sent now: a timestamp older than the store's default retention (two days) is
+    // evicted by the next retention pass, which made tests that read the store flaky.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as i64;
+    (json!({ "payload": payload, "contentTopic": "/heliograph/1/test/proto", "timestamp": now }), payload)
 }
