@@ -8,6 +8,7 @@ pub mod identity;
 pub mod light;
 pub mod metrics;
 pub mod p2p;
+pub mod publish;
 pub mod rate_limit;
 pub mod rest;
 pub mod store;
@@ -118,6 +119,7 @@ impl Node {
         };
         let info = network.info().await;
         let mut tasks = vec![network_task];
+        let publisher = publish::Publisher::new(network.clone(), store.clone());
         let light::Started { px_cache, filter: filter_hub, tasks: light_tasks } = light::spawn(
             light::Services {
                 network: network.clone(),
@@ -167,6 +169,7 @@ impl Node {
             let (addr, bridge_tasks) = bridge::spawn(
                 &config,
                 network.clone(),
+                publisher.clone(),
                 store.clone(),
                 bridge_metrics,
                 bridge_tokens.clone(),
@@ -190,6 +193,7 @@ impl Node {
                 registry: registry.clone(),
                 metrics,
                 store: store.clone(),
+                publisher,
                 cluster_id: config.relay.cluster_id,
                 num_shards: config.relay.num_shards,
                 static_dir: config.rest.static_dir.clone(),

@@ -21,6 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["p2p"],
     &["store"],
+    &["publish"],
     &["light"],
     &["bridge"],
     &["rest"],

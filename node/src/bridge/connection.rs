@@ -421,7 +421,8 @@ mod tests {
             .await
             .expect("network");
         let tokens = Arc::new(Tokens::new(&[]).expect("tokens"));
-        let hub = Hub::new(&config, network, None, super::super::BridgeMetrics::default(), tokens);
+        let publisher = crate::publish::Publisher::new(network.clone(), None);
+        let hub = Hub::new(&config, network, publisher, None, super::super::BridgeMetrics::default(), tokens);
 
         let _fanout = crate::bridge::hub::spawn_fanout(hub.clone(), shutdown.clone());
         let (to_pump, incoming) = chan::unbounded();

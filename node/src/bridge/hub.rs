@@ -100,6 +100,8 @@ pub struct Hub {
     next_conn: AtomicU64,
     /// The node's network.
     pub network: NetworkHandle,
+    /// Relays, then stores, what bridge clients publish.
+    pub publisher: crate::publish::Publisher,
     /// The store, if the node has one.
     pub store: Option<Store>,
     /// Bridge metrics.
@@ -125,6 +127,7 @@ impl Hub {
     pub fn new(
         config: &Config,
         network: NetworkHandle,
+        publisher: crate::publish::Publisher,
         store: Option<Store>,
         metrics: BridgeMetrics,
         tokens: Arc<Tokens>,
@@ -134,6 +137,7 @@ impl Hub {
             inner: Mutex::new(Inner { mailbox: Mailbox::new(first_push), ..Default::default() }),
             next_conn: AtomicU64::new(1),
             network,
+            publisher,
             store,
             metrics,
             cluster_id: config.relay.cluster_id,

@@ -44,12 +44,13 @@ pub enum BridgeError {
 pub async fn spawn(
     config: &Config,
     network: NetworkHandle,
+    publisher: crate::publish::Publisher,
     store: Option<Store>,
     metrics: BridgeMetrics,
     tokens: Arc<tokens::Tokens>,
     shutdown: CancellationToken,
 ) -> Result<(SocketAddr, Vec<tokio::task::JoinHandle<()>>), BridgeError> {
-    let hub = hub::Hub::new(config, network, store, metrics, tokens);
+    let hub = hub::Hub::new(config, network, publisher, store, metrics, tokens);
     let fanout = hub::spawn_fanout(Arc::clone(&hub), shutdown.clone());
     let (addr, server) = server::serve(config.bridge.addr, hub, shutdown)
         .await

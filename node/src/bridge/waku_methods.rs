@@ -9,7 +9,8 @@ use serde_json::{Map, Value, json};
 use super::connection::Session;
 use super::hub::relay_message;
 use super::jsonrpc::{self, RpcError, code};
-use crate::p2p::PublishError;
+use crate::p2p::{NoPeers, PublishError};
+use crate::publish::PublishFailure;
 use crate::store::query::{DEFAULT_PAGE_SIZE, MAX_QUERY_ITEMS, Query};
 use crate::waku::json::MessageJson;
 use crate::waku::{ContentTopic, PubsubTopic};
@@ -111,9 +112,12 @@ pub async fn start_publish(session: &Session, params: Value) -> Result<PendingRe
     }
     let relayed = relay_message(&session.hub, pubsub.as_deref(), message)?;
     let hash = relayed.hash();
-    let outcome = session.hub.network.queue_publish_or_deliver_locally(relayed).await.map_err(publish_error)?;
+    let outcome = session.hub.publisher.queue(relayed, NoPeers::DeliverLocally).await.map_err(publish_error)?;
     Ok(async move {
-        let outcome = outcome.await.map_err(publish_error)?;
+        let outcome = outcome.await.map_err(|e| match e {
+            PublishFailure::Relay(e) => publish_error(e),
+            e @ PublishFailure::NotStored { .. } => RpcError::internal(e.to_string()),
+        })?;
         Ok(json!({"hash": format!("0x{}", hex::encode(hash)), "relayPeers": outcome.relay_peers}))
     }
     .boxed())

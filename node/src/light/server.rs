@@ -23,10 +23,12 @@ use crate::config::LightConfig;
 use crate::metrics::NodeMetrics;
 use crate::p2p::codec::LightRequest;
 use crate::p2p::inbound::{Answer, InboundService, Protocol};
-use crate::p2p::{NetworkHandle, PublishError, PublishOutcome};
+use crate::p2p::{NoPeers, PublishError, PublishOutcome};
+use crate::publish::{self, PublishFailure, Publisher};
 use crate::rate_limit::RateLimiter;
 use crate::store::{Store, StoredMessage};
 use crate::waku::RelayMessage;
+use crate::waku::time::now_ns;
 
 /// Bytes of lightpushed messages being stored before their answer; beyond it a
 /// lightpush gets 503 (thousands of typical messages fit).
@@ -118,7 +120,7 @@ impl Server {
             let desc = "lightpush rate limit exceeded; retry later".to_owned();
             return Err(refuse(push.request_id, status::TOO_MANY_REQUESTS, desc));
         }
-        let stored = match (&self.store, stored_copy(&push.message)) {
+        let stored = match (&self.store, StoredMessage::keep(&push.message, now_ns())) {
             (Some(store), Some(stored)) => match self.store_bytes.clone().try_acquire_many_owned(size(&push.message)) {
                 Ok(permit) => Some((store.clone(), stored, permit)),
                 Err(_) => {
@@ -141,13 +143,14 @@ impl Server {
             lightpush::response(version, request_id, reply.status, reply.desc, reply.relay_peers)
         };
         let relay_peers = match published {
-            Ok(outcome) => relay_peer_count(outcome),
+            Ok(outcome) => outcome.relay_peers,
             Err(e) => return Answer::Now(respond(publish_failure(&e))),
         };
         match stored {
-            None => Answer::Now(respond(success(relay_peers))),
+            None => Answer::Now(respond(success(relay_peer_count(relay_peers)))),
             Some((store, stored, permit)) => Answer::Later(Box::pin(async move {
-                let reply = store_relayed(&store, stored, relay_peers).await;
+                let outcome = PublishOutcome { relay_peers };
+                let reply = push_reply(publish::store_relayed(Some(&store), Some(stored), outcome).await);
                 drop(permit);
                 respond(reply)
             })),
@@ -174,17 +177,22 @@ impl InboundService for Server {
     }
 }
 
-/// Publishes a lightpushed message as REST publishes are: relay first, then
-/// (unless ephemeral) the store. No relay peer is an error status, never a success.
-pub async fn publish_and_store(network: &NetworkHandle, store: Option<&Store>, message: RelayMessage) -> PushReply {
-    let stored = stored_copy(&message);
-    let relay_peers = match network.publish(message).await {
-        Ok(outcome) => relay_peer_count(outcome),
-        Err(e) => return publish_failure(&e),
-    };
-    match (store, stored) {
-        (Some(store), Some(stored)) => store_relayed(store, stored, relay_peers).await,
-        _ => success(relay_peers),
+/// Publishes a lightpushed message through the node's publish pipeline (relay, then
+/// store). No relay peer is an error status, never a success.
+pub async fn publish_and_store(publisher: &Publisher, message: RelayMessage) -> PushReply {
+    push_reply(publisher.publish(message, NoPeers::Fail).await)
+}
+
+/// The lightpush reply to the outcome of the publish pipeline.
+fn push_reply(result: Result<PublishOutcome, PublishFailure>) -> PushReply {
+    match result {
+        Ok(outcome) => success(relay_peer_count(outcome.relay_peers)),
+        Err(PublishFailure::Relay(e)) => publish_failure(&e),
+        Err(e @ PublishFailure::NotStored { relay_peers, .. }) => PushReply {
+            status: status::INTERNAL_ERROR,
+            desc: e.to_string(),
+            relay_peers: Some(relay_peer_count(relay_peers)),
+        },
     }
 }
 
@@ -193,13 +201,8 @@ fn size(message: &RelayMessage) -> u32 {
     u32::try_from(message.encoded.len().max(1)).unwrap_or(u32::MAX)
 }
 
-/// What the store keeps of a message: nothing if it is ephemeral.
-fn stored_copy(message: &RelayMessage) -> Option<StoredMessage> {
-    (message.message.ephemeral != Some(true)).then(|| StoredMessage::relayed(message, crate::waku::time::now_ns()))
-}
-
-fn relay_peer_count(outcome: PublishOutcome) -> u32 {
-    u32::try_from(outcome.relay_peers).unwrap_or(u32::MAX)
+fn relay_peer_count(relay_peers: usize) -> u32 {
+    u32::try_from(relay_peers).unwrap_or(u32::MAX)
 }
 
 fn success(relay_peers: u32) -> PushReply {
@@ -214,18 +217,6 @@ fn publish_failure(error: &PublishError) -> PushReply {
         return PushReply { status, desc: format!("not_published_to_any_peer: {error}"), relay_peers: Some(0) };
     }
     PushReply { status, desc: error.to_string(), relay_peers: None }
-}
-
-/// Stores a message that was relayed; a failed write is an internal error.
-async fn store_relayed(store: &Store, stored: StoredMessage, relay_peers: u32) -> PushReply {
-    match store.put(vec![stored]).await {
-        Ok(()) => success(relay_peers),
-        Err(e) => PushReply {
-            status: status::INTERNAL_ERROR,
-            desc: format!("relayed to the mesh but not stored: {e}"),
-            relay_peers: Some(relay_peers),
-        },
-    }
 }
 
 #[cfg(test)]

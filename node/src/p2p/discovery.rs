@@ -12,7 +12,7 @@ use libp2p::Multiaddr;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::network::NetworkHandle;
+use super::handle::NetworkHandle;
 
 /// How often the trees are resolved again after a success.
 const REFRESH: Duration = Duration::from_secs(30 * 60);

@@ -14,7 +14,7 @@ use std::time::Instant;
 use libp2p::PeerId;
 
 use super::codec::LightRequest;
-use super::network::{PublishError, PublishOutcome};
+use super::handle::{PublishError, PublishOutcome};
 use crate::waku::RelayMessage;
 
 /// The request/response protocols the node serves.

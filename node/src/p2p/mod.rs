@@ -4,6 +4,7 @@
 pub mod behaviour;
 pub mod codec;
 pub mod discovery;
+pub mod handle;
 pub mod inbound;
 pub mod metadata;
 pub mod network;
@@ -12,4 +13,5 @@ pub mod redial;
 pub mod relay;
 pub mod transport;
 
-pub use network::{NetworkError, NetworkHandle, NodeInfo, PeerInfo, PublishError, PublishOutcome, spawn};
+pub use handle::{NetworkHandle, NoPeers, NodeInfo, PeerInfo, PublishError, PublishOutcome};
+pub use network::{NetworkError, spawn};

@@ -1,5 +1,6 @@
-//! The task that owns the libp2p swarm. Other parts of the node send it
-//! [`Command`]s through a bounded channel and receive relayed messages from a
+//! The task that owns the libp2p swarm: its start-up and its event loop. Other
+//! parts of the node reach it through [`NetworkHandle`] (p2p/handle.rs), whose
+//! [`Command`]s arrive on a bounded channel, and receive relayed messages from a
 //! broadcast channel; they never touch the swarm. Inbound store and
 //! light-client requests go to the [`InboundService`] registered for their
 //! protocol; answers that need async work (store reads and writes) come back
@@ -19,12 +20,13 @@ use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, DialError, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, request_response};
 use prometheus_client::registry::Registry;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::codec::LightRequest;
+use super::handle::{Command, DialReply, NetworkHandle, NodeInfo, PeerInfo, PublishError, PublishOutcome, StoreReply};
 use super::inbound::{Answer, InboundService, Protocol};
 use super::metadata::{Metadata, Verdict};
 use super::redial::Redialer;
@@ -36,9 +38,9 @@ use crate::metrics::NodeMetrics;
 use crate::waku::addr::peer_of;
 use crate::waku::bootstrap::BootstrapPeer;
 use crate::waku::enr::{self, Capabilities, EnrInput, NodeEnr};
-use crate::waku::{MessageError, PubsubTopic, RelayMessage};
+use crate::waku::{PubsubTopic, RelayMessage};
 use heliograph_proto::Message;
-use heliograph_proto::store::{StoreQueryRequest, StoreQueryResponse};
+use heliograph_proto::store::StoreQueryResponse;
 
 /// Commands waiting for the swarm task.
 const COMMAND_QUEUE: usize = 1024;
@@ -82,216 +84,11 @@ pub enum NetworkError {
     Config(#[from] crate::config::ConfigError),
 }
 
-/// Why a publish did not reach the mesh.
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    /// The message itself is invalid.
-    #[error(transparent)]
-    Invalid(#[from] MessageError),
-    /// The node does not relay this topic.
-    #[error("this node does not relay pubsub topic {0}; subscribe to it first")]
-    NotSubscribed(PubsubTopic),
-    /// No peer relays this topic, so the message went nowhere.
-    #[error("no relay peers on pubsub topic {0}: the message was not published")]
-    NoPeers(PubsubTopic),
-    /// The message was published before and is not relayed again.
-    #[error("the message was already published")]
-    Duplicate,
-    /// Every peer's send queue is full.
-    #[error("all {0} relay peers are too slow to take the message; try again")]
-    QueuesFull(usize),
-    /// gossipsub refused it for another reason.
-    #[error("relay refused the message: {0}")]
-    Relay(String),
-    /// The node is shutting down.
-    #[error("the node is shutting down")]
-    Shutdown,
-}
-
-/// A successful publish.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PublishOutcome {
-    /// Peers on the topic that the message was handed to.
-    pub relay_peers: usize,
-}
-
-/// A connected peer, for `/admin/v1/peers`.
-#[derive(Debug, Clone)]
-pub struct PeerInfo {
-    /// The peer id.
-    pub peer_id: PeerId,
-    /// The address of the connection.
-    pub addr: Multiaddr,
-    /// Whether we dialed it.
-    pub outbound: bool,
-    /// Protocols it told us in identify.
-    pub protocols: Vec<String>,
-    /// Its agent version from identify.
-    pub agent: Option<String>,
-    /// Pubsub topics it relays.
-    pub topics: Vec<String>,
-    /// Pubsub topics on which it is in this node's mesh.
-    pub mesh: Vec<String>,
-}
-
-/// This node's identity and addresses, for `/debug/v1/info`.
-#[derive(Debug, Clone)]
-pub struct NodeInfo {
-    /// The peer id.
-    pub peer_id: PeerId,
-    /// Listen addresses, each ending in `/p2p/<peer id>`.
-    pub listen_addrs: Vec<Multiaddr>,
-    /// The signed ENR, `enr:…`.
-    pub enr: String,
-    /// Pubsub topics joined.
-    pub topics: Vec<PubsubTopic>,
-}
-
-/// Where the outcome of a requested dial goes.
-type DialReply = oneshot::Sender<Result<PeerId, String>>;
-
-enum Command {
-    Publish {
-        message: RelayMessage,
-        local_fallback: bool,
-        reply: oneshot::Sender<Result<PublishOutcome, PublishError>>,
-    },
-    Subscribe {
-        topic: PubsubTopic,
-        reply: oneshot::Sender<Result<(), String>>,
-    },
-    Unsubscribe {
-        topic: PubsubTopic,
-        reply: oneshot::Sender<bool>,
-    },
-    Dial {
-        addr: Multiaddr,
-        reply: DialReply,
-    },
-    Peers {
-        reply: oneshot::Sender<Vec<PeerInfo>>,
-    },
-    Info {
-        reply: oneshot::Sender<NodeInfo>,
-    },
-    StoreQuery {
-        peer: PeerId,
-        request: StoreQueryRequest,
-        reply: StoreReply,
-    },
-    ServeLight {
-        server: Arc<dyn InboundService>,
-    },
-}
-
-/// Where the answer of a store query to a peer goes.
-type StoreReply = oneshot::Sender<Result<StoreQueryResponse, String>>;
-
 /// A response computed off the swarm task, waiting to be sent.
 struct DeferredResponse {
     served: Protocol,
     channel: request_response::ResponseChannel<Vec<u8>>,
     response: Vec<u8>,
-}
-
-/// A cheap, cloneable handle to the swarm task.
-#[derive(Clone)]
-pub struct NetworkHandle {
-    commands: mpsc::Sender<Command>,
-    delivered: broadcast::Sender<Arc<RelayMessage>>,
-    peer_id: PeerId,
-    streams: libp2p_stream::Control,
-}
-
-impl NetworkHandle {
-    /// This node's peer id.
-    pub fn peer_id(&self) -> PeerId {
-        self.peer_id
-    }
-
-    /// Opens and accepts raw protocol streams (the light-client protocols).
-    pub fn streams(&self) -> libp2p_stream::Control {
-        self.streams.clone()
-    }
-
-    /// Receives every message the node accepts, from the mesh or published locally.
-    pub fn messages(&self) -> broadcast::Receiver<Arc<RelayMessage>> {
-        self.delivered.subscribe()
-    }
-
-    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
-        let (tx, rx) = oneshot::channel();
-        self.commands.send(make(tx)).await.ok()?;
-        rx.await.ok()
-    }
-
-    /// Publishes a validated message into the mesh.
-    pub async fn publish(&self, message: RelayMessage) -> Result<PublishOutcome, PublishError> {
-        self.call(|reply| Command::Publish { message, local_fallback: false, reply })
-            .await
-            .unwrap_or(Err(PublishError::Shutdown))
-    }
-
-    /// Publishes like [`NetworkHandle::publish`], but when no peer relays the topic the
-    /// message is still accepted and handed to local consumers (bridge subscribers, the
-    /// store), with `relay_peers` 0: a dapp and a wallet on one node still talk.
-    pub async fn publish_or_deliver_locally(&self, message: RelayMessage) -> Result<PublishOutcome, PublishError> {
-        self.queue_publish_or_deliver_locally(message).await?.await
-    }
-
-    /// Hands a publish (as [`NetworkHandle::publish_or_deliver_locally`]) to the swarm task
-    /// and returns once it is queued there, with a future of its outcome. Publishes queued
-    /// one after another are relayed in that order, so a caller can keep many in flight.
-    pub async fn queue_publish_or_deliver_locally(
-        &self,
-        message: RelayMessage,
-    ) -> Result<impl Future<Output = Result<PublishOutcome, PublishError>> + Send + 'static, PublishError> {
-        let (reply, outcome) = oneshot::channel();
-        self.commands
-            .send(Command::Publish { message, local_fallback: true, reply })
-            .await
-            .map_err(|_| PublishError::Shutdown)?;
-        Ok(async move { outcome.await.unwrap_or(Err(PublishError::Shutdown)) })
-    }
-
-    /// Joins a pubsub topic.
-    pub async fn subscribe(&self, topic: PubsubTopic) -> Result<(), String> {
-        self.call(|reply| Command::Subscribe { topic, reply }).await.unwrap_or_else(|| Err("shutting down".into()))
-    }
-
-    /// Leaves a pubsub topic, configured or joined at run time, as nwaku's REST
-    /// unsubscribe does. Returns whether it left.
-    pub async fn unsubscribe(&self, topic: PubsubTopic) -> bool {
-        self.call(|reply| Command::Unsubscribe { topic, reply }).await.unwrap_or(false)
-    }
-
-    /// Dials `addr` and waits until the connection is up or failed.
-    pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId, String> {
-        self.call(|reply| Command::Dial { addr, reply }).await.unwrap_or_else(|| Err("shutting down".into()))
-    }
-
-    /// Lists connected peers.
-    pub async fn peers(&self) -> Vec<PeerInfo> {
-        self.call(|reply| Command::Peers { reply }).await.unwrap_or_default()
-    }
-
-    /// This node's identity and addresses.
-    pub async fn info(&self) -> Option<NodeInfo> {
-        self.call(|reply| Command::Info { reply }).await
-    }
-
-    /// Starts answering light-client requests (filter, lightpush, peer exchange)
-    /// with `server`; false if the swarm task stopped.
-    pub async fn serve_light(&self, server: Arc<dyn InboundService>) -> bool {
-        self.commands.send(Command::ServeLight { server }).await.is_ok()
-    }
-
-    /// Sends a store v3 query to a connected `peer` and waits for its answer.
-    pub async fn store_query(&self, peer: PeerId, request: StoreQueryRequest) -> Result<StoreQueryResponse, String> {
-        self.call(|reply| Command::StoreQuery { peer, request, reply })
-            .await
-            .unwrap_or_else(|| Err("shutting down".into()))
-    }
 }
 
 struct PeerState {

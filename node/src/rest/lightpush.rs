@@ -89,7 +89,7 @@ fn message_of(state: &AppState, body: PushBody) -> Result<RelayMessage, (u32, St
 async fn push_message(state: &AppState, version: Version, message: RelayMessage) -> crate::light::PushReply {
     let result = match &state.lightpush_node {
         Some(node) => crate::light::client::push_through(&state.network, node, version, &message).await,
-        None => crate::light::publish_and_store(&state.network, state.store.as_ref(), message).await,
+        None => crate::light::publish_and_store(&state.publisher, message).await,
     };
     state.metrics.light_request("rest_lightpush", result.status);
     result

@@ -49,6 +49,8 @@ pub struct AppState {
     pub metrics: NodeMetrics,
     /// The message store, if the node has one.
     pub store: Option<crate::store::Store>,
+    /// Relays, then stores, what REST clients publish.
+    pub publisher: crate::publish::Publisher,
     /// Cluster id, for topic checks.
     pub cluster_id: u16,
     /// Shards in the cluster, for autosharding.

@@ -7,7 +7,8 @@ use axum::extract::{Path, State};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::store::StoredMessage;
+use crate::p2p::{NoPeers, PublishOutcome};
+use crate::publish::PublishFailure;
 use crate::waku::json::MessageJson;
 use crate::waku::{ContentTopic, PubsubTopic, RelayMessage};
 
@@ -85,32 +86,24 @@ async fn publish_to(
         return Err(ApiError::bad_request("Failed to publish: the message payload is empty"));
     }
     let message = RelayMessage::encode(topic, message).map_err(crate::p2p::PublishError::from)?;
-    let stored = (message.message.ephemeral != Some(true))
-        .then(|| StoredMessage::relayed(&message, crate::waku::time::now_ns()));
     // With no relay peer on the topic a message still goes out when a filter
     // subscriber of this node wants it, or when configured to (nwaku's behaviour);
     // otherwise 503.
     let topic = message.pubsub_topic.to_string();
     let local = state.publish_without_peers || state.filter_hub.has_subscribers(&topic, &message.message.content_topic);
     let published = if local {
-        state.network.publish_or_deliver_locally(message).await
+        state.publisher.publish(message, NoPeers::DeliverLocally).await
     } else {
         publish_soon(state, message).await
     };
-    match published {
-        Ok(_) => {}
-        // Already relayed (and stored) once: nwaku answers a repeated publish with 200.
-        Err(crate::p2p::PublishError::Duplicate) => return Ok("OK"),
-        Err(e) => return Err(e.into()),
-    }
     // 200 means relayed and, unless ephemeral, stored (durably per the store's mode).
-    if let (Some(store), Some(stored)) = (&state.store, stored) {
-        store
-            .put(vec![stored])
-            .await
-            .map_err(|e| ApiError::insufficient_storage(format!("published to the mesh but not stored: {e}")))?;
+    match published {
+        Ok(_) => Ok("OK"),
+        // Already relayed (and stored) once: nwaku answers a repeated publish with 200.
+        Err(PublishFailure::Relay(crate::p2p::PublishError::Duplicate)) => Ok("OK"),
+        Err(PublishFailure::Relay(e)) => Err(e.into()),
+        Err(e @ PublishFailure::NotStored { .. }) => Err(ApiError::insufficient_storage(e.to_string())),
     }
-    Ok("OK")
 }
 
 /// How long a publish waits for a relay peer on its topic: right after a (re)subscription
@@ -118,14 +111,13 @@ async fn publish_to(
 const PEER_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Publishes, retrying for up to [`PEER_GRACE`] while no relay peer is on the topic.
-async fn publish_soon(
-    state: &AppState,
-    message: RelayMessage,
-) -> Result<crate::p2p::network::PublishOutcome, crate::p2p::PublishError> {
+async fn publish_soon(state: &AppState, message: RelayMessage) -> Result<PublishOutcome, PublishFailure> {
     let deadline = tokio::time::Instant::now() + PEER_GRACE;
     loop {
-        match state.network.publish(message.clone()).await {
-            Err(crate::p2p::PublishError::NoPeers(_)) if tokio::time::Instant::now() < deadline => {
+        match state.publisher.publish(message.clone(), NoPeers::Fail).await {
+            Err(PublishFailure::Relay(crate::p2p::PublishError::NoPeers(_)))
+                if tokio::time::Instant::now() < deadline =>
+            {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
             outcome => return outcome,

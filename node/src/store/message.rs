@@ -21,7 +21,18 @@ pub struct StoredMessage {
     pub time: i64,
 }
 
+/// Whether the store keeps `message`: everything but ephemeral messages (14/WAKU2-MESSAGE).
+/// The one place this rule is written.
+pub fn is_kept(message: &WakuMessage) -> bool {
+    message.ephemeral != Some(true)
+}
+
 impl StoredMessage {
+    /// What the store keeps of a relayed message received at `received_ns`: nothing if it is ephemeral.
+    pub fn keep(relayed: &RelayMessage, received_ns: i64) -> Option<Self> {
+        is_kept(&relayed.message).then(|| Self::relayed(relayed, received_ns))
+    }
+
     /// A message received at `received_ns`.
     pub fn new(pubsub_topic: String, message: WakuMessage, received_ns: i64) -> Self {
         let time = message.timestamp.filter(|t| *t != 0).unwrap_or(received_ns);

@@ -258,13 +258,12 @@ impl Store {
                     r = messages.recv() => r,
                 };
                 match received {
-                    Ok(m) if m.message.ephemeral != Some(true) => {
-                        let stored = StoredMessage::relayed(&m, crate::waku::time::now_ns());
+                    Ok(m) => {
+                        let Some(stored) = StoredMessage::keep(&m, crate::waku::time::now_ns()) else { continue };
                         if store.ingest(vec![stored]).await.is_err() {
                             break;
                         }
                     }
-                    Ok(_) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                         warn!(missed = n, "store fell behind the relay; gap filling will fetch the missed messages");
                         store

@@ -108,7 +108,7 @@ pub async fn fill_from(
                 .into_iter()
                 .filter_map(|kv| {
                     let message = kv.message?;
-                    (message.ephemeral != Some(true)).then(|| {
+                    super::message::is_kept(&message).then(|| {
                         StoredMessage::new(kv.pubsub_topic.unwrap_or_else(|| topic.to_string()), message, received)
                     })
                 })

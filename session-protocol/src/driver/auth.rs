@@ -8,17 +8,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::SigningKey;
+use heliograph_wc_wire::{Claims, did, jwt};
 use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
 
 /// Lifetime of a relay JWT (WalletConnect: one day).
 pub const JWT_TTL: Duration = Duration::from_secs(86_400);
-
-/// Multicodec prefix of an ed25519 public key in a `did:key`.
-const ED25519_MULTICODEC: [u8; 2] = [0xed, 0x01];
 
 /// Why the client key could not be loaded or saved.
 #[derive(Debug, thiserror::Error)]
@@ -93,35 +89,23 @@ impl ClientKey {
         self.key.verifying_key().to_bytes()
     }
 
-    /// The client id: `did:key:z` + base58btc(0xed 0x01 ‖ public key).
+    /// The client id: the `did:key` of the public key.
     pub fn client_id(&self) -> String {
-        did_key(&self.public_key())
+        did::encode(&self.public_key())
     }
 
     /// A relay JWT for `audience` (the relay URL exactly as configured), issued at
     /// unix second `iat`, with a per-process `subject`.
     pub fn jwt(&self, audience: &str, subject: &str, iat: u64) -> String {
-        let header = serde_json::json!({"alg": "EdDSA", "typ": "JWT"});
-        let payload = serde_json::json!({
-            "iss": self.client_id(),
-            "sub": subject,
-            "aud": audience,
-            "iat": iat,
-            "exp": iat + JWT_TTL.as_secs(),
-        });
-        let signing_input =
-            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(payload.to_string()));
-        let signature = self.key.sign(signing_input.as_bytes());
-        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+        let claims = Claims {
+            iss: self.client_id(),
+            sub: subject.to_owned(),
+            aud: audience.to_owned(),
+            iat: Some(iat),
+            exp: iat + JWT_TTL.as_secs(),
+        };
+        jwt::sign(&self.key, &claims)
     }
-}
-
-/// `did:key` of an ed25519 public key.
-pub fn did_key(public_key: &[u8; 32]) -> String {
-    let mut bytes = Vec::with_capacity(34);
-    bytes.extend_from_slice(&ED25519_MULTICODEC);
-    bytes.extend_from_slice(public_key);
-    format!("did:key:z{}", bs58::encode(bytes).into_string())
 }
 
 /// A random 32-byte hex subject for the JWT (one per driver, not a secret).
@@ -153,6 +137,8 @@ pub fn connect_url(relay_url: &str, jwt: &str, project_id: &str, user_agent: &st
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
     #[test]

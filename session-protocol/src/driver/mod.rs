@@ -45,6 +45,7 @@ pub use auth::{AuthError, ClientKey};
 use crate::backoff::Backoff;
 use crate::endpoint::SnapshotError;
 use crate::{Config, Endpoint, Event, Now, SessionStore, StoreError, Topic, TopicChange, Transmit};
+use heliograph_wc_wire::Method;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type Command = Box<dyn FnOnce(&mut Endpoint, Now) + Send>;
@@ -309,11 +310,12 @@ enum Rpc {
 impl Rpc {
     fn method(&self) -> &'static str {
         match self {
-            Rpc::Publish { .. } => "irn_publish",
-            Rpc::Subscribe => "irn_subscribe",
-            Rpc::BatchSubscribe => "irn_batchSubscribe",
-            Rpc::Unsubscribe => "irn_unsubscribe",
+            Rpc::Publish { .. } => Method::Publish,
+            Rpc::Subscribe => Method::Subscribe,
+            Rpc::BatchSubscribe => Method::BatchSubscribe,
+            Rpc::Unsubscribe => Method::Unsubscribe,
         }
+        .name()
     }
 }
 
@@ -459,7 +461,7 @@ impl Pump {
         tracing::info!(relay = %self.config.relay_url, topics = self.topics.len(), "relay connected");
         let topics: Vec<String> = self.topics.iter().map(|t| t.as_str().to_owned()).collect();
         let mut frames = Vec::new();
-        for chunk in topics.chunks(relay::BATCH_LIMIT) {
+        for chunk in topics.chunks(heliograph_wc_wire::method::BATCH_LIMIT) {
             let id = self.id();
             let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
             frames.push(relay::batch_subscribe(id, &refs));

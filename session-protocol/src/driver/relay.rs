@@ -5,9 +5,8 @@
 use serde_json::{Value, json};
 
 use crate::Transmit;
-
-/// Most topics per `irn_batchSubscribe` call (the relay's limit).
-pub const BATCH_LIMIT: usize = 500;
+use heliograph_wc_wire::Method;
+use heliograph_wc_wire::method::subscription_id;
 
 /// Why a frame from the relay was not understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,33 +66,27 @@ pub fn publish(id: u64, t: &Transmit) -> String {
         "tag": t.tag,
         "prompt": t.prompt,
     });
-    request(id, "irn_publish", params)
+    request(id, Method::Publish.name(), params)
 }
 
 /// `irn_subscribe {topic}`.
 pub fn subscribe(id: u64, topic: &str) -> String {
-    request(id, "irn_subscribe", json!({"topic": topic}))
+    request(id, Method::Subscribe.name(), json!({"topic": topic}))
 }
 
-/// `irn_batchSubscribe {topics}` (at most [`BATCH_LIMIT`] topics).
+/// `irn_batchSubscribe {topics}` (at most [`BATCH_LIMIT`](heliograph_wc_wire::method::BATCH_LIMIT) topics).
 pub fn batch_subscribe(id: u64, topics: &[&str]) -> String {
-    request(id, "irn_batchSubscribe", json!({"topics": topics}))
+    request(id, Method::BatchSubscribe.name(), json!({"topics": topics}))
 }
 
 /// `irn_unsubscribe {topic, id}` with the client-computed subscription id.
 pub fn unsubscribe(id: u64, topic: &str, client_id: &str) -> String {
-    request(id, "irn_unsubscribe", json!({"topic": topic, "id": subscription_id(topic, client_id)}))
+    request(id, Method::Unsubscribe.name(), json!({"topic": topic, "id": subscription_id(topic, client_id)}))
 }
 
 /// The ack of a push: `{"id":<same>,"jsonrpc":"2.0","result":true}`.
 pub fn ack(ack_id: &Value) -> String {
     json!({"id": ack_id, "jsonrpc": "2.0", "result": true}).to_string()
-}
-
-/// Subscription id as clients compute it: hex(sha256(topic ‖ client id)).
-pub fn subscription_id(topic: &str, client_id: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(format!("{topic}{client_id}").as_bytes()))
 }
 
 /// Parses a frame from the relay.

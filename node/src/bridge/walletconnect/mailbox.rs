@@ -10,8 +10,9 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use heliograph_wc_wire::Method;
+use heliograph_wc_wire::method::subscription_id;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::message::{PublisherKey, WcMessage};
 use crate::bridge::jsonrpc;
@@ -51,11 +52,6 @@ struct Subscription {
     client: PublisherKey,
     id: String,
     delivered: HashSet<MessageHash>,
-}
-
-/// The subscription id WalletConnect clients compute: sha256 hex of topic ‖ client id.
-pub fn subscription_id(topic: &str, client_id: &str) -> String {
-    hex::encode(Sha256::new().chain_update(topic.as_bytes()).chain_update(client_id.as_bytes()).finalize())
 }
 
 /// The JSON of a message in pushes and fetch results.
@@ -266,13 +262,14 @@ fn push_frame(
     if pending.len() < MAX_PENDING {
         pending.insert(push_id, (sub.client, hash, message.expiry()));
     }
-    Some(jsonrpc::request(push_id, "irn_subscription", json!({"id": sub.id, "data": message_json(message)})))
+    Some(jsonrpc::request(push_id, Method::Subscription.name(), json!({"id": sub.id, "data": message_json(message)})))
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::message::publisher_key;
     use super::*;
+    use sha2::Digest;
 
     const NOW: u64 = 1_800_000_000_000;
     const DAPP: &str = "did:key:z6Mkdapp";
@@ -291,7 +288,7 @@ mod tests {
             ttl: 300,
             publisher: publisher_key(from),
         };
-        (Sha256::digest(text.as_bytes()).into(), message)
+        (sha2::Sha256::digest(text.as_bytes()).into(), message)
     }
 
     fn push_id(frame: &str) -> u64 {

@@ -10,11 +10,13 @@ use super::message::{WcMessage, publisher_key, valid_topic};
 use crate::bridge::connection::Session;
 use crate::bridge::hub::{MAX_WC_TTL, relay_message};
 use crate::bridge::jsonrpc::{self, RpcError, code};
-use crate::p2p::PublishError;
+use crate::p2p::{NoPeers, PublishError};
+use crate::publish::PublishFailure;
 use crate::waku::time::now_ms;
+use heliograph_wc_wire::Method;
 
 /// Most topics or messages in one batch call.
-pub const MAX_BATCH: usize = 500;
+pub const MAX_BATCH: usize = heliograph_wc_wire::method::BATCH_LIMIT;
 /// Shortest TTL accepted, in seconds.
 pub const MIN_TTL: u64 = 10;
 /// Largest message (the base64 envelope), in bytes: it must fit a Waku message.
@@ -24,32 +26,21 @@ const SESSION_TTL: u32 = 300;
 /// TTL of `irn_publish` when none is given (the client's default).
 const DEFAULT_TTL: u32 = 21_600;
 
-/// Runs `method`.
+/// Runs `method`: a relay method, or one of the bridge's WalletConnect session helpers.
 pub async fn call(session: &mut Session, method: &str, params: Value) -> Result<Value, RpcError> {
-    let known = matches!(
-        method,
-        "irn_publish"
-            | "irn_batchPublish"
-            | "irn_subscribe"
-            | "irn_batchSubscribe"
-            | "irn_unsubscribe"
-            | "irn_batchUnsubscribe"
-            | "irn_fetchMessages"
-            | "irn_batchFetchMessages"
-            | "wc_proposeSession"
-            | "wc_approveSession"
-    );
-    if !known {
+    // `irn_subscription` goes from the relay to clients only.
+    let relay = Method::from_name(method).filter(|m| *m != Method::Subscription);
+    if relay.is_none() && !matches!(method, "wc_proposeSession" | "wc_approveSession") {
         return Err(not_found(method));
     }
     let client = session.client_id()?;
     let params = jsonrpc::params_object(params)?;
-    match method {
-        "irn_publish" => {
+    match (relay, method) {
+        (Some(Method::Publish), _) => {
             publish_params(session, &client, &params, DEFAULT_TTL).await?;
             Ok(Value::Bool(true))
         }
-        "irn_batchPublish" => {
+        (Some(Method::BatchPublish), _) => {
             let messages = batch(&params, "messages")?;
             for message in messages {
                 let message = jsonrpc::params_object(message.clone())?;
@@ -57,8 +48,8 @@ pub async fn call(session: &mut Session, method: &str, params: Value) -> Result<
             }
             Ok(Value::Bool(true))
         }
-        "irn_subscribe" => subscribe(session, &client, &topic(&params, "topic")?).await.map(Value::String),
-        "irn_batchSubscribe" => {
+        (Some(Method::Subscribe), _) => subscribe(session, &client, &topic(&params, "topic")?).await.map(Value::String),
+        (Some(Method::BatchSubscribe), _) => {
             let topics = topics(&params)?;
             let mut ids = Vec::with_capacity(topics.len());
             for topic in topics {
@@ -66,11 +57,11 @@ pub async fn call(session: &mut Session, method: &str, params: Value) -> Result<
             }
             Ok(Value::Array(ids))
         }
-        "irn_unsubscribe" => {
+        (Some(Method::Unsubscribe), _) => {
             unsubscribe(session, &topic(&params, "topic")?);
             Ok(Value::Bool(true))
         }
-        "irn_batchUnsubscribe" => {
+        (Some(Method::BatchUnsubscribe), _) => {
             let items = batch(&params, "subscriptions")?;
             for item in items {
                 let item = jsonrpc::params_object(item.clone())?;
@@ -78,19 +69,19 @@ pub async fn call(session: &mut Session, method: &str, params: Value) -> Result<
             }
             Ok(Value::Bool(true))
         }
-        "irn_fetchMessages" => {
+        (Some(Method::FetchMessages), _) => {
             let topic = topic(&params, "topic")?;
             let messages: Vec<Value> = session.hub.wc_fetch(&client, &topic).await.iter().map(message_json).collect();
             Ok(json!({"messages": messages, "hasMore": false}))
         }
-        "irn_batchFetchMessages" => {
+        (Some(Method::BatchFetchMessages), _) => {
             let mut messages = Vec::new();
             for topic in topics(&params)? {
                 messages.extend(session.hub.wc_fetch(&client, &topic).await.iter().map(message_json));
             }
             Ok(json!({"messages": messages, "hasMore": false}))
         }
-        "wc_proposeSession" => {
+        (None, "wc_proposeSession") => {
             let pairing = topic(&params, "pairingTopic")?;
             let proposal = jsonrpc::string(&params, "sessionProposal")?;
             let ttl = ttl(&params, SESSION_TTL)?;
@@ -98,7 +89,7 @@ pub async fn call(session: &mut Session, method: &str, params: Value) -> Result<
             publish(session, &client, pairing, proposal, 1100, ttl).await?;
             Ok(Value::Bool(true))
         }
-        "wc_approveSession" => {
+        (None, "wc_approveSession") => {
             let pairing = topic(&params, "pairingTopic")?;
             let session_topic = topic(&params, "sessionTopic")?;
             let response = jsonrpc::string(&params, "sessionProposalResponse")?;
@@ -198,17 +189,17 @@ async fn publish(
     let relayed = relay_message(&hub, None, wc.to_waku())?;
     let hash = relayed.hash();
     let pubsub = relayed.pubsub_topic.clone();
-    let mut outcome = hub.network.publish_or_deliver_locally(relayed.clone()).await;
-    if matches!(outcome, Err(PublishError::NotSubscribed(_))) {
+    let mut outcome = hub.publisher.publish(relayed.clone(), NoPeers::DeliverLocally).await;
+    if matches!(outcome, Err(PublishFailure::Relay(PublishError::NotSubscribed(_)))) {
         hub.network.subscribe(pubsub).await.map_err(RpcError::internal)?;
-        outcome = hub.network.publish_or_deliver_locally(relayed).await;
+        outcome = hub.publisher.publish(relayed, NoPeers::DeliverLocally).await;
     }
     match outcome {
-        Ok(_) | Err(PublishError::Duplicate) => {
+        Ok(_) | Err(PublishFailure::Relay(PublishError::Duplicate)) => {
             hub.wc_published(hash, wc);
             Ok(())
         }
-        Err(PublishError::Invalid(e)) => Err(RpcError::params(e.to_string())),
+        Err(PublishFailure::Relay(PublishError::Invalid(e))) => Err(RpcError::params(e.to_string())),
         Err(e) => Err(RpcError::internal(format!("publish failed, retry: {e}"))),
     }
 }

@@ -1,0 +1,173 @@
+//! The relay-auth JWT (`@walletconnect/relay-auth`): header `{"alg":"EdDSA","typ":"JWT"}`,
+//! claims `{iss, sub, aud, iat, exp}` where `iss` is the client's ed25519 `did:key` and the
+//! token is signed with that key. Written here rather than with a general JWT crate because
+//! the verifying key comes from the (not yet verified) `iss` claim and only EdDSA is valid:
+//! a general crate would decode twice and need its algorithm list narrowed to one.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::{Signature, Signer, SigningKey};
+use serde::{Deserialize, Serialize};
+
+use crate::did;
+
+/// Largest token accepted, in bytes.
+pub const MAX_JWT_LEN: usize = 4096;
+/// Tolerated clock difference for `iat`, in seconds.
+pub const CLOCK_SKEW_SECS: u64 = 300;
+
+/// Why a relay-auth token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwtError {
+    /// Not three base64url segments of JSON, or too long.
+    #[error("malformed auth JWT: {0}")]
+    Malformed(&'static str),
+    /// `alg` is not EdDSA.
+    #[error("auth JWT alg must be EdDSA")]
+    Algorithm,
+    /// `iss` is not an ed25519 did:key.
+    #[error("auth JWT iss must be an ed25519 did:key (did:key:z6Mk…)")]
+    Issuer,
+    /// The signature does not verify with the `iss` key.
+    #[error("auth JWT signature is invalid")]
+    Signature,
+    /// `exp` is in the past.
+    #[error("auth JWT has expired")]
+    Expired,
+    /// `iat` is in the future.
+    #[error("auth JWT is issued in the future (check the client clock)")]
+    NotYetValid,
+    /// `exp` is further from `iat` (or now) than the verifier allows.
+    #[error("auth JWT lives longer than {max_secs} s")]
+    Lifetime {
+        /// The longest lifetime allowed.
+        max_secs: u64,
+    },
+}
+
+/// The claims of a relay-auth token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The client's `did:key` (its client id).
+    pub iss: String,
+    /// A per-process subject (random hex in the official client).
+    #[serde(default)]
+    pub sub: String,
+    /// The relay URL as the client configured it.
+    #[serde(default)]
+    pub aud: String,
+    /// Issued at, Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    /// Expires at, Unix seconds.
+    pub exp: u64,
+}
+
+/// A client whose token verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedClient {
+    /// The client id (`iss`).
+    pub client_id: String,
+    /// The audience it was issued for.
+    pub aud: String,
+    /// When it expires, Unix seconds.
+    pub exp: u64,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+}
+
+/// Signs `claims` with `key` as `@walletconnect/relay-auth` does.
+pub fn sign(key: &SigningKey, claims: &Claims) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","typ":"JWT"}"#);
+    let claims = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize"));
+    let signing_input = format!("{header}.{claims}");
+    let signature = key.sign(signing_input.as_bytes());
+    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+}
+
+/// Verifies `jwt` at `now` (Unix seconds): EdDSA signed by its `iss` did:key, not
+/// expired, not issued in the future, and living at most `max_lifetime_secs`.
+pub fn verify(jwt: &str, now: u64, max_lifetime_secs: u64) -> Result<VerifiedClient, JwtError> {
+    if jwt.len() > MAX_JWT_LEN {
+        return Err(JwtError::Malformed("too long"));
+    }
+    let mut parts = jwt.split('.');
+    let (Some(header_b64), Some(claims_b64), Some(sig_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwtError::Malformed("expected three dot-separated segments"));
+    };
+    let decode =
+        |s: &str| URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).map_err(|_| JwtError::Malformed("bad base64url"));
+    let header: Header = serde_json::from_slice(&decode(header_b64)?).map_err(|_| JwtError::Malformed("bad header"))?;
+    if header.alg != "EdDSA" {
+        return Err(JwtError::Algorithm);
+    }
+    let claims: Claims = serde_json::from_slice(&decode(claims_b64)?).map_err(|_| JwtError::Malformed("bad claims"))?;
+    let key = did::decode(&claims.iss).ok_or(JwtError::Issuer)?;
+    let signature = Signature::from_slice(&decode(sig_b64)?).map_err(|_| JwtError::Signature)?;
+    let signed = &jwt[..header_b64.len() + 1 + claims_b64.len()];
+    key.verify_strict(signed.as_bytes(), &signature).map_err(|_| JwtError::Signature)?;
+    if claims.exp <= now {
+        return Err(JwtError::Expired);
+    }
+    if claims.iat.is_some_and(|iat| iat > now.saturating_add(CLOCK_SKEW_SECS)) {
+        return Err(JwtError::NotYetValid);
+    }
+    let from = claims.iat.unwrap_or(now).min(now);
+    if claims.exp - from > max_lifetime_secs.saturating_add(CLOCK_SKEW_SECS) {
+        return Err(JwtError::Lifetime { max_secs: max_lifetime_secs });
+    }
+    Ok(VerifiedClient { client_id: claims.iss, aud: claims.aud, exp: claims.exp })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+    const DAY: u64 = 86_400;
+
+    fn claims(key: &SigningKey, iat: u64, exp: u64) -> Claims {
+        let iss = did::encode(&key.verifying_key().to_bytes());
+        Claims { iss, sub: "ab".into(), aud: "ws://127.0.0.1:1".into(), iat: Some(iat), exp }
+    }
+
+    #[test]
+    fn a_signed_token_verifies_with_its_claims() {
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let jwt = sign(&key, &claims(&key, NOW, NOW + DAY));
+        let header = URL_SAFE_NO_PAD.decode(jwt.split('.').next().expect("header")).expect("b64");
+        assert_eq!(header, br#"{"alg":"EdDSA","typ":"JWT"}"#);
+        let client = verify(&jwt, NOW + 1, DAY).expect("valid");
+        assert_eq!(client.client_id, did::encode(&key.verifying_key().to_bytes()));
+        assert!(client.client_id.starts_with("did:key:z6Mk"));
+        assert_eq!((client.aud.as_str(), client.exp), ("ws://127.0.0.1:1", NOW + DAY));
+    }
+
+    #[test]
+    fn tampered_expired_long_lived_and_malformed_tokens_are_refused() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let jwt = sign(&key, &claims(&key, NOW, NOW + 10));
+        assert_eq!(verify(&jwt, NOW + 10, DAY), Err(JwtError::Expired));
+        assert_eq!(verify(&sign(&key, &claims(&key, NOW + 1000, NOW + 2000)), NOW, DAY), Err(JwtError::NotYetValid));
+        let forever = sign(&key, &claims(&key, NOW, u64::MAX));
+        assert_eq!(verify(&forever, NOW, DAY), Err(JwtError::Lifetime { max_secs: DAY }));
+        let no_iat = sign(&key, &Claims { iat: None, ..claims(&key, NOW, NOW + 30 * DAY) });
+        assert_eq!(verify(&no_iat, NOW, DAY), Err(JwtError::Lifetime { max_secs: DAY }));
+        let other = SigningKey::from_bytes(&[2; 32]);
+        let theirs = sign(&other, &claims(&other, NOW, NOW + 10));
+        let forged =
+            format!("{}{}", &jwt[..=jwt.rfind('.').expect("dot")], &theirs[theirs.rfind('.').expect("dot") + 1..]);
+        assert_eq!(verify(&forged, NOW, DAY), Err(JwtError::Signature));
+        assert!(matches!(verify("a.b", NOW, DAY), Err(JwtError::Malformed(_))));
+        assert!(matches!(verify("!.!.!", NOW, DAY), Err(JwtError::Malformed(_))));
+        assert!(matches!(verify(&"a".repeat(MAX_JWT_LEN + 1), NOW, DAY), Err(JwtError::Malformed("too long"))));
+        let none_alg =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#), &jwt[jwt.find('.').expect("dot") + 1..]);
+        assert_eq!(verify(&none_alg, NOW, DAY), Err(JwtError::Algorithm));
+    }
+}
