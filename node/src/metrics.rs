@@ -52,6 +52,8 @@ pub struct NodeMetrics {
     pub store_queries: Counter,
     /// Messages fetched from peers' stores by gap filling.
     pub gap_filled_messages: Counter,
+    /// Gap-filling answers discarded as false, per reason (`hash_mismatch`, …).
+    pub gap_fill_rejected: Family<ReasonLabel, Counter>,
     /// Peers in this node's gossipsub mesh, per pubsub topic (sampled each second).
     pub mesh_peers: Family<TopicLabel, Gauge>,
     /// How long store queries take (local and from peers), in seconds.
@@ -74,6 +76,7 @@ impl Default for NodeMetrics {
             store_write_errors: Counter::default(),
             store_queries: Counter::default(),
             gap_filled_messages: Counter::default(),
+            gap_fill_rejected: Family::default(),
             mesh_peers: Family::default(),
             store_query_seconds: store_query_histogram(),
             light: LightMetrics::default(),
@@ -129,6 +132,11 @@ impl NodeMetrics {
             "gap_filled_messages",
             "Messages fetched from peers by gap filling",
             self.gap_filled_messages.clone(),
+        );
+        r.register(
+            "gap_fill_rejected",
+            "Gap-filling answers discarded as false, per reason",
+            self.gap_fill_rejected.clone(),
         );
         r.register("mesh_peers", "Peers in the gossipsub mesh, per pubsub topic", self.mesh_peers.clone());
         r.register("store_query_seconds", "Store query duration in seconds", self.store_query_seconds.clone());

@@ -1,0 +1,215 @@
+//! Hostile libp2p peers against a real `heliograph` process over 127.0.0.1:
+//! a store peer that lies in its answers to gap filling, and one that floods it. Each test asserts the node's defence
+//! and that it keeps serving everyone else.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{TOPIC, TestNode};
+use futures::{AsyncWriteExt, StreamExt};
+use heliograph_node::p2p::codec::{read_frame, write_frame};
+use heliograph_node::store::message_hash;
+use heliograph_node::waku::time::now_ns;
+use heliograph_proto::store::{StoreQueryRequest, StoreQueryResponse, WakuMessageKeyValue};
+use heliograph_proto::{Message, WakuMessage, protocol_id};
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{Multiaddr, StreamProtocol, SwarmBuilder, identify};
+use serde_json::Value;
+
+const CONTENT: &str = "/heliograph/1/hostile/proto";
+
+fn waku_message(text: &str) -> WakuMessage {
+    WakuMessage {
+        payload: text.as_bytes().to_vec(),
+        content_topic: CONTENT.into(),
+        timestamp: Some(now_ns()),
+        ..Default::default()
+    }
+}
+
+/// An honest store entry: the message on TOPIC with its own hash.
+fn entry(message: WakuMessage) -> WakuMessageKeyValue {
+    WakuMessageKeyValue {
+        message_hash: Some(message_hash(TOPIC, &message).to_vec()),
+        pubsub_topic: Some(TOPIC.into()),
+        message: Some(message),
+    }
+}
+
+fn page(messages: Vec<WakuMessageKeyValue>, cursor: Option<Vec<u8>>) -> StoreQueryResponse {
+    StoreQueryResponse {
+        status_code: Some(200),
+        status_desc: Some("OK".into()),
+        messages,
+        pagination_cursor: cursor,
+        ..Default::default()
+    }
+}
+
+#[derive(NetworkBehaviour)]
+struct StorePeerBehaviour {
+    streams: libp2p_stream::Behaviour,
+    identify: identify::Behaviour,
+}
+
+/// A raw peer that announces store v3, answers every query on TOPIC with
+/// `answer` (other topics get an empty page), and dials `target`. Returns how
+/// many queries on TOPIC it was asked.
+async fn store_peer(
+    target: &str,
+    answer: impl Fn(&StoreQueryRequest) -> StoreQueryResponse + Send + Sync + 'static,
+) -> Arc<AtomicUsize> {
+    let mut swarm = SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_other_transport(heliograph_node::p2p::transport::build)
+        .expect("transport")
+        .with_behaviour(|key| StorePeerBehaviour {
+            streams: libp2p_stream::Behaviour::new(),
+            identify: identify::Behaviour::new(identify::Config::new("/ipfs/id/1.0.0".into(), key.public())),
+        })
+        .expect("behaviour")
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    let mut incoming =
+        swarm.behaviour().streams.new_control().accept(StreamProtocol::new(protocol_id::STORE_QUERY)).expect("accept");
+    swarm.dial(target.parse::<Multiaddr>().expect("addr")).expect("dial");
+    tokio::spawn(async move {
+        loop {
+            swarm.select_next_some().await;
+        }
+    });
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
+    tokio::spawn(async move {
+        while let Some((_, mut stream)) = incoming.next().await {
+            let Ok(frame) = read_frame(&mut stream, 64 * 1024).await else { continue };
+            let request = StoreQueryRequest::decode(frame.as_slice()).expect("the node sends valid queries");
+            let mut response = if request.pubsub_topic.as_deref() == Some(TOPIC) {
+                counter.fetch_add(1, Ordering::SeqCst);
+                answer(&request)
+            } else {
+                page(Vec::new(), None)
+            };
+            response.request_id = request.request_id;
+            let _ = write_frame(&mut stream, &response.encode_to_vec()).await;
+            let _ = stream.close().await;
+        }
+    });
+    asked
+}
+
+/// The hashes A stores for CONTENT on TOPIC, all pages.
+async fn stored_hashes(node: &TestNode) -> Vec<String> {
+    let mut hashes = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let query = format!(
+            "pubsubTopic={}&contentTopics={}&pageSize=100&cursor={cursor}",
+            urlencoding::encode(TOPIC),
+            urlencoding::encode(CONTENT)
+        );
+        let (status, body) = node.get(&format!("/store/v3/messages?{query}")).await;
+        assert_eq!(status, 200, "{body}");
+        let page: Value = serde_json::from_str(&body).expect("JSON");
+        for m in page["messages"].as_array().expect("messages") {
+            hashes.push(m["messageHash"].as_str().expect("hash").to_owned());
+        }
+        match page["paginationCursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => return hashes,
+        }
+    }
+}
+
+fn hex_hash(message: &WakuMessage) -> String {
+    format!("0x{}", hex::encode(message_hash(TOPIC, message)))
+}
+
+async fn wait_for_metric(node: &TestNode, name: &str, filter: &str, at_least: f64, within: Duration) -> f64 {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let value = node.metric(name, filter).await;
+        if value >= at_least {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name}{{{filter}}} is {value}, not {at_least}:\n{}",
+            node.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_peer_that_lies_in_its_answer_gets_its_page_discarded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = TestNode::tcp(dir.path(), &[]).await;
+
+    // Page one is honest. Page two holds an honest message and one whose hash
+    // is another message's (content swapped under a known hash).
+    let honest: Vec<WakuMessage> = (0..3).map(|i| waku_message(&format!("honest {i}"))).collect();
+    let beside_the_lie = waku_message("honest, beside the lie");
+    let original = waku_message("what the hash belongs to");
+    let mut forged = entry(waku_message("forged content"));
+    forged.message_hash = Some(message_hash(TOPIC, &original).to_vec());
+    let first = page(honest.iter().cloned().map(entry).collect(), Some(vec![7; 32]));
+    let second = page(vec![entry(beside_the_lie.clone()), forged], None);
+    let asked = store_peer(
+        &a.addr(),
+        move |request| {
+            if request.pagination_cursor.is_none() { first.clone() } else { second.clone() }
+        },
+    )
+    .await;
+
+    wait_for_metric(&a, "heliograph_gap_fill_rejected_total", "hash_mismatch", 1.0, Duration::from_secs(30)).await;
+    let expected: Vec<String> = honest.iter().map(hex_hash).collect();
+    let stored = stored_hashes(&a).await;
+    assert_eq!(stored, expected, "only the honest page is stored");
+    for absent in [&beside_the_lie, &original] {
+        assert!(!stored.contains(&hex_hash(absent)), "a message of the false page was stored");
+    }
+    assert_eq!(a.metric("heliograph_gap_filled_messages_total", "").await, 3.0);
+
+    // The liar is not asked again while it stays connected, and the node serves on.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(asked.load(Ordering::SeqCst), 2, "the lying peer was asked again");
+    let (status, body) = a.get("/health").await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_peer_outside_the_mesh_inserts_at_most_its_budget() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = TestNode::tcp(dir.path(), &[]).await;
+
+    // Every page is 100 new valid messages and a cursor to more, forever.
+    let next = Arc::new(Mutex::new(0u64));
+    let asked = store_peer(&a.addr(), move |_| {
+        let mut next = next.lock().expect("lock");
+        let batch = (0..100)
+            .map(|_| {
+                *next += 1;
+                entry(waku_message(&format!("flood {next}")))
+            })
+            .collect();
+        page(batch, Some(next.to_be_bytes().to_vec()))
+    })
+    .await;
+
+    let budget = heliograph_node::store::sync::Budget::OUTSIDE_MESH.messages as f64;
+    let within = heliograph_node::store::sync::MESH_GRACE + Duration::from_secs(60);
+    wait_for_metric(&a, "heliograph_gap_filled_messages_total", "", budget, within).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(a.metric("heliograph_gap_filled_messages_total", "").await, budget, "more than the budget came in");
+    assert_eq!(asked.load(Ordering::SeqCst), 50, "pages asked for: 5000 messages in pages of 100");
+    assert_eq!(a.metric("heliograph_store_messages", "").await, budget);
+
+    // The node still answers store queries.
+    let (status, body) = a.get(&format!("/store/v3/messages?pubsubTopic={}", urlencoding::encode(TOPIC))).await;
+    assert_eq!(status, 200, "{body}");
+}
