@@ -40,6 +40,8 @@ pub struct NodeMetrics {
     pub messages_dropped: Family<ReasonLabel, Counter>,
     /// Peers disconnected because they are in another cluster.
     pub wrong_cluster_peers: Counter,
+    /// Relay peers disconnected for keeping their send queue full.
+    pub slow_peers_disconnected: Counter,
     /// Messages in the store.
     pub store_messages: Gauge,
     /// Bytes of messages in the store.
@@ -70,6 +72,7 @@ impl Default for NodeMetrics {
             bytes_relayed: Family::default(),
             messages_dropped: Family::default(),
             wrong_cluster_peers: Counter::default(),
+            slow_peers_disconnected: Counter::default(),
             store_messages: Gauge::default(),
             store_bytes: Gauge::default(),
             store_evictions: Counter::default(),
@@ -122,6 +125,11 @@ impl NodeMetrics {
             "wrong_cluster_peers",
             "Peers disconnected for being in another cluster",
             self.wrong_cluster_peers.clone(),
+        );
+        r.register(
+            "slow_peers_disconnected",
+            "Relay peers disconnected for keeping their send queue full",
+            self.slow_peers_disconnected.clone(),
         );
         r.register("store_messages", "Messages in the store", self.store_messages.clone());
         r.register("store_bytes", "Bytes of messages in the store", self.store_bytes.clone());

@@ -1,5 +1,6 @@
 //! Hostile libp2p peers against a real `heliograph` process over 127.0.0.1:
-//! a store peer that lies in its answers to gap filling, and one that floods it. Each test asserts the node's defence
+//! a relay peer that stops reading, a store peer that lies in its answers to
+//! gap filling, and one that floods it. Each test asserts the node's defence
 //! and that it keeps serving everyone else.
 
 mod common;
@@ -8,6 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use common::{TOPIC, TestNode};
 use futures::{AsyncWriteExt, StreamExt};
 use heliograph_node::p2p::codec::{read_frame, write_frame};
@@ -15,9 +18,11 @@ use heliograph_node::store::message_hash;
 use heliograph_node::waku::time::now_ns;
 use heliograph_proto::store::{StoreQueryRequest, StoreQueryResponse, WakuMessageKeyValue};
 use heliograph_proto::{Message, WakuMessage, protocol_id};
-use libp2p::swarm::NetworkBehaviour;
-use libp2p::{Multiaddr, StreamProtocol, SwarmBuilder, identify};
-use serde_json::Value;
+use libp2p::gossipsub::IdentTopic;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, SwarmBuilder, identify};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
 
 const CONTENT: &str = "/heliograph/1/hostile/proto";
 
@@ -212,4 +217,92 @@ async fn a_store_peer_outside_the_mesh_inserts_at_most_its_budget() {
     // The node still answers store queries.
     let (status, body) = a.get(&format!("/store/v3/messages?pubsubTopic={}", urlencoding::encode(TOPIC))).await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// A relay peer (the node's own gossipsub configuration) on TOPIC that
+/// connects to `target` and, once `stall` fires, stops reading: its swarm is
+/// kept alive but never polled again, so its socket fills up.
+async fn stalling_relay_peer(target: &str) -> (PeerId, oneshot::Sender<()>) {
+    let mut swarm = SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_other_transport(heliograph_node::p2p::transport::build)
+        .expect("transport")
+        .with_behaviour(|_| heliograph_node::p2p::relay::behaviour().expect("relay"))
+        .expect("behaviour")
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        .build();
+    swarm.behaviour_mut().subscribe(&IdentTopic::new(TOPIC)).expect("subscribe");
+    swarm.dial(target.parse::<Multiaddr>().expect("addr")).expect("dial");
+    let peer = *swarm.local_peer_id();
+    let (stall, mut stalled) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = &mut stalled => break,
+                event = swarm.select_next_some() => {
+                    if let SwarmEvent::ConnectionClosed { cause, .. } = event {
+                        panic!("the relay peer lost its connection before stalling: {cause:?}");
+                    }
+                }
+            }
+        }
+        std::future::pending::<()>().await;
+        drop(swarm);
+    });
+    (peer, stall)
+}
+
+/// Publishes a message of `size` payload bytes through `node`'s REST API.
+async fn publish(node: &TestNode, i: usize, size: usize) {
+    let mut payload = format!("message {i} ").into_bytes();
+    payload.resize(size, b'x');
+    let body = json!({ "payload": STANDARD.encode(&payload), "contentTopic": CONTENT, "timestamp": now_ns() });
+    let (status, text) = node.post_json(&format!("/relay/v1/messages/{}", urlencoding::encode(TOPIC)), &body).await;
+    assert_eq!(status, 200, "publish {i}: {text}");
+}
+
+/// How many observations of `histogram` exceed the bucket `le`, per the node's metrics.
+async fn observations_above(node: &TestNode, histogram: &str, filter: &str, le: &str) -> f64 {
+    let count = node.metric(&format!("{histogram}_count"), filter).await;
+    let within = node.metric(&format!("{histogram}_bucket"), &format!("le=\"{le}\"")).await;
+    count - within
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_peer_that_stops_reading_is_disconnected_and_others_keep_receiving() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = TestNode::tcp(&dir.path().join("a"), &["--no-store"]).await;
+    let b = TestNode::tcp(&dir.path().join("b"), &["--bootstrap", &a.addr(), "--no-store"]).await;
+    let (stuck, stall) = stalling_relay_peer(&a.addr()).await;
+    let stuck = stuck.to_string();
+    a.wait_for_mesh(TOPIC, &[&b.peer_id, &stuck]).await;
+    b.wait_for_mesh(TOPIC, &[&a.peer_id]).await;
+    stall.send(()).expect("stall the peer");
+
+    // 100 KB messages until A lets the stuck peer go (at most 150 MB).
+    let mut published = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while a.peer_ids().await.contains(&stuck) {
+        assert!(published < 1500, "the stuck peer is still connected after {published} messages:\n{}", a.log());
+        assert!(tokio::time::Instant::now() < deadline, "the stuck peer is still connected:\n{}", a.log());
+        for _ in 0..10 {
+            publish(&a, published, 100 * 1024).await;
+            published += 1;
+        }
+    }
+    assert_eq!(a.metric("heliograph_slow_peers_disconnected_total", "").await, 1.0);
+    assert!(a.metric("heliograph_relay_dropped_messages_total", "slow_peer").await >= 1.0);
+    // The stuck peer's queue never held more than its bound (about 120 maximal messages).
+    let above = observations_above(&a, "libp2p_gossipsub_queue_size", "", "150.0").await;
+    assert_eq!(above, 0.0, "a send queue held more than 150 messages");
+
+    // B got every message, before and after the stuck peer left.
+    for i in published..published + 20 {
+        publish(&a, i, 1024).await;
+    }
+    let total = (published + 20) as f64;
+    let filter = format!("topic=\"{TOPIC}\"");
+    let received =
+        wait_for_metric(&b, "heliograph_relay_messages_total", &filter, total, Duration::from_secs(30)).await;
+    assert_eq!(received, total, "B received other messages than A published");
 }
