@@ -20,13 +20,15 @@ use crate::waku::{MAX_MESSAGE_SIZE, message::relay_id};
 const RPC_OVERHEAD: usize = 16 * 1024;
 /// The largest gossipsub RPC sent or accepted.
 const MAX_RPC_SIZE: usize = MAX_MESSAGE_SIZE + RPC_OVERHEAD;
-/// Most bytes of messages (publishes, forwards, gossip) queued for one peer.
-/// gossipsub bounds its queue in messages, so the bound is kept by a queue
-/// length of this many maximal RPCs (about 120; gossipsub's default of 5000
-/// let a peer that stopped reading hold 800 MB).
-pub const PEER_QUEUE_BYTES: usize = 20 * 1024 * 1024;
-/// Messages queued for one peer: [`PEER_QUEUE_BYTES`] of maximal RPCs.
-const PEER_QUEUE_LEN: usize = PEER_QUEUE_BYTES / MAX_RPC_SIZE;
+/// Messages (publishes, forwards, gossip) queued for one peer. gossipsub
+/// bounds its queue in messages, not bytes: this is room for a burst of small
+/// messages (a hundred light clients pushing at once) and, in bytes, at most
+/// [`PEER_QUEUE_BYTES`]; gossipsub's default of 5000 let a peer that stopped
+/// reading hold 830 MB. A peer that keeps its queue full is disconnected
+/// within [`SLOW_STRIKES`] heartbeats, which frees it.
+const PEER_QUEUE_LEN: usize = 512;
+/// The most bytes one peer's send queue can hold: [`PEER_QUEUE_LEN`] maximal RPCs (83 MiB).
+pub const PEER_QUEUE_BYTES: usize = PEER_QUEUE_LEN * MAX_RPC_SIZE;
 /// Heartbeats in which a peer's queue overflowed, within [`SLOW_WINDOW`],
 /// after which the peer is disconnected.
 pub const SLOW_STRIKES: usize = 3;
@@ -171,7 +173,8 @@ mod tests {
         let config = config().expect("valid");
         let queued = config.connection_handler_queue_len() * config.max_transmit_size();
         assert!(queued <= PEER_QUEUE_BYTES, "{queued} bytes can queue for one peer");
-        assert!(config.connection_handler_queue_len() >= 64, "room for bursts of small messages");
+        assert!(queued <= 100 * 1024 * 1024, "{queued} bytes can queue for one peer");
+        assert!(config.connection_handler_queue_len() >= 300, "room for bursts of small messages");
     }
 
     #[test]
