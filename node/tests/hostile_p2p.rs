@@ -154,14 +154,17 @@ async fn a_store_peer_that_lies_in_its_answer_gets_its_page_discarded() {
     let dir = tempfile::tempdir().expect("tempdir");
     let a = TestNode::tcp(dir.path(), &[]).await;
 
-    // Page one is honest. Page two holds an honest message and one whose hash
-    // is another message's (content swapped under a known hash).
+    // Page one is honest, with one message from a sender whose clock runs an
+    // hour ahead (skipped, not a lie). Page two holds an honest message and one
+    // whose hash is another message's (content swapped under a known hash).
     let honest: Vec<WakuMessage> = (0..3).map(|i| waku_message(&format!("honest {i}"))).collect();
+    let mut ahead = waku_message("from a clock an hour ahead");
+    ahead.timestamp = Some(now_ns() + 3_600_000_000_000);
     let beside_the_lie = waku_message("honest, beside the lie");
     let original = waku_message("what the hash belongs to");
     let mut forged = entry(waku_message("forged content"));
     forged.message_hash = Some(message_hash(TOPIC, &original).to_vec());
-    let first = page(honest.iter().cloned().map(entry).collect(), Some(vec![7; 32]));
+    let first = page(honest.iter().cloned().chain([ahead.clone()]).map(entry).collect(), Some(vec![7; 32]));
     let second = page(vec![entry(beside_the_lie.clone()), forged], None);
     let asked = store_peer(
         &a.addr(),
@@ -175,8 +178,9 @@ async fn a_store_peer_that_lies_in_its_answer_gets_its_page_discarded() {
     let expected: Vec<String> = honest.iter().map(hex_hash).collect();
     let stored = stored_hashes(&a).await;
     assert_eq!(stored, expected, "only the honest page is stored");
-    for absent in [&beside_the_lie, &original] {
-        assert!(!stored.contains(&hex_hash(absent)), "a message of the false page was stored");
+    assert_eq!(a.metric("heliograph_gap_fill_rejected_total", "outside_window").await, 1.0);
+    for absent in [&beside_the_lie, &original, &ahead] {
+        assert!(!stored.contains(&hex_hash(absent)), "{absent:?} was stored");
     }
     assert_eq!(a.metric("heliograph_gap_filled_messages_total", "").await, 3.0);
 

@@ -4,11 +4,12 @@
 //! restarted or partitioned node then answers queries as if never down.
 //!
 //! A store peer's answer is not trusted. Every returned message must carry
-//! the deterministic hash of its own content, be a valid relay message on the
-//! pubsub topic asked for, and have a timestamp inside the asked window (at
-//! most [`MAX_CLOCK_AHEAD`] ahead of this node's clock); a page with one false
-//! entry is discarded whole and the peer is not asked again until it
-//! reconnects. Peers in this node's relay mesh are asked first; a store peer
+//! the deterministic hash of its own content and be on the pubsub topic asked
+//! for; a page with one false entry is discarded whole and the peer is not
+//! asked again until it reconnects. A message that is not a valid relay
+//! message, or whose timestamp is outside the asked window (or more than
+//! [`MAX_CLOCK_AHEAD`] ahead of this node's clock), is skipped and counted: an
+//! honest peer may hold one from a sender with a bad clock. Peers in this node's relay mesh are asked first; a store peer
 //! outside the mesh is asked only after [`MESH_GRACE`], with the smaller
 //! [`Budget::OUTSIDE_MESH`]. What one peer may add in one pass is bounded in
 //! messages, bytes and pages.
@@ -23,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::{Store, StoreError, StoredMessage};
-use crate::metrics::NodeMetrics;
+use crate::metrics::{NodeMetrics, ReasonLabel};
 use crate::p2p::{NetworkHandle, PeerInfo};
 use crate::waku::time::now_ns;
 use crate::waku::{PubsubTopic, RelayMessage};
@@ -67,7 +68,7 @@ pub enum FillError {
     Untrusted(#[from] Untrusted),
 }
 
-/// Why an entry of a store peer's answer was not believed.
+/// Why an entry of a store peer's answer was not stored.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Untrusted {
     /// The entry carries no message hash.
@@ -111,6 +112,12 @@ pub enum Untrusted {
 }
 
 impl Untrusted {
+    /// Whether the entry proves the answer false, so its whole page is
+    /// discarded; otherwise only the entry is skipped.
+    pub fn discards_page(&self) -> bool {
+        !matches!(self, Untrusted::OutsideWindow { .. } | Untrusted::Invalid(_))
+    }
+
     /// A short label for metrics.
     pub fn label(&self) -> &'static str {
         match self {
@@ -262,8 +269,7 @@ pub fn spawn(
                     Ok(0) => debug!(%peer, "gap filling: nothing missing"),
                     Ok(n) => info!(%peer, fetched = n, "gap filling: stored missed messages"),
                     Err(FillError::Untrusted(e)) => {
-                        let reason = crate::metrics::ReasonLabel { reason: e.label().into() };
-                        metrics.gap_fill_rejected.get_or_create(&reason).inc();
+                        metrics.gap_fill_rejected.get_or_create(&ReasonLabel { reason: e.label().into() }).inc();
                         warn!(%peer, error = %e, "gap filling: the peer sent a false answer; not asking it again");
                     }
                     Err(e) => warn!(%peer, error = %e, "gap filling failed"),
@@ -318,8 +324,14 @@ pub async fn fill_from(
             let received = now_ns();
             let mut batch = Vec::with_capacity(response.messages.len());
             for entry in response.messages {
-                if let Some(message) = verify(entry, &topic, start, received)? {
-                    batch.push(message);
+                match verify(entry, &topic, start, received) {
+                    Ok(Some(message)) => batch.push(message),
+                    Ok(None) => {}
+                    Err(e) if e.discards_page() => return Err(e.into()),
+                    Err(e) => {
+                        debug!(%peer, %topic, reason = %e, "gap filling: message skipped");
+                        metrics.gap_fill_rejected.get_or_create(&ReasonLabel { reason: e.label().into() }).inc();
+                    }
                 }
             }
             let more = budget.take(&mut batch);
@@ -435,6 +447,21 @@ mod tests {
         let mut untopical = message("no content topic", now);
         untopical.content_topic = String::new();
         assert_eq!(check(entry(untopical)), "invalid");
+    }
+
+    #[test]
+    fn only_proven_lies_discard_the_page() {
+        let lies = [
+            Untrusted::NoHash,
+            Untrusted::NoMessage,
+            Untrusted::HashMismatch { claimed: String::new(), computed: String::new() },
+            Untrusted::WrongTopic { asked: String::new(), got: String::new() },
+            Untrusted::PageTooLong(101),
+        ];
+        assert!(lies.iter().all(Untrusted::discards_page));
+        // A sender's bad clock, or a message nwaku keeps and our relay refuses, is no lie.
+        assert!(!Untrusted::OutsideWindow { timestamp: 0, start: 1, end: 2 }.discards_page());
+        assert!(!Untrusted::Invalid(String::new()).discards_page());
     }
 
     fn stored(n: usize, payload: usize) -> Vec<StoredMessage> {
