@@ -799,7 +799,8 @@ impl Network {
         let reason = crate::metrics::ReasonLabel { reason: "slow_peer".into() };
         self.metrics.messages_dropped.get_or_create(&reason).inc_by(lost as u64);
         debug!(%peer, lost, "relay peer is not taking its messages");
-        if self.slow_peers.report(peer, Instant::now()) {
+        // A report may come after the peer left; its strikes would never be forgotten.
+        if self.peers.contains_key(&peer) && self.slow_peers.report(peer, Instant::now()) {
             warn!(
                 %peer,
                 "relay peer kept its send queue full for {} heartbeats: disconnecting it",
