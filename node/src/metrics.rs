@@ -40,6 +40,8 @@ pub struct NodeMetrics {
     pub messages_dropped: Family<ReasonLabel, Counter>,
     /// Peers disconnected because they are in another cluster.
     pub wrong_cluster_peers: Counter,
+    /// Relay peers disconnected for keeping their send queue full.
+    pub slow_peers_disconnected: Counter,
     /// Messages in the store.
     pub store_messages: Gauge,
     /// Bytes of messages in the store.
@@ -52,6 +54,8 @@ pub struct NodeMetrics {
     pub store_queries: Counter,
     /// Messages fetched from peers' stores by gap filling.
     pub gap_filled_messages: Counter,
+    /// Gap-filling answers discarded as false, per reason (`hash_mismatch`, …).
+    pub gap_fill_rejected: Family<ReasonLabel, Counter>,
     /// Peers in this node's gossipsub mesh, per pubsub topic (sampled each second).
     pub mesh_peers: Family<TopicLabel, Gauge>,
     /// How long store queries take (local and from peers), in seconds.
@@ -68,12 +72,14 @@ impl Default for NodeMetrics {
             bytes_relayed: Family::default(),
             messages_dropped: Family::default(),
             wrong_cluster_peers: Counter::default(),
+            slow_peers_disconnected: Counter::default(),
             store_messages: Gauge::default(),
             store_bytes: Gauge::default(),
             store_evictions: Counter::default(),
             store_write_errors: Counter::default(),
             store_queries: Counter::default(),
             gap_filled_messages: Counter::default(),
+            gap_fill_rejected: Family::default(),
             mesh_peers: Family::default(),
             store_query_seconds: store_query_histogram(),
             light: LightMetrics::default(),
@@ -120,6 +126,11 @@ impl NodeMetrics {
             "Peers disconnected for being in another cluster",
             self.wrong_cluster_peers.clone(),
         );
+        r.register(
+            "slow_peers_disconnected",
+            "Relay peers disconnected for keeping their send queue full",
+            self.slow_peers_disconnected.clone(),
+        );
         r.register("store_messages", "Messages in the store", self.store_messages.clone());
         r.register("store_bytes", "Bytes of messages in the store", self.store_bytes.clone());
         r.register("store_evictions", "Messages evicted by retention", self.store_evictions.clone());
@@ -129,6 +140,11 @@ impl NodeMetrics {
             "gap_filled_messages",
             "Messages fetched from peers by gap filling",
             self.gap_filled_messages.clone(),
+        );
+        r.register(
+            "gap_fill_rejected",
+            "Gap-filling answers discarded as false, per reason",
+            self.gap_fill_rejected.clone(),
         );
         r.register("mesh_peers", "Peers in the gossipsub mesh, per pubsub topic", self.mesh_peers.clone());
         r.register("store_query_seconds", "Store query duration in seconds", self.store_query_seconds.clone());

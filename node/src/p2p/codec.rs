@@ -40,8 +40,17 @@ pub async fn read_frame<T: AsyncRead + Unpin>(io: &mut T, max: usize) -> io::Res
                     format!("frame of {len} bytes exceeds the {max}-byte limit"),
                 ));
             }
-            let mut buf = vec![0u8; len];
-            io.read_exact(&mut buf).await?;
+            // The buffer grows with the bytes that arrive, never to the announced
+            // length up front: a peer announcing a large frame and sending nothing
+            // holds no memory.
+            let mut buf = Vec::new();
+            (&mut *io).take(len as u64).read_to_end(&mut buf).await?;
+            if buf.len() < len {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("stream ended after {} of {len} frame bytes", buf.len()),
+                ));
+            }
             return Ok(buf);
         }
     }
@@ -197,6 +206,52 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
         let err = block_on(read_frame(&mut Cursor::new(vec![0xff; 11]), 100)).expect_err("bad varint");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+
+    /// A stream that announces a frame of `announced` bytes, sends `sent` of
+    /// them and ends, noting the largest read buffer it was offered.
+    struct Announcer {
+        bytes: Cursor<Vec<u8>>,
+        largest_read: usize,
+    }
+
+    impl Announcer {
+        fn new(announced: usize, sent: usize) -> Self {
+            let mut prefix = Cursor::new(Vec::new());
+            block_on(write_frame(&mut prefix, &vec![9u8; announced])).expect("write");
+            let mut bytes = prefix.into_inner();
+            bytes.truncate(bytes.len() - announced + sent);
+            Announcer { bytes: Cursor::new(bytes), largest_read: 0 }
+        }
+    }
+
+    impl AsyncRead for Announcer {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut [u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            self.largest_read = self.largest_read.max(buf.len());
+            std::pin::Pin::new(&mut self.bytes).poll_read(cx, buf)
+        }
+    }
+
+    #[test]
+    fn buffers_grow_with_the_bytes_that_arrive_not_with_the_announced_length() {
+        let announced = 1024 * 1024;
+        let mut stream = Announcer::new(announced, 100);
+        let err = block_on(read_frame(&mut stream, announced)).expect_err("cut short");
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(err.to_string().contains("after 100 of 1048576"), "{err}");
+        assert!(
+            stream.largest_read <= 4096,
+            "a 1 MiB frame announced with 100 bytes sent got a {}-byte buffer",
+            stream.largest_read
+        );
+
+        // A whole large frame still arrives intact.
+        let mut whole = Announcer::new(300_000, 300_000);
+        assert_eq!(block_on(read_frame(&mut whole, announced)).expect("read"), vec![9u8; 300_000]);
     }
 
     #[test]

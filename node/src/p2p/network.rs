@@ -30,7 +30,7 @@ use super::handle::{Command, DialReply, NetworkHandle, NodeInfo, PeerInfo, Publi
 use super::inbound::{Answer, InboundService, Protocol};
 use super::metadata::{Metadata, Verdict};
 use super::redial::Redialer;
-use super::relay::{self, RelayError};
+use super::relay::{self, RelayError, SlowPeers};
 use super::transport::TransportFactory;
 use crate::config::Config;
 use crate::identity;
@@ -114,6 +114,7 @@ struct Network {
     redialer: Redialer,
     pending_dials: HashMap<ConnectionId, (Multiaddr, Option<DialReply>)>,
     disconnect_after_response: HashSet<PeerId>,
+    slow_peers: SlowPeers,
     delivered: broadcast::Sender<Arc<RelayMessage>>,
     /// Answers inbound store queries; `None` on a node that keeps no store.
     store: Option<Arc<dyn InboundService>>,
@@ -212,6 +213,7 @@ pub async fn spawn(
         ),
         pending_dials: HashMap::new(),
         disconnect_after_response: HashSet::new(),
+        slow_peers: SlowPeers::default(),
         delivered: delivered.clone(),
         store,
         pending_store: HashMap::new(),
@@ -541,6 +543,7 @@ impl Network {
                 info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "peer disconnected");
                 self.peers.remove(&peer_id);
                 self.disconnect_after_response.remove(&peer_id);
+                self.slow_peers.forget(&peer_id);
                 self.metrics.peers.set(self.peers.len() as i64);
                 self.redialer.disconnected(peer_id, Instant::now());
             }
@@ -576,9 +579,41 @@ impl Network {
 
     fn on_relay_event(&mut self, event: gossipsub::Event) {
         self.libp2p_metrics.record(&event);
-        let gossipsub::Event::Message { propagation_source, message_id, message } = event else {
-            return;
-        };
+        match event {
+            gossipsub::Event::Message { propagation_source, message_id, message } => {
+                self.on_relay_message(propagation_source, message_id, message);
+            }
+            gossipsub::Event::SlowPeer { peer_id, failed_messages } => self.on_slow_peer(peer_id, failed_messages),
+            _ => {}
+        }
+    }
+
+    /// A peer's send queue overflowed during the last heartbeat: the messages
+    /// that did not fit are counted as dropped, and after enough such
+    /// heartbeats the peer is disconnected, freeing its queue.
+    fn on_slow_peer(&mut self, peer: PeerId, failed: gossipsub::FailedMessages) {
+        let lost = failed.priority + failed.non_priority;
+        let reason = crate::metrics::ReasonLabel { reason: "slow_peer".into() };
+        self.metrics.messages_dropped.get_or_create(&reason).inc_by(lost as u64);
+        debug!(%peer, lost, "relay peer is not taking its messages");
+        // A report may come after the peer left; its strikes would never be forgotten.
+        if self.peers.contains_key(&peer) && self.slow_peers.report(peer, Instant::now()) {
+            warn!(
+                %peer,
+                "relay peer kept its send queue full for {} heartbeats: disconnecting it",
+                relay::SLOW_STRIKES
+            );
+            self.metrics.slow_peers_disconnected.inc();
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    fn on_relay_message(
+        &mut self,
+        propagation_source: PeerId,
+        message_id: gossipsub::MessageId,
+        message: gossipsub::Message,
+    ) {
         let span = info_span!("relay", peer = %propagation_source, topic = %message.topic);
         let _guard = span.enter();
         let verdict = message.topic.as_str().parse::<PubsubTopic>().map_err(|e| e.to_string()).and_then(|topic| {

@@ -1,8 +1,14 @@
 //! Waku relay: gossipsub v1.1 under `/vac/waku/relay/2.0.0`, unsigned, with
 //! message id = sha256(data), the Waku mesh degrees and peer scoring on.
+//! A peer that does not read what it is sent holds a bounded send queue
+//! ([`PEER_QUEUE_BYTES`] at most), loses score for every message that did
+//! not fit, and is disconnected by the swarm task once [`SlowPeers`] has seen
+//! it overflow in [`SLOW_STRIKES`] heartbeats within [`SLOW_WINDOW`].
 
-use std::time::Duration;
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
+use libp2p::PeerId;
 use libp2p::gossipsub::{
     self, ConfigBuilder, IdentTopic, MessageAuthenticity, MessageId, PeerScoreParams, PeerScoreThresholds,
     TopicScoreParams, ValidationMode, Version,
@@ -12,6 +18,22 @@ use crate::waku::{MAX_MESSAGE_SIZE, message::relay_id};
 
 /// Room for the gossipsub RPC framing around one maximal WakuMessage.
 const RPC_OVERHEAD: usize = 16 * 1024;
+/// The largest gossipsub RPC sent or accepted.
+const MAX_RPC_SIZE: usize = MAX_MESSAGE_SIZE + RPC_OVERHEAD;
+/// Messages (publishes, forwards, gossip) queued for one peer. gossipsub
+/// bounds its queue in messages, not bytes: this is room for a burst of small
+/// messages (a hundred light clients pushing at once) and, in bytes, at most
+/// [`PEER_QUEUE_BYTES`]; gossipsub's default of 5000 let a peer that stopped
+/// reading hold 830 MB. A peer that keeps its queue full is disconnected
+/// within [`SLOW_STRIKES`] heartbeats, which frees it.
+const PEER_QUEUE_LEN: usize = 512;
+/// The most bytes one peer's send queue can hold: [`PEER_QUEUE_LEN`] maximal RPCs (83 MiB).
+pub const PEER_QUEUE_BYTES: usize = PEER_QUEUE_LEN * MAX_RPC_SIZE;
+/// Heartbeats in which a peer's queue overflowed, within [`SLOW_WINDOW`],
+/// after which the peer is disconnected.
+pub const SLOW_STRIKES: usize = 3;
+/// The window in which [`SLOW_STRIKES`] are counted.
+pub const SLOW_WINDOW: Duration = Duration::from_secs(10);
 
 /// Why the relay could not be configured.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +45,16 @@ pub enum RelayError {
 
 /// The gossipsub behaviour configured as Waku relay.
 pub fn behaviour() -> Result<gossipsub::Behaviour, RelayError> {
-    let config = ConfigBuilder::default()
+    let config = config()?;
+    let mut relay =
+        gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config).map_err(|e| RelayError::Config(e.into()))?;
+    relay.with_peer_score(score_params(), thresholds()).map_err(|e| RelayError::Config(e.to_string()))?;
+    Ok(relay)
+}
+
+/// The gossipsub configuration of Waku relay.
+fn config() -> Result<gossipsub::Config, RelayError> {
+    ConfigBuilder::default()
         .protocol_id(heliograph_proto::protocol_id::RELAY, Version::V1_1)
         .validation_mode(ValidationMode::Anonymous)
         .message_id_fn(|m| MessageId::new(&relay_id(&m.data)))
@@ -34,15 +65,12 @@ pub fn behaviour() -> Result<gossipsub::Behaviour, RelayError> {
         .gossip_lazy(6)
         .heartbeat_interval(Duration::from_secs(1))
         .duplicate_cache_time(Duration::from_secs(120))
-        .max_transmit_size(MAX_MESSAGE_SIZE + RPC_OVERHEAD)
+        .max_transmit_size(MAX_RPC_SIZE)
+        .connection_handler_queue_len(PEER_QUEUE_LEN)
         // Messages are forwarded only after the node has decoded and accepted them.
         .validate_messages()
         .build()
-        .map_err(|e| RelayError::Config(e.to_string()))?;
-    let mut relay =
-        gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config).map_err(|e| RelayError::Config(e.into()))?;
-    relay.with_peer_score(score_params(), thresholds()).map_err(|e| RelayError::Config(e.to_string()))?;
-    Ok(relay)
+        .map_err(|e| RelayError::Config(e.to_string()))
 }
 
 /// Score parameters for one relayed topic. Waku topics can be quiet for long
@@ -74,8 +102,16 @@ pub fn score_topic(relay: &mut gossipsub::Behaviour, topic: IdentTopic) {
 /// Peer score parameters. IP colocation (many peers on one IP) is penalised
 /// only beyond 50 peers, because light clients behind one NAT share an IP
 /// and count too; loopback is exempt (only the operator's own processes).
+/// Every message that did not fit in a peer's send queue costs it a point
+/// beyond the first 16 (decaying by half each second): a peer that keeps its
+/// queue full sinks below the gossip, publish and graylist thresholds, is
+/// pruned from the mesh, and gets no more gossip while the swarm task counts
+/// its strikes.
 fn score_params() -> PeerScoreParams {
     PeerScoreParams {
+        slow_peer_weight: -1.0,
+        slow_peer_threshold: 16.0,
+        slow_peer_decay: 0.5,
         ip_colocation_factor_threshold: 50.0,
         ip_colocation_factor_whitelist: [
             std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST),
@@ -97,9 +133,69 @@ fn thresholds() -> PeerScoreThresholds {
     }
 }
 
+/// Counts the heartbeats in which each peer's send queue overflowed (the
+/// gossipsub `SlowPeer` event) and says when a peer has had enough.
+#[derive(Debug, Default)]
+pub struct SlowPeers {
+    /// Recent overflows per connected peer, oldest first, at most [`SLOW_STRIKES`].
+    strikes: HashMap<PeerId, VecDeque<Instant>>,
+}
+
+impl SlowPeers {
+    /// Notes an overflow of `peer`'s queue at `now`; true if the peer is to
+    /// be disconnected ([`SLOW_STRIKES`] within [`SLOW_WINDOW`]).
+    #[must_use]
+    pub fn report(&mut self, peer: PeerId, now: Instant) -> bool {
+        let strikes = self.strikes.entry(peer).or_default();
+        while strikes.front().is_some_and(|t| now.saturating_duration_since(*t) >= SLOW_WINDOW) {
+            strikes.pop_front();
+        }
+        strikes.push_back(now);
+        if strikes.len() >= SLOW_STRIKES {
+            self.strikes.remove(&peer);
+            return true;
+        }
+        false
+    }
+
+    /// Forgets a peer that disconnected.
+    pub fn forget(&mut self, peer: &PeerId) {
+        self.strikes.remove(peer);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_send_queue_is_bounded_in_bytes() {
+        let config = config().expect("valid");
+        let queued = config.connection_handler_queue_len() * config.max_transmit_size();
+        assert!(queued <= PEER_QUEUE_BYTES, "{queued} bytes can queue for one peer");
+        assert!(queued <= 100 * 1024 * 1024, "{queued} bytes can queue for one peer");
+        assert!(config.connection_handler_queue_len() >= 300, "room for bursts of small messages");
+    }
+
+    #[test]
+    fn three_overflows_within_the_window_disconnect_a_peer() {
+        let (slow, other) = (PeerId::random(), PeerId::random());
+        let mut peers = SlowPeers::default();
+        let t0 = Instant::now();
+        assert!(!peers.report(slow, t0));
+        assert!(!peers.report(other, t0), "strikes are per peer");
+        assert!(!peers.report(slow, t0 + Duration::from_secs(1)));
+        assert!(peers.report(slow, t0 + Duration::from_secs(2)), "third strike within the window");
+        assert!(!peers.report(slow, t0 + Duration::from_secs(3)), "a reconnected peer starts afresh");
+
+        // Overflows spread wider than the window never add up.
+        let mut peers = SlowPeers::default();
+        for i in 0..10 {
+            assert!(!peers.report(slow, t0 + SLOW_WINDOW / 2 * i), "strike {i}");
+        }
+        peers.forget(&slow);
+        assert!(peers.strikes.is_empty());
+    }
 
     #[test]
     fn relay_configuration_is_accepted() {
