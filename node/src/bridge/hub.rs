@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use heliograph_proto::WakuMessage;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -19,7 +19,7 @@ use super::access::AllowLists;
 use super::jsonrpc;
 use super::metrics::BridgeMetrics;
 use super::tokens::Tokens;
-use super::walletconnect::mailbox::{ConnId, Mailbox, Push};
+use super::walletconnect::mailbox::{self, ConnId, Limits, Mailbox, MailboxError, Push};
 use super::walletconnect::message::WcMessage;
 use crate::config::{BridgeConfig, Config};
 use crate::p2p::NetworkHandle;
@@ -36,8 +36,6 @@ pub const SEND_QUEUE: usize = 4096;
 const PUSH_HEAD: &str = r#"{"jsonrpc":"2.0","method":"waku_subscription","params":{"subscription":""#;
 /// How often expired mailbox entries are dropped.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
-/// Longest TTL a WalletConnect message may have: 30 days.
-pub const MAX_WC_TTL: u32 = 30 * 24 * 3600;
 /// Most stored messages read for one WalletConnect subscribe.
 const MAX_BACKLOG: usize = 500;
 
@@ -131,7 +129,16 @@ impl Hub {
     ) -> Arc<Hub> {
         let first_push = now_ms().saturating_mul(1000);
         Arc::new(Hub {
-            inner: Mutex::new(Inner { mailbox: Mailbox::new(first_push), ..Default::default() }),
+            inner: Mutex::new(Inner {
+                mailbox: Mailbox::new(
+                    first_push,
+                    Limits {
+                        max_bytes: config.bridge.wc_mailbox_max_bytes,
+                        max_topic_bytes: config.bridge.wc_topic_max_bytes,
+                    },
+                ),
+                ..Default::default()
+            }),
             next_conn: AtomicU64::new(1),
             network,
             store,
@@ -263,15 +270,33 @@ impl Hub {
             let hash = message.hash();
             let pushes = inner.mailbox.ingest(hash, wc, now_ms());
             self.deliver(&inner, pushes);
+            self.gauge_mailbox(&inner);
         }
     }
 
-    /// Keeps a WalletConnect message published through this node at once, so
-    /// a subscribe right after the publish sees it even before the fan-out does.
-    pub fn wc_published(&self, hash: MessageHash, message: WcMessage) {
+    /// Keeps a WalletConnect message being published through this node, before
+    /// it is relayed, so a subscribe right after the publish sees it even before
+    /// the fan-out does; refuses it when the mailbox has no room for it.
+    pub fn wc_accept(&self, hash: MessageHash, message: WcMessage) -> Result<(), MailboxError> {
         let mut inner = self.lock();
-        let pushes = inner.mailbox.ingest(hash, message, now_ms());
+        let pushes = inner.mailbox.accept(hash, message, now_ms()).inspect_err(|e| {
+            debug!(error = %e, "WalletConnect publish refused");
+            self.metrics.reject("wc_mailbox_full");
+        })?;
         self.deliver(&inner, pushes);
+        self.gauge_mailbox(&inner);
+        Ok(())
+    }
+
+    /// Drops a kept message whose publish failed (the client retries it).
+    pub fn wc_forget(&self, topic: &str, hash: &MessageHash) {
+        let mut inner = self.lock();
+        inner.mailbox.forget(topic, hash);
+        self.gauge_mailbox(&inner);
+    }
+
+    fn gauge_mailbox(&self, inner: &Inner) {
+        self.metrics.wc_mailbox_bytes.set(i64::try_from(inner.mailbox.bytes()).unwrap_or(i64::MAX));
     }
 
     /// Whether the same message is already live on `topic` (an idempotent re-publish).
@@ -308,15 +333,21 @@ impl Hub {
         self.lock().mailbox.ack(push_id, client_id)
     }
 
-    /// Live, unacked messages of `topic` for `client_id` (irn_fetchMessages).
-    pub async fn wc_fetch(&self, client_id: &str, topic: &str) -> Vec<WcMessage> {
-        let backlog = self.wc_backlog(topic).await;
+    /// Live, unacked messages of `topics` for `client_id` as JSON, up to
+    /// `max_bytes` of it, and whether more are left (irn_fetchMessages).
+    pub async fn wc_fetch(&self, client_id: &str, topics: &[String], max_bytes: usize) -> (Vec<Value>, bool) {
+        let mut backlog = Vec::new();
+        for topic in topics {
+            backlog.extend(self.wc_backlog(topic).await);
+        }
         let mut inner = self.lock();
         let now = now_ms();
         for (hash, message) in backlog {
-            inner.mailbox.ingest(hash, message, now);
+            let pushes = inner.mailbox.ingest(hash, message, now);
+            self.deliver(&inner, pushes);
         }
-        inner.mailbox.fetch(client_id, topic, now)
+        self.gauge_mailbox(&inner);
+        inner.mailbox.fetch(client_id, topics, max_bytes, now)
     }
 
     /// Live WalletConnect messages of `topic` in the store.
@@ -333,7 +364,7 @@ impl Hub {
             include_data: true,
             pubsub_topic: Some(pubsub.to_string()),
             content_topics: vec![content],
-            time_start: Some(now_ns().saturating_sub(i64::from(MAX_WC_TTL) * 1_000_000_000)),
+            time_start: Some(now_ns().saturating_sub(i64::from(mailbox::MAX_TTL) * 1_000_000_000)),
             time_end: None,
             hashes: Vec::new(),
             cursor: None,
@@ -364,7 +395,9 @@ impl Hub {
     }
 
     fn sweep(&self) {
-        self.lock().mailbox.sweep(now_ms());
+        let mut inner = self.lock();
+        inner.mailbox.sweep(now_ms());
+        self.gauge_mailbox(&inner);
     }
 }
 

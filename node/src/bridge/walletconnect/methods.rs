@@ -5,10 +5,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::mailbox::message_json;
+use super::mailbox::MAX_TTL;
 use super::message::{WcMessage, publisher_key, valid_topic};
 use crate::bridge::connection::Session;
-use crate::bridge::hub::{MAX_WC_TTL, relay_message};
+use crate::bridge::hub::relay_message;
 use crate::bridge::jsonrpc::{self, RpcError, code};
 use crate::p2p::PublishError;
 use crate::waku::time::now_ms;
@@ -78,18 +78,8 @@ pub async fn call(session: &mut Session, method: &str, params: Value) -> Result<
             }
             Ok(Value::Bool(true))
         }
-        "irn_fetchMessages" => {
-            let topic = topic(&params, "topic")?;
-            let messages: Vec<Value> = session.hub.wc_fetch(&client, &topic).await.iter().map(message_json).collect();
-            Ok(json!({"messages": messages, "hasMore": false}))
-        }
-        "irn_batchFetchMessages" => {
-            let mut messages = Vec::new();
-            for topic in topics(&params)? {
-                messages.extend(session.hub.wc_fetch(&client, &topic).await.iter().map(message_json));
-            }
-            Ok(json!({"messages": messages, "hasMore": false}))
-        }
+        "irn_fetchMessages" => fetch(session, &client, &[topic(&params, "topic")?]).await,
+        "irn_batchFetchMessages" => fetch(session, &client, &topics(&params)?).await,
         "wc_proposeSession" => {
             let pairing = topic(&params, "pairingTopic")?;
             let proposal = jsonrpc::string(&params, "sessionProposal")?;
@@ -154,8 +144,8 @@ fn topics(params: &Map<String, Value>) -> Result<Vec<String>, RpcError> {
 
 fn ttl(params: &Map<String, Value>, default: u32) -> Result<u32, RpcError> {
     let ttl = jsonrpc::opt_u64(params, "ttl")?.unwrap_or(u64::from(default));
-    if !(MIN_TTL..=u64::from(MAX_WC_TTL)).contains(&ttl) {
-        return Err(RpcError::params(format!("ttl {ttl} is out of bounds: {MIN_TTL}..={MAX_WC_TTL} seconds")));
+    if !(MIN_TTL..=u64::from(MAX_TTL)).contains(&ttl) {
+        return Err(RpcError::params(format!("ttl {ttl} is out of bounds: {MIN_TTL}..={MAX_TTL} seconds")));
     }
     u32::try_from(ttl).map_err(|_| RpcError::params("ttl too large"))
 }
@@ -198,19 +188,30 @@ async fn publish(
     let relayed = relay_message(&hub, None, wc.to_waku())?;
     let hash = relayed.hash();
     let pubsub = relayed.pubsub_topic.clone();
+    let topic = wc.topic.clone();
+    // Kept before it is relayed: a message the mailbox has no room for is refused, not acknowledged and lost.
+    hub.wc_accept(hash, wc).map_err(|e| RpcError::new(code::LIMIT_EXCEEDED, e.to_string()))?;
     let mut outcome = hub.network.publish_or_deliver_locally(relayed.clone()).await;
     if matches!(outcome, Err(PublishError::NotSubscribed(_))) {
-        hub.network.subscribe(pubsub).await.map_err(RpcError::internal)?;
+        if let Err(e) = hub.network.subscribe(pubsub).await {
+            hub.wc_forget(&topic, &hash);
+            return Err(RpcError::internal(e));
+        }
         outcome = hub.network.publish_or_deliver_locally(relayed).await;
     }
-    match outcome {
-        Ok(_) | Err(PublishError::Duplicate) => {
-            hub.wc_published(hash, wc);
-            Ok(())
-        }
-        Err(PublishError::Invalid(e)) => Err(RpcError::params(e.to_string())),
-        Err(e) => Err(RpcError::internal(format!("publish failed, retry: {e}"))),
-    }
+    let error = match outcome {
+        Ok(_) | Err(PublishError::Duplicate) => return Ok(()),
+        Err(PublishError::Invalid(e)) => RpcError::params(e.to_string()),
+        Err(e) => RpcError::internal(format!("publish failed, retry: {e}")),
+    };
+    hub.wc_forget(&topic, &hash);
+    Err(error)
+}
+
+/// One page of the unacked messages of `topics`; `hasMore` asks for another call.
+async fn fetch(session: &mut Session, client: &str, topics: &[String]) -> Result<Value, RpcError> {
+    let (messages, more) = session.hub.wc_fetch(client, topics, usize::MAX).await;
+    Ok(json!({"messages": messages, "hasMore": more}))
 }
 
 async fn subscribe(session: &mut Session, client: &str, topic: &str) -> Result<String, RpcError> {

@@ -1,0 +1,272 @@
+//! Hostile memory and queue cases of issue 18 against a real `heliograph`
+//! process over real WebSockets (tokio-tungstenite): the WalletConnect
+//! mailbox trusts no relayed ttl/publishedAt and is bounded in bytes, refusing
+//! what it cannot keep; bridge responses are capped in bytes and paged; a
+//! subscriber's backlog larger than its send queue is streamed, not dumped.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use common::TestNode;
+use futures::{SinkExt, StreamExt};
+use heliograph_node::bridge::walletconnect::auth;
+use libp2p::identity::ed25519::Keypair;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// A JSON-RPC client over a real WebSocket that keeps every text frame's size.
+struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pushes: VecDeque<Value>,
+    next_id: u64,
+    /// The largest text frame received so far, in bytes.
+    largest_frame: usize,
+}
+
+impl Client {
+    async fn waku(node: &TestNode) -> Client {
+        Self::open(&format!("ws://{}/", node.bridge.as_deref().expect("bridge on"))).await
+    }
+
+    async fn wc(node: &TestNode, key: &Keypair) -> Client {
+        let now = now_s();
+        let jwt = auth::sign(key, now, now + 3600);
+        Self::open(&format!("ws://{}/?auth={jwt}", node.bridge.as_deref().expect("bridge on"))).await
+    }
+
+    async fn open(url: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket upgrade");
+        Client { ws, pushes: VecDeque::new(), next_id: 1, largest_frame: 0 }
+    }
+
+    async fn send(&mut self, value: Value) {
+        self.ws.send(Message::text(value.to_string())).await.expect("send");
+    }
+
+    /// The next JSON text frame; panics on a close frame, naming its code.
+    async fn frame(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(20), self.ws.next())
+                .await
+                .expect("a frame within 20 s")
+                .expect("socket open")
+                .expect("frame");
+            match message {
+                Message::Text(text) => {
+                    self.largest_frame = self.largest_frame.max(text.len());
+                    return serde_json::from_str(text.as_str()).expect("JSON frame");
+                }
+                Message::Close(frame) => panic!("the node closed the socket: {frame:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// Sends a request and returns its response; pushes on the way are kept.
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})).await;
+        loop {
+            let frame = self.frame().await;
+            if frame["id"] == json!(id) && frame.get("method").is_none() {
+                return frame;
+            }
+            self.pushes.push_back(frame);
+        }
+    }
+
+    async fn push(&mut self) -> Value {
+        match self.pushes.pop_front() {
+            Some(p) => p,
+            None => self.frame().await,
+        }
+    }
+
+    /// Acks an `irn_subscription` push as WalletConnect clients do.
+    async fn ack(&mut self, push: &Value) {
+        self.send(json!({"id": push["id"], "jsonrpc": "2.0", "result": true})).await;
+    }
+
+    /// Whether a push arrives within `wait`.
+    async fn quiet_for(&mut self, wait: Duration) -> bool {
+        if !self.pushes.is_empty() {
+            return false;
+        }
+        tokio::time::timeout(wait, self.frame()).await.is_err()
+    }
+}
+
+fn now_s() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs()
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis() as u64
+}
+
+fn topic(n: u8) -> String {
+    format!("{n:02x}").repeat(32)
+}
+
+/// A distinct base64 envelope of about `len` bytes.
+fn envelope(n: usize, len: usize) -> String {
+    let mut bytes = format!("{n:08}").into_bytes();
+    bytes.resize(len * 3 / 4, b'x');
+    STANDARD.encode(bytes)
+}
+
+/// A WakuMessage on WalletConnect topic `topic` whose relay metadata claims
+/// `ttl` and `published_at`, as a hostile node could relay one.
+fn forged(topic: &str, text: &str, ttl: u32, published_at: u64) -> Value {
+    let mut meta = vec![1u8, 0];
+    meta.extend_from_slice(&1108u32.to_be_bytes());
+    meta.extend_from_slice(&ttl.to_be_bytes());
+    meta.extend_from_slice(&published_at.to_be_bytes());
+    meta.extend_from_slice(&[7u8; 16]);
+    let now_ns = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos() as i64;
+    json!({
+        "payload": STANDARD.encode(text),
+        "contentTopic": format!("/walletconnect/2/{topic}/irn"),
+        "timestamp": now_ns,
+        "meta": STANDARD.encode(meta),
+    })
+}
+
+/// Every message of `topics` by irn_(batch)fetchMessages pages, asserting each frame fits `max_frame`.
+async fn fetch_all(client: &mut Client, topics: &[String], max_frame: usize) -> (Vec<String>, usize) {
+    let mut messages = Vec::new();
+    let mut pages = 0;
+    loop {
+        let reply = if let [one] = topics {
+            client.call("irn_fetchMessages", json!({"topic": one})).await
+        } else {
+            client.call("irn_batchFetchMessages", json!({"topics": topics})).await
+        };
+        assert!(client.largest_frame <= max_frame, "a {} byte frame over the {max_frame} cap", client.largest_frame);
+        let page = reply["result"]["messages"].as_array().unwrap_or_else(|| panic!("a page: {reply}"));
+        messages.extend(page.iter().map(|m| m["message"].as_str().expect("message").to_owned()));
+        pages += 1;
+        if reply["result"]["hasMore"] != true {
+            return (messages, pages);
+        }
+        assert!(!page.is_empty(), "hasMore with an empty page: {reply}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relayed_walletconnect_ttl_and_publish_time_are_not_trusted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = TestNode::tcp(dir.path(), &[]).await;
+    let t = topic(0x5a);
+    let (dapp_key, wallet_key) = (Keypair::generate(), Keypair::generate());
+    let mut wallet = Client::wc(&node, &wallet_key).await;
+    wallet.call("irn_subscribe", json!({"topic": t})).await;
+
+    // A hostile peer's messages: a month-old one that claims to live 136 years,
+    // and one published a year from now.
+    let mut peer = Client::waku(&node).await;
+    let day = 24 * 3600 * 1000;
+    for message in
+        [forged(&t, "ancient", u32::MAX, now_ms() - 31 * day), forged(&t, "future", 300, now_ms() + 365 * day)]
+    {
+        let reply = peer.call("waku_publish", json!({"message": message})).await;
+        assert!(reply["result"]["hash"].is_string(), "relayed like any message: {reply}");
+    }
+    let mut dapp = Client::wc(&node, &dapp_key).await;
+    let reply = dapp.call("irn_publish", json!({"topic": t, "message": "AAEC", "ttl": 300, "tag": 1108})).await;
+    assert_eq!(reply["result"], true, "{reply}");
+
+    let push = wallet.push().await;
+    assert_eq!(push["params"]["data"]["message"], "AAEC", "only the honest message is pushed: {push}");
+    assert!(wallet.quiet_for(Duration::from_millis(500)).await, "nothing else: {:?}", wallet.pushes);
+    let (fetched, _) = fetch_all(&mut wallet, std::slice::from_ref(&t), usize::MAX).await;
+    assert_eq!(fetched, ["AAEC"], "the forged messages are not kept either");
+
+    // A later subscriber reads the store too (the forged messages are in it): still only the honest one.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut late = Client::wc(&node, &Keypair::generate()).await;
+    late.call("irn_subscribe", json!({"topic": t})).await;
+    let push = late.push().await;
+    assert_eq!(push["params"]["data"]["message"], "AAEC", "{push}");
+    assert!(late.quiet_for(Duration::from_millis(500)).await, "nothing forged from the store: {:?}", late.pushes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_walletconnect_mailbox_refuses_publishes_and_loses_none_it_took() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = [
+        "--bridge-wc-topic-max-bytes",
+        "200000",
+        "--bridge-wc-mailbox-max-bytes",
+        "500000",
+        "--bridge-rate-limit-per-client",
+        "0",
+    ];
+    let node = TestNode::tcp(dir.path(), &args).await;
+    let (dapp_key, wallet_key) = (Keypair::generate(), Keypair::generate());
+    let mut dapp = Client::wc(&node, &dapp_key).await;
+
+    // One topic fills to its cap; the refusal is a clear JSON-RPC error, not a silent drop.
+    let mut taken = Vec::new();
+    let refusal = loop {
+        let text = envelope(taken.len(), 30_000);
+        let reply = dapp.call("irn_publish", json!({"topic": topic(1), "message": text, "ttl": 3600})).await;
+        if reply.get("error").is_some() {
+            break reply;
+        }
+        assert_eq!(reply["result"], true, "{reply}");
+        taken.push(text);
+        assert!(taken.len() < 20, "200 kB per topic should hold fewer than 20 messages of 30 kB");
+    };
+    assert!(taken.len() >= 5, "{} taken", taken.len());
+    assert_eq!(refusal["error"]["code"], -32005, "{refusal}");
+    let reason = refusal["error"]["message"].as_str().expect("message");
+    assert!(reason.contains("full") && reason.contains("retry"), "{reason}");
+
+    // Other topics fill the mailbox to its total cap.
+    let mut others = 0;
+    let total = 'fill: loop {
+        for n in 0..5 {
+            let text = envelope(1000 + others, 30_000);
+            let reply = dapp.call("irn_publish", json!({"topic": topic(2 + n), "message": text, "ttl": 3600})).await;
+            if reply.get("error").is_some() {
+                break 'fill reply;
+            }
+            others += 1;
+            assert!(others < 30, "500 kB in total should hold fewer than 30 messages of 30 kB");
+        }
+    };
+    assert_eq!(total["error"]["code"], -32005, "{total}");
+    assert!(total["error"]["message"].as_str().is_some_and(|m| m.contains("mailbox is full")), "{total}");
+    assert!(node.metric("heliograph_bridge_rejected_total", "wc_mailbox_full").await >= 2.0);
+    let kept = node.metric("heliograph_bridge_wc_mailbox_bytes", "").await;
+    assert!(kept > 400_000.0 && kept <= 500_000.0, "the mailbox holds up to its cap: {kept}");
+
+    // Every publish that was acknowledged reaches the receiver, in order.
+    let mut wallet = Client::wc(&node, &wallet_key).await;
+    wallet.call("irn_subscribe", json!({"topic": topic(1)})).await;
+    let mut pushes = Vec::new();
+    for _ in 0..taken.len() {
+        pushes.push(wallet.push().await);
+    }
+    let got: Vec<&str> = pushes.iter().map(|p| p["params"]["data"]["message"].as_str().expect("message")).collect();
+    assert_eq!(got, taken, "all taken, in publish order");
+    assert!(wallet.quiet_for(Duration::from_millis(300)).await);
+
+    // Once the receiver has acked them, the room is the publisher's again.
+    for push in &pushes {
+        wallet.ack(push).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let reply =
+        dapp.call("irn_publish", json!({"topic": topic(1), "message": envelope(99, 30_000), "ttl": 3600})).await;
+    assert_eq!(reply["result"], true, "room after the acks: {reply}");
+    assert_eq!(wallet.push().await["params"]["data"]["message"], envelope(99, 30_000));
+}
