@@ -146,6 +146,9 @@ pub struct BridgeConfig {
     pub wc_mailbox_max_bytes: usize,
     /// Bytes of WalletConnect messages kept on one topic.
     pub wc_topic_max_bytes: usize,
+    /// Largest response frame in bytes: irn_fetchMessages, irn_batchFetchMessages
+    /// and waku_history answer in pages up to it (a page holds at least one message).
+    pub max_response_bytes: usize,
 }
 
 impl Default for BridgeConfig {
@@ -168,6 +171,7 @@ impl Default for BridgeConfig {
             trusted_proxies: Vec::new(),
             wc_mailbox_max_bytes: crate::bridge::walletconnect::mailbox::Limits::default().max_bytes,
             wc_topic_max_bytes: crate::bridge::walletconnect::mailbox::Limits::default().max_topic_bytes,
+            max_response_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -637,6 +641,11 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_BRIDGE_WC_TOPIC_MAX_BYTES", value_name = "BYTES")]
     pub bridge_wc_topic_max_bytes: Option<usize>,
 
+    /// Largest bridge response frame in bytes; fetches and history answer in pages
+    /// up to it [default: 4194304].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_RESPONSE_BYTES", value_name = "BYTES")]
+    pub bridge_max_response_bytes: Option<usize>,
+
     /// Refuse waku_* bridge connections without a valid token (`--bridge-require-token` or
     /// `--bridge-require-token false`) [default: false].
     #[arg(
@@ -776,6 +785,7 @@ impl Cli {
         set(&mut config.bridge.max_connections, &self.bridge_max_connections);
         set(&mut config.bridge.wc_mailbox_max_bytes, &self.bridge_wc_mailbox_max_bytes);
         set(&mut config.bridge.wc_topic_max_bytes, &self.bridge_wc_topic_max_bytes);
+        set(&mut config.bridge.max_response_bytes, &self.bridge_max_response_bytes);
         set(&mut config.bridge.require_token, &self.bridge_require_token);
         set_list(&mut config.bridge.token_keys, &self.bridge_token_keys);
         set_list(&mut config.bridge.trusted_proxies, &self.trusted_proxies);
@@ -904,6 +914,8 @@ mod tests {
             "1000000",
             "--bridge-wc-topic-max-bytes",
             "100000",
+            "--bridge-max-response-bytes",
+            "300000",
             "--bridge-require-token",
             "--bridge-token-key",
             "aa,bb",
@@ -924,6 +936,7 @@ mod tests {
         assert_eq!(bridge.token_keys, ["aa", "bb"]);
         assert_eq!(bridge.trusted_proxies.len(), 2);
         assert_eq!((bridge.wc_mailbox_max_bytes, bridge.wc_topic_max_bytes), (1_000_000, 100_000));
+        assert_eq!(bridge.max_response_bytes, 300_000);
         let printed = toml::to_string(&config).expect("serializes");
         assert_eq!(Config::from_toml(&printed).expect("round trip"), config);
 

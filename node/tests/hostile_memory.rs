@@ -270,3 +270,82 @@ async fn a_full_walletconnect_mailbox_refuses_publishes_and_loses_none_it_took()
     assert_eq!(reply["result"], true, "room after the acks: {reply}");
     assert_eq!(wallet.push().await["params"]["data"]["message"], envelope(99, 30_000));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridge_responses_are_capped_in_bytes_and_paged() {
+    const CAP: usize = 300_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cap = CAP.to_string();
+    let args = ["--bridge-max-response-bytes", &cap, "--bridge-rate-limit-per-client", "0"];
+    let node = TestNode::tcp(dir.path(), &args).await;
+    let (dapp_key, wallet_key) = (Keypair::generate(), Keypair::generate());
+    let mut dapp = Client::wc(&node, &dapp_key).await;
+    // 20 messages of 50 kB on one topic and 2 × 10 on two others: 1 MB each, over three times the cap.
+    let mut one = Vec::new();
+    let mut two = Vec::new();
+    for n in 0..40 {
+        let (t, list) = match n {
+            0..20 => (topic(0x20), &mut one),
+            20..30 => (topic(0x21), &mut two),
+            _ => (topic(0x22), &mut two),
+        };
+        let text = envelope(n, 50_000);
+        let reply = dapp.call("irn_publish", json!({"topic": t, "message": text, "ttl": 3600})).await;
+        assert_eq!(reply["result"], true, "{reply}");
+        list.push(text);
+    }
+    let mut wallet = Client::wc(&node, &wallet_key).await;
+    let (fetched, pages) = fetch_all(&mut wallet, &[topic(0x20)], CAP).await;
+    assert_eq!(fetched, one, "every message once, in order, over {pages} pages");
+    assert!(pages >= 4, "1 MB in pages of at most 300 kB: {pages}");
+    let (fetched, pages) = fetch_all(&mut wallet, &[topic(0x21), topic(0x22)], CAP).await;
+    assert_eq!(fetched, two, "batch fetch pages across topics too");
+    assert!(pages >= 4, "{pages}");
+
+    // waku_history: 20 stored messages of 50 kB, asked for in one page of 20.
+    let content = "/heliograph-test/1/big/proto";
+    let mut publisher = Client::waku(&node).await;
+    let mut payloads = Vec::new();
+    for n in 0..20 {
+        let payload = envelope(n, 50_000);
+        let reply =
+            publisher.call("waku_publish", json!({"message": {"payload": payload, "contentTopic": content}})).await;
+        assert!(reply["result"]["hash"].is_string(), "{reply}");
+        payloads.push(payload);
+    }
+    for ascending in [true, false] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let (got, pages) = loop {
+            let (mut got, mut pages, mut cursor) = (Vec::new(), 0, Value::Null);
+            loop {
+                let params =
+                    json!({"contentTopics": [content], "pageSize": 20, "ascending": ascending, "cursor": cursor});
+                let reply = publisher.call("waku_history", params).await;
+                assert!(publisher.largest_frame <= CAP, "a {} byte history frame", publisher.largest_frame);
+                let page = reply["result"]["messages"].as_array().unwrap_or_else(|| panic!("{reply}"));
+                let mut page: Vec<String> =
+                    page.iter().map(|m| m["message"]["payload"].as_str().expect("payload").to_owned()).collect();
+                if !ascending {
+                    page.reverse();
+                }
+                got.extend(page);
+                pages += 1;
+                cursor = reply["result"]["cursor"].clone();
+                if cursor.is_null() {
+                    break;
+                }
+            }
+            if got.len() == payloads.len() || tokio::time::Instant::now() > deadline {
+                break (got, pages);
+            }
+            // The store commits in groups: wait for all 20.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        let mut want = payloads.clone();
+        if !ascending {
+            want.reverse();
+        }
+        assert_eq!(got, want, "every stored message once, ascending={ascending}");
+        assert!(pages >= 4, "{pages}");
+    }
+}

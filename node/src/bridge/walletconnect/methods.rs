@@ -21,6 +21,8 @@ pub const MIN_TTL: u64 = 10;
 pub const MAX_MESSAGE_LEN: usize = 140 * 1024;
 /// TTL of `wc_proposeSession` / `wc_approveSession` messages when none is given.
 const SESSION_TTL: u32 = 300;
+/// Bytes of a fetch response besides its messages: the JSON-RPC frame, the id, `hasMore`.
+const RESPONSE_OVERHEAD: usize = 512;
 /// TTL of `irn_publish` when none is given (the client's default).
 const DEFAULT_TTL: u32 = 21_600;
 
@@ -210,7 +212,8 @@ async fn publish(
 
 /// One page of the unacked messages of `topics`; `hasMore` asks for another call.
 async fn fetch(session: &mut Session, client: &str, topics: &[String]) -> Result<Value, RpcError> {
-    let (messages, more) = session.hub.wc_fetch(client, topics, usize::MAX).await;
+    let budget = session.hub.config.max_response_bytes.saturating_sub(RESPONSE_OVERHEAD);
+    let (messages, more) = session.hub.wc_fetch(client, topics, budget).await;
     Ok(json!({"messages": messages, "hasMore": more}))
 }
 
