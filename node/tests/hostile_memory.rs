@@ -349,3 +349,53 @@ async fn bridge_responses_are_capped_in_bytes_and_paged() {
         assert!(pages >= 4, "{pages}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnecting_subscriber_gets_a_backlog_larger_than_its_send_queue() {
+    const QUEUE: usize = 400_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queue = QUEUE.to_string();
+    let args = ["--bridge-max-pending-bytes", &queue, "--bridge-rate-limit-per-client", "0"];
+    let node = TestNode::tcp(dir.path(), &args).await;
+    let (dapp_key, wallet_key) = (Keypair::generate(), Keypair::generate());
+    let mut dapp = Client::wc(&node, &dapp_key).await;
+    // 2 × 30 messages of 40 kB: 2.4 MB of backlog, six times the send queue.
+    let topics = [topic(0x31), topic(0x32)];
+    let mut published: Vec<Vec<String>> = vec![Vec::new(), Vec::new()];
+    for n in 0..60 {
+        let text = envelope(n, 40_000);
+        let reply = dapp.call("irn_publish", json!({"topic": topics[n % 2], "message": text, "ttl": 3600})).await;
+        assert_eq!(reply["result"], true, "{reply}");
+        published[n % 2].push(text);
+    }
+
+    // Subscribe, read everything without acking, drop the socket; twice (a reconnect), then ack.
+    for round in 0..3 {
+        let mut wallet = Client::wc(&node, &wallet_key).await;
+        let reply = wallet.call("irn_batchSubscribe", json!({"topics": topics})).await;
+        assert!(reply["result"].is_array(), "{reply}");
+        let mut got: Vec<Vec<String>> = vec![Vec::new(), Vec::new()];
+        let mut pushes = Vec::new();
+        let expected = if round < 2 { 60 } else { 0 };
+        while pushes.len() < expected {
+            let push = wallet.push().await;
+            let data = &push["params"]["data"];
+            let i = topics.iter().position(|t| data["topic"] == t.as_str()).expect("a subscribed topic");
+            got[i].push(data["message"].as_str().expect("message").to_owned());
+            pushes.push(push);
+        }
+        if round < 2 {
+            assert_eq!(got, published, "round {round}: all of both topics, each in publish order");
+        }
+        if round == 1 {
+            for push in &pushes {
+                wallet.ack(push).await;
+            }
+        }
+        assert!(wallet.quiet_for(Duration::from_millis(500)).await, "round {round}: no more: {:?}", wallet.pushes);
+        // The socket stays open: it was never closed as a slow consumer.
+        let reply = wallet.call("irn_subscribe", json!({"topic": topic(0x33)})).await;
+        assert!(reply["result"].is_string(), "round {round}: {reply}");
+    }
+    assert_eq!(node.metric("heliograph_bridge_slow_consumer_disconnects", "").await, 0.0);
+}

@@ -2,10 +2,13 @@
 //! the waku_* subscriptions by content topic, the WalletConnect mailbox, and
 //! the fan-out task that hands every message the node accepts to matching
 //! subscribers with `try_send` (a slow subscriber is disconnected, never waited for).
+//! WalletConnect backlogs are the exception: they are streamed into a
+//! connection's queue up to half its byte cap, and topped up as the
+//! connection's pump drains it ([`Hub::wc_stream`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -46,18 +49,27 @@ pub struct ConnHandle {
     pending_bytes: Arc<AtomicUsize>,
     kill: CancellationToken,
     max_pending_bytes: usize,
+    streaming: Arc<AtomicBool>,
 }
 
 impl ConnHandle {
-    /// A handle over `tx`; `kill` is cancelled when the connection must close as a slow consumer.
-    pub fn new(tx: mpsc::Sender<String>, max_pending_bytes: usize) -> (Self, Arc<AtomicUsize>, CancellationToken) {
+    /// A handle over `tx`; `kill` is cancelled when the connection must close as a
+    /// slow consumer; `streaming` is set while the connection has a backlog to stream.
+    pub fn new(
+        tx: mpsc::Sender<String>,
+        max_pending_bytes: usize,
+    ) -> (Self, Arc<AtomicUsize>, CancellationToken, Arc<AtomicBool>) {
         let pending_bytes = Arc::new(AtomicUsize::new(0));
         let kill = CancellationToken::new();
-        (
-            ConnHandle { tx, pending_bytes: pending_bytes.clone(), kill: kill.clone(), max_pending_bytes },
-            pending_bytes,
-            kill,
-        )
+        let streaming = Arc::new(AtomicBool::new(false));
+        let handle = ConnHandle {
+            tx,
+            pending_bytes: pending_bytes.clone(),
+            kill: kill.clone(),
+            max_pending_bytes,
+            streaming: streaming.clone(),
+        };
+        (handle, pending_bytes, kill, streaming)
     }
 
     /// Queues a frame without waiting; a full queue or too many pending bytes
@@ -75,6 +87,18 @@ impl ConnHandle {
                 metrics.slow_consumer_disconnects.inc();
                 self.kill.cancel();
             }
+        }
+        queued
+    }
+
+    /// Queues a backlog frame: the caller keeps backlogs under the byte cap
+    /// and the queue's free slots, so it never marks a slow consumer.
+    fn send_backlog(&self, frame: String) -> bool {
+        let len = frame.len();
+        self.pending_bytes.fetch_add(len, Ordering::Relaxed);
+        let queued = self.tx.try_send(frame).is_ok();
+        if !queued {
+            self.pending_bytes.fetch_sub(len, Ordering::Relaxed);
         }
         queued
     }
@@ -304,14 +328,35 @@ impl Hub {
         self.lock().mailbox.has_message(topic, message, now_ms())
     }
 
-    /// Subscribes a WalletConnect client and pushes what it has not received yet,
-    /// including messages read from the store (relayed by other nodes or kept over a restart).
+    /// Subscribes a WalletConnect client and starts streaming what it has not
+    /// received yet, including messages read from the store (relayed by other
+    /// nodes or kept over a restart).
     pub async fn wc_subscribe(&self, conn: ConnId, client_id: &str, topic: &str) -> String {
         let backlog = self.wc_backlog(topic).await;
         let mut inner = self.lock();
-        let (id, pushes) = inner.mailbox.subscribe(conn, client_id, topic, backlog, now_ms());
-        self.deliver(&inner, pushes);
+        let id = inner.mailbox.subscribe(conn, client_id, topic, backlog, now_ms());
+        self.stream(&mut inner, conn);
         id
+    }
+
+    /// Tops up the queue of `conn` from its backlogs, if it has drained below half its byte cap.
+    pub fn wc_stream(&self, conn: ConnId) {
+        let mut inner = self.lock();
+        self.stream(&mut inner, conn);
+    }
+
+    fn stream(&self, inner: &mut Inner, conn: ConnId) {
+        let Inner { conns, mailbox, .. } = inner;
+        let Some(handle) = conns.get(&conn) else { return };
+        let target = (handle.max_pending_bytes / 2).max(1);
+        let room = target.saturating_sub(handle.pending_bytes.load(Ordering::Relaxed));
+        let (pushes, more) = mailbox.next_backlog(conn, room, handle.tx.capacity(), now_ms());
+        for push in pushes {
+            if handle.send_backlog(push.frame) {
+                self.metrics.messages_pushed.inc();
+            }
+        }
+        handle.streaming.store(more, Ordering::Relaxed);
     }
 
     /// Ends a WalletConnect subscription; whether there was one.

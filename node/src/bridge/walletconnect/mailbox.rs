@@ -16,6 +16,12 @@
 //! is not enough a publish is refused with [`MailboxError`] (the client
 //! retries), never taken and then dropped. Delivered sets, acks and pending
 //! pushes are pruned with the messages they name.
+//!
+//! A subscription's backlog (what is due when it arrives) is not pushed at
+//! once: [`Mailbox::next_backlog`] hands it out in pieces as the connection's
+//! send queue drains, one message per topic in turn, and messages arriving
+//! meanwhile queue behind it, so a backlog larger than the send queue arrives
+//! whole and in order instead of closing the connection as a slow consumer.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -142,6 +148,8 @@ struct Subscription {
     client: PublisherKey,
     id: String,
     delivered: HashSet<MessageHash>,
+    /// Due messages not yet handed out, oldest first.
+    backlog: VecDeque<(MessageHash, Arc<WcMessage>)>,
 }
 
 /// A push awaiting its ack.
@@ -178,6 +186,8 @@ pub struct Mailbox {
     /// Received messages, oldest first, for making room across topics (stale entries are skipped).
     received: VecDeque<(String, MessageHash)>,
     subscriptions: HashMap<String, HashMap<ConnId, Subscription>>,
+    /// Per connection, the topics whose subscription has a backlog, in turn order.
+    streaming: HashMap<ConnId, VecDeque<String>>,
     acked: HashMap<PublisherKey, HashMap<MessageHash, u64>>,
     acked_len: usize,
     pending: HashMap<u64, Awaited>,
@@ -195,7 +205,7 @@ impl Mailbox {
     /// expired message is accepted and pushes nothing.
     pub fn accept(&mut self, hash: MessageHash, message: WcMessage, now_ms: u64) -> Result<Vec<Push>, MailboxError> {
         let message = Arc::new(capped(message));
-        Ok(if self.keep(hash, &message, now_ms)? { self.fan_out(hash, &message, now_ms) } else { Vec::new() })
+        Ok(if self.keep(hash, &message, now_ms)? { self.fan_out(hash, &message, true, now_ms) } else { Vec::new() })
     }
 
     /// Takes a message seen on the mesh and returns the pushes to current
@@ -205,18 +215,26 @@ impl Mailbox {
     pub fn ingest(&mut self, hash: MessageHash, message: WcMessage, now_ms: u64) -> Vec<Push> {
         let message = Arc::new(capped(message));
         match self.keep(hash, &message, now_ms) {
-            Ok(true)
-            | Err(MailboxError::TopicFull { .. } | MailboxError::TopicCount(_) | MailboxError::Full { .. }) => {
-                self.fan_out(hash, &message, now_ms)
+            Ok(true) => self.fan_out(hash, &message, true, now_ms),
+            Err(MailboxError::TopicFull { .. } | MailboxError::TopicCount(_) | MailboxError::Full { .. }) => {
+                self.fan_out(hash, &message, false, now_ms)
             }
             Ok(false) | Err(MailboxError::FromTheFuture { .. }) => Vec::new(),
         }
     }
 
-    fn fan_out(&mut self, hash: MessageHash, message: &WcMessage, now_ms: u64) -> Vec<Push> {
+    /// The pushes of a new message; subscriptions still streaming a backlog
+    /// get it queued behind that (if it is `kept`: the others are not held).
+    fn fan_out(&mut self, hash: MessageHash, message: &Arc<WcMessage>, kept: bool, now_ms: u64) -> Vec<Push> {
         let mut pushes = Vec::new();
         if let Some(subs) = self.subscriptions.get_mut(&message.topic) {
             for (conn, sub) in subs.iter_mut() {
+                if !sub.backlog.is_empty() {
+                    if kept {
+                        sub.backlog.push_back((hash, message.clone()));
+                    }
+                    continue;
+                }
                 let due = Due { acked: &self.acked, pending: &mut self.pending, next_push: &mut self.next_push };
                 if let Some(frame) = due.frame(sub, hash, message, now_ms) {
                     pushes.push(Push { conn: *conn, frame });
@@ -331,8 +349,9 @@ impl Mailbox {
     }
 
     /// Subscribes `conn` (client `client_id`) to `topic`, after adding `backlog`
-    /// (messages read from the store). Returns the subscription id and the
-    /// pushes of every live message the client has not acked, oldest first.
+    /// (messages read from the store), and returns the subscription id. Every
+    /// live message the client has not acked is due, oldest first: see
+    /// [`Mailbox::next_backlog`].
     pub fn subscribe(
         &mut self,
         conn: ConnId,
@@ -340,7 +359,7 @@ impl Mailbox {
         topic: &str,
         backlog: Vec<(MessageHash, WcMessage)>,
         now_ms: u64,
-    ) -> (String, Vec<Push>) {
+    ) -> String {
         for (hash, message) in backlog {
             if message.topic == topic {
                 // What finds no room stays in the store, for a later subscribe.
@@ -351,17 +370,68 @@ impl Mailbox {
         let client = super::message::publisher_key(client_id);
         let subs = self.subscriptions.entry(topic.to_owned()).or_default();
         // A resubscribe on the same connection re-pushes what is still unacked.
-        let sub =
-            subs.entry(conn).or_insert_with(|| Subscription { client, id: id.clone(), delivered: HashSet::new() });
+        let sub = subs.entry(conn).or_insert_with(|| Subscription {
+            client,
+            id: id.clone(),
+            delivered: HashSet::new(),
+            backlog: VecDeque::new(),
+        });
         sub.delivered.clear();
-        let mut pushes = Vec::new();
-        for kept in self.topics.get(topic).into_iter().flat_map(|q| &q.messages) {
-            let due = Due { acked: &self.acked, pending: &mut self.pending, next_push: &mut self.next_push };
-            if let Some(frame) = due.frame(sub, kept.hash, &kept.message, now_ms) {
-                pushes.push(Push { conn, frame });
+        let acked = self.acked.get(&client);
+        sub.backlog = self
+            .topics
+            .get(topic)
+            .into_iter()
+            .flat_map(|q| &q.messages)
+            .filter(|k| {
+                k.message.expiry() > now_ms
+                    && k.message.publisher != client
+                    && !acked.is_some_and(|a| a.contains_key(&k.hash))
+            })
+            .map(|k| (k.hash, k.message.clone()))
+            .collect();
+        if !sub.backlog.is_empty() {
+            let turns = self.streaming.entry(conn).or_default();
+            if !turns.iter().any(|t| t == topic) {
+                turns.push_back(topic.to_owned());
             }
         }
-        (id, pushes)
+        id
+    }
+
+    /// The next pushes of the backlogs of `conn`, one message per topic in
+    /// turn, until they reach `max_bytes` (the last one may pass it) or
+    /// `max_frames`; and whether any backlog is left.
+    pub fn next_backlog(
+        &mut self,
+        conn: ConnId,
+        max_bytes: usize,
+        max_frames: usize,
+        now_ms: u64,
+    ) -> (Vec<Push>, bool) {
+        let Some(turns) = self.streaming.get_mut(&conn) else { return (Vec::new(), false) };
+        let mut pushes = Vec::new();
+        let mut bytes = 0;
+        while bytes < max_bytes && pushes.len() < max_frames {
+            let Some(topic) = turns.pop_front() else { break };
+            let Some(sub) = self.subscriptions.get_mut(&topic).and_then(|s| s.get_mut(&conn)) else { continue };
+            while let Some((hash, message)) = sub.backlog.pop_front() {
+                let due = Due { acked: &self.acked, pending: &mut self.pending, next_push: &mut self.next_push };
+                if let Some(frame) = due.frame(sub, hash, &message, now_ms) {
+                    bytes += frame.len();
+                    pushes.push(Push { conn, frame });
+                    break;
+                }
+            }
+            if !sub.backlog.is_empty() {
+                turns.push_back(topic);
+            }
+        }
+        let more = !turns.is_empty();
+        if !more {
+            self.streaming.remove(&conn);
+        }
+        (pushes, more)
     }
 
     /// Ends the subscription of `conn` to `topic`; whether it had one.
@@ -370,6 +440,12 @@ impl Mailbox {
         let removed = subs.remove(&conn).is_some();
         if subs.is_empty() {
             self.subscriptions.remove(topic);
+        }
+        if let Some(turns) = self.streaming.get_mut(&conn) {
+            turns.retain(|t| t != topic);
+            if turns.is_empty() {
+                self.streaming.remove(&conn);
+            }
         }
         removed
     }
@@ -558,6 +634,19 @@ mod tests {
         v["id"].as_u64().expect("numeric id")
     }
 
+    /// Subscribes and takes the whole backlog at once.
+    fn subscribe(
+        mb: &mut Mailbox,
+        conn: ConnId,
+        client: &str,
+        topic: &str,
+        backlog: Vec<(MessageHash, WcMessage)>,
+        now: u64,
+    ) -> (String, Vec<Push>) {
+        let id = mb.subscribe(conn, client, topic, backlog, now);
+        (id, mb.next_backlog(conn, usize::MAX, usize::MAX, now).0)
+    }
+
     fn mailbox() -> Mailbox {
         Mailbox::new(1, Limits::default())
     }
@@ -567,9 +656,9 @@ mod tests {
         let mut mb = mailbox();
         let (h, m) = msg("proposal", DAPP, NOW);
         assert!(mb.ingest(h, m, NOW).is_empty(), "nobody subscribed yet");
-        let (_, own) = mb.subscribe(1, DAPP, &topic(), vec![], NOW);
+        let (_, own) = subscribe(&mut mb, 1, DAPP, &topic(), vec![], NOW);
         assert!(own.is_empty(), "no echo to the publisher");
-        let (id, pushes) = mb.subscribe(2, WALLET, &topic(), vec![], NOW + 1);
+        let (id, pushes) = subscribe(&mut mb, 2, WALLET, &topic(), vec![], NOW + 1);
         assert_eq!(id, subscription_id(&topic(), WALLET));
         assert_eq!(pushes.len(), 1);
         assert_eq!(pushes[0].conn, 2);
@@ -583,7 +672,7 @@ mod tests {
     #[test]
     fn acked_messages_are_not_redelivered_but_unacked_ones_are_after_reconnect() {
         let mut mb = Mailbox::new(10, Limits::default());
-        let (_, pushes) = mb.subscribe(1, WALLET, &topic(), vec![], NOW);
+        let (_, pushes) = subscribe(&mut mb, 1, WALLET, &topic(), vec![], NOW);
         assert!(pushes.is_empty());
         let (h1, m1) = msg("one", DAPP, NOW);
         let (h2, m2) = msg("two", DAPP, NOW + 1);
@@ -594,7 +683,7 @@ mod tests {
         assert!(!mb.ack(push_id(&second[0].frame), DAPP), "only the receiver can ack");
         // Reconnect: a new connection subscribes; only the unacked message comes back.
         mb.unsubscribe(1, &topic());
-        let (_, again) = mb.subscribe(2, WALLET, &topic(), vec![], NOW + 2);
+        let (_, again) = subscribe(&mut mb, 2, WALLET, &topic(), vec![], NOW + 2);
         assert_eq!(again.len(), 1);
         assert!(again[0].frame.contains("\"two\""));
         let (fetched, more) = mb.fetch(WALLET, &[topic()], usize::MAX, NOW + 2);
@@ -608,7 +697,7 @@ mod tests {
         let (h2, m2) = msg("later", DAPP, NOW + 5);
         mb.ingest(h2, m2, NOW + 5);
         let (h1, m1) = msg("earlier", DAPP, NOW);
-        let (_, pushes) = mb.subscribe(1, WALLET, &topic(), vec![(h1, m1.clone()), (h1, m1)], NOW + 6);
+        let (_, pushes) = subscribe(&mut mb, 1, WALLET, &topic(), vec![(h1, m1.clone()), (h1, m1)], NOW + 6);
         assert_eq!(pushes.len(), 2);
         assert!(pushes[0].frame.contains("earlier") && pushes[1].frame.contains("later"));
         assert!(mb.has_message(&topic(), "later", NOW + 6));
@@ -623,7 +712,7 @@ mod tests {
     #[test]
     fn relayed_ttl_and_publish_time_are_bounded() {
         let mut mb = mailbox();
-        let (_, pushes) = mb.subscribe(1, WALLET, &topic(), vec![], NOW);
+        let (_, pushes) = subscribe(&mut mb, 1, WALLET, &topic(), vec![], NOW);
         assert!(pushes.is_empty());
         let (h, mut m) = msg("forever", DAPP, NOW - 31 * 24 * 3600 * 1000);
         m.ttl = u32::MAX;
@@ -638,7 +727,7 @@ mod tests {
     fn a_full_topic_refuses_until_the_receiver_acks_and_relayed_overflow_is_still_pushed() {
         let size = cost(&msg("m00", DAPP, NOW).1);
         let mut mb = Mailbox::new(1, Limits { max_bytes: 5 * size, max_topic_bytes: 3 * size });
-        let (_, _) = mb.subscribe(1, WALLET, &topic(), vec![], NOW);
+        let (_, _) = subscribe(&mut mb, 1, WALLET, &topic(), vec![], NOW);
         let mut frames = Vec::new();
         for i in 0..3 {
             let (h, m) = msg(&format!("m{i:02}"), DAPP, NOW + i);
@@ -661,5 +750,32 @@ mod tests {
         mb.accept([2; 32], m.clone(), NOW).expect("room in total");
         m.message = "x02".into();
         assert!(matches!(mb.accept([3; 32], m, NOW), Err(MailboxError::Full { .. })));
+    }
+
+    #[test]
+    fn a_backlog_is_handed_out_in_pieces_and_new_messages_queue_behind_it() {
+        let mut mb = mailbox();
+        for i in 0..3 {
+            let (h, m) = msg(&format!("old{i}"), DAPP, NOW + i);
+            mb.accept(h, m, NOW).expect("room");
+        }
+        let id = mb.subscribe(1, WALLET, &topic(), vec![], NOW);
+        assert_eq!(id, subscription_id(&topic(), WALLET));
+        let (first, more) = mb.next_backlog(1, 1, usize::MAX, NOW);
+        assert_eq!((first.len(), more), (1, true), "one piece per call under a 1-byte budget");
+        let (h, m) = msg("new", DAPP, NOW + 10);
+        assert!(mb.accept(h, m, NOW).expect("room").is_empty(), "queued behind the backlog, not pushed ahead");
+        assert_eq!(mb.next_backlog(1, usize::MAX, 0, NOW), (Vec::new(), true), "no free slot: nothing");
+        let (rest, more) = mb.next_backlog(1, usize::MAX, usize::MAX, NOW);
+        assert!(!more);
+        let texts: Vec<bool> = first
+            .iter()
+            .chain(&rest)
+            .zip(["old0", "old1", "old2", "new"])
+            .map(|(p, text)| p.frame.contains(&format!("\"{text}\"")))
+            .collect();
+        assert_eq!(texts, [true; 4], "in publish order: {first:?} {rest:?}");
+        let (h, m) = msg("live", DAPP, NOW + 11);
+        assert_eq!(mb.accept(h, m, NOW).expect("room").len(), 1, "backlog done: pushed at once again");
     }
 }
