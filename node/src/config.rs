@@ -141,6 +141,14 @@ pub struct BridgeConfig {
     /// Reverse proxies (CIDRs, e.g. `127.0.0.1/32`) whose `X-Forwarded-For` / `Forwarded`
     /// headers name the client IP for the per-IP limit; from any other peer they are ignored.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Bytes of WalletConnect messages the relay's mailbox keeps for receivers,
+    /// over all topics; a publish that finds no room is refused (-32005).
+    pub wc_mailbox_max_bytes: usize,
+    /// Bytes of WalletConnect messages kept on one topic.
+    pub wc_topic_max_bytes: usize,
+    /// Largest response frame in bytes: irn_fetchMessages, irn_batchFetchMessages
+    /// and waku_history answer in pages up to it (a page holds at least one message).
+    pub max_response_bytes: usize,
 }
 
 impl Default for BridgeConfig {
@@ -161,6 +169,9 @@ impl Default for BridgeConfig {
             require_token: false,
             token_keys: Vec::new(),
             trusted_proxies: Vec::new(),
+            wc_mailbox_max_bytes: crate::bridge::walletconnect::mailbox::Limits::default().max_bytes,
+            wc_topic_max_bytes: crate::bridge::walletconnect::mailbox::Limits::default().max_topic_bytes,
+            max_response_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -621,6 +632,20 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_CONNECTIONS", value_name = "N")]
     pub bridge_max_connections: Option<usize>,
 
+    /// Bytes of WalletConnect messages the bridge keeps for receivers over all topics;
+    /// publishes beyond it are refused [default: 268435456].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_WC_MAILBOX_MAX_BYTES", value_name = "BYTES")]
+    pub bridge_wc_mailbox_max_bytes: Option<usize>,
+
+    /// Bytes of WalletConnect messages the bridge keeps on one topic [default: 4194304].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_WC_TOPIC_MAX_BYTES", value_name = "BYTES")]
+    pub bridge_wc_topic_max_bytes: Option<usize>,
+
+    /// Largest bridge response frame in bytes; fetches and history answer in pages
+    /// up to it [default: 4194304].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_RESPONSE_BYTES", value_name = "BYTES")]
+    pub bridge_max_response_bytes: Option<usize>,
+
     /// Refuse waku_* bridge connections without a valid token (`--bridge-require-token` or
     /// `--bridge-require-token false`) [default: false].
     #[arg(
@@ -758,6 +783,9 @@ impl Cli {
         set(&mut config.bridge.rate_limit_per_client, &self.bridge_rate_limit_per_client);
         set(&mut config.bridge.rate_limit_per_ip, &self.bridge_rate_limit_per_ip);
         set(&mut config.bridge.max_connections, &self.bridge_max_connections);
+        set(&mut config.bridge.wc_mailbox_max_bytes, &self.bridge_wc_mailbox_max_bytes);
+        set(&mut config.bridge.wc_topic_max_bytes, &self.bridge_wc_topic_max_bytes);
+        set(&mut config.bridge.max_response_bytes, &self.bridge_max_response_bytes);
         set(&mut config.bridge.require_token, &self.bridge_require_token);
         set_list(&mut config.bridge.token_keys, &self.bridge_token_keys);
         set_list(&mut config.bridge.trusted_proxies, &self.trusted_proxies);
@@ -882,6 +910,12 @@ mod tests {
             "70",
             "--bridge-max-connections",
             "5",
+            "--bridge-wc-mailbox-max-bytes",
+            "1000000",
+            "--bridge-wc-topic-max-bytes",
+            "100000",
+            "--bridge-max-response-bytes",
+            "300000",
             "--bridge-require-token",
             "--bridge-token-key",
             "aa,bb",
@@ -901,6 +935,8 @@ mod tests {
         assert!(bridge.require_token);
         assert_eq!(bridge.token_keys, ["aa", "bb"]);
         assert_eq!(bridge.trusted_proxies.len(), 2);
+        assert_eq!((bridge.wc_mailbox_max_bytes, bridge.wc_topic_max_bytes), (1_000_000, 100_000));
+        assert_eq!(bridge.max_response_bytes, 300_000);
         let printed = toml::to_string(&config).expect("serializes");
         assert_eq!(Config::from_toml(&printed).expect("round trip"), config);
 

@@ -13,7 +13,6 @@ use common::TestNode;
 use ed25519_dalek::SigningKey;
 use futures::{SinkExt, StreamExt};
 use heliograph_node::waku::ContentTopic;
-use heliograph_wc_wire::{Claims, did, jwt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -233,9 +232,9 @@ async fn bad_input_gets_clear_errors_and_the_node_keeps_serving() {
         Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
         other => panic!("cross-site upgrade accepted: {:?}", other.map(|_| ())),
     }
-    let key = SigningKey::from_bytes(&rand::random());
+    let key = common::wc_key();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
-    for jwt in [wc_jwt(&key, now - 100, now - 10), "garbage".to_owned()] {
+    for jwt in [common::wc_jwt_at(&key, now - 100, now - 10), "garbage".to_owned()] {
         match tokio_tungstenite::connect_async(format!("ws://{bridge}/?auth={jwt}")).await {
             Err(tungstenite::Error::Http(response)) => {
                 assert_eq!(response.status(), 401);
@@ -245,7 +244,7 @@ async fn bad_input_gets_clear_errors_and_the_node_keeps_serving() {
     }
 
     // A valid JWT: WalletConnect limits answer with errors a developer can act on.
-    let mut wc = Client::connect_url(&format!("ws://{bridge}/?auth={}", wc_jwt(&key, now, now + 600))).await;
+    let mut wc = Client::connect_url(&format!("ws://{bridge}/?auth={}", common::wc_jwt_at(&key, now, now + 600))).await;
     let reply = wc.call("irn_subscribe", json!({"topic": "xyz"})).await;
     assert!(reply["error"]["message"].as_str().expect("message").contains("64 hex"), "{reply}");
     let topics: Vec<String> = (0..501).map(|i| format!("{i:064x}")).collect();
@@ -395,23 +394,16 @@ async fn tokens_are_required_checked_single_use_and_rate_limited() {
     assert!(node.metric("heliograph_bridge_rate_limited_total", "").await >= 1.0);
 }
 
-/// A relay-auth JWT as `@walletconnect/relay-auth` signs it.
-fn wc_jwt(key: &SigningKey, iat: u64, exp: u64) -> String {
-    let iss = did::encode(&key.verifying_key().to_bytes());
-    jwt::sign(key, &Claims { iss, sub: "00".into(), aud: "ws://127.0.0.1".into(), iat: Some(iat), exp })
-}
-
 fn wc_url(node: &TestNode, key: &SigningKey) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
-    format!("ws://{}/?auth={}", node.bridge.as_deref().expect("bridge"), wc_jwt(key, now, now + 3600))
+    format!("ws://{}/?auth={}", node.bridge.as_deref().expect("bridge"), common::wc_jwt(key))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn walletconnect_messages_stored_before_a_restart_are_pushed_once_and_never_echoed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("node");
-    let dapp_key = SigningKey::from_bytes(&rand::random());
-    let wallet_key = SigningKey::from_bytes(&rand::random());
+    let dapp_key = common::wc_key();
+    let wallet_key = common::wc_key();
     let topic = "5e".repeat(32);
 
     let node = TestNode::tcp(&data, &[]).await;

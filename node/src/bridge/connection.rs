@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures::future::BoxFuture;
@@ -80,6 +80,8 @@ pub struct Session {
     pub waku_subs: HashMap<String, Vec<String>>,
     /// WalletConnect topics subscribed on this connection.
     pub wc_topics: HashSet<String>,
+    /// Set while the hub has backlog left to stream to this connection.
+    streaming: Arc<AtomicBool>,
     limited_in_a_row: u32,
 }
 
@@ -93,7 +95,7 @@ impl Session {
         ip: IpAddr,
     ) -> (Session, mpsc::Receiver<String>, Arc<AtomicUsize>, CancellationToken) {
         let (tx, rx) = mpsc::channel(SEND_QUEUE);
-        let (handle, pending, kill) = ConnHandle::new(tx, hub.config.max_pending_bytes);
+        let (handle, pending, kill, streaming) = ConnHandle::new(tx, hub.config.max_pending_bytes);
         let conn = hub.register(handle);
         let session = Session {
             hub,
@@ -103,6 +105,7 @@ impl Session {
             ip,
             waku_subs: HashMap::new(),
             wc_topics: HashSet::new(),
+            streaming,
             limited_in_a_row: 0,
         };
         (session, rx, pending, kill)
@@ -286,6 +289,10 @@ pub async fn pump<S, E>(
                 if !write_batch(&mut socket, timeout, batch).await {
                     session.hub.metrics.slow_consumer_disconnects.inc();
                     break Some((close::POLICY, "slow consumer: write timed out".into()));
+                }
+                // Written: room for the next piece of a backlog.
+                if session.streaming.load(Ordering::Relaxed) {
+                    session.hub.wc_stream(session.conn);
                 }
             }
             _ = ping.tick() => {

@@ -2,15 +2,18 @@
 //! the waku_* subscriptions by content topic, the WalletConnect mailbox, and
 //! the fan-out task that hands every message the node accepts to matching
 //! subscribers with `try_send` (a slow subscriber is disconnected, never waited for).
+//! WalletConnect backlogs are the exception: they are streamed into a
+//! connection's queue up to half its byte cap, and topped up as the
+//! connection's pump drains it ([`Hub::wc_stream`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use heliograph_proto::WakuMessage;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -19,7 +22,7 @@ use super::access::AllowLists;
 use super::jsonrpc;
 use super::metrics::BridgeMetrics;
 use super::tokens::Tokens;
-use super::walletconnect::mailbox::{ConnId, Mailbox, Push};
+use super::walletconnect::mailbox::{self, ConnId, Limits, Mailbox, MailboxError, Push};
 use super::walletconnect::message::WcMessage;
 use crate::config::{BridgeConfig, Config};
 use crate::p2p::NetworkHandle;
@@ -36,8 +39,6 @@ pub const SEND_QUEUE: usize = 4096;
 const PUSH_HEAD: &str = r#"{"jsonrpc":"2.0","method":"waku_subscription","params":{"subscription":""#;
 /// How often expired mailbox entries are dropped.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
-/// Longest TTL a WalletConnect message may have: 30 days.
-pub const MAX_WC_TTL: u32 = 30 * 24 * 3600;
 /// Most stored messages read for one WalletConnect subscribe.
 const MAX_BACKLOG: usize = 500;
 
@@ -48,18 +49,27 @@ pub struct ConnHandle {
     pending_bytes: Arc<AtomicUsize>,
     kill: CancellationToken,
     max_pending_bytes: usize,
+    streaming: Arc<AtomicBool>,
 }
 
 impl ConnHandle {
-    /// A handle over `tx`; `kill` is cancelled when the connection must close as a slow consumer.
-    pub fn new(tx: mpsc::Sender<String>, max_pending_bytes: usize) -> (Self, Arc<AtomicUsize>, CancellationToken) {
+    /// A handle over `tx`; `kill` is cancelled when the connection must close as a
+    /// slow consumer; `streaming` is set while the connection has a backlog to stream.
+    pub fn new(
+        tx: mpsc::Sender<String>,
+        max_pending_bytes: usize,
+    ) -> (Self, Arc<AtomicUsize>, CancellationToken, Arc<AtomicBool>) {
         let pending_bytes = Arc::new(AtomicUsize::new(0));
         let kill = CancellationToken::new();
-        (
-            ConnHandle { tx, pending_bytes: pending_bytes.clone(), kill: kill.clone(), max_pending_bytes },
-            pending_bytes,
-            kill,
-        )
+        let streaming = Arc::new(AtomicBool::new(false));
+        let handle = ConnHandle {
+            tx,
+            pending_bytes: pending_bytes.clone(),
+            kill: kill.clone(),
+            max_pending_bytes,
+            streaming: streaming.clone(),
+        };
+        (handle, pending_bytes, kill, streaming)
     }
 
     /// Queues a frame without waiting; a full queue or too many pending bytes
@@ -77,6 +87,18 @@ impl ConnHandle {
                 metrics.slow_consumer_disconnects.inc();
                 self.kill.cancel();
             }
+        }
+        queued
+    }
+
+    /// Queues a backlog frame: the caller keeps backlogs under the byte cap
+    /// and the queue's free slots, so it never marks a slow consumer.
+    fn send_backlog(&self, frame: String) -> bool {
+        let len = frame.len();
+        self.pending_bytes.fetch_add(len, Ordering::Relaxed);
+        let queued = self.tx.try_send(frame).is_ok();
+        if !queued {
+            self.pending_bytes.fetch_sub(len, Ordering::Relaxed);
         }
         queued
     }
@@ -134,7 +156,16 @@ impl Hub {
     ) -> Arc<Hub> {
         let first_push = now_ms().saturating_mul(1000);
         Arc::new(Hub {
-            inner: Mutex::new(Inner { mailbox: Mailbox::new(first_push), ..Default::default() }),
+            inner: Mutex::new(Inner {
+                mailbox: Mailbox::new(
+                    first_push,
+                    Limits {
+                        max_bytes: config.bridge.wc_mailbox_max_bytes,
+                        max_topic_bytes: config.bridge.wc_topic_max_bytes,
+                    },
+                ),
+                ..Default::default()
+            }),
             next_conn: AtomicU64::new(1),
             network,
             publisher,
@@ -267,15 +298,33 @@ impl Hub {
             let hash = message.hash();
             let pushes = inner.mailbox.ingest(hash, wc, now_ms());
             self.deliver(&inner, pushes);
+            self.gauge_mailbox(&inner);
         }
     }
 
-    /// Keeps a WalletConnect message published through this node at once, so
-    /// a subscribe right after the publish sees it even before the fan-out does.
-    pub fn wc_published(&self, hash: MessageHash, message: WcMessage) {
+    /// Keeps a WalletConnect message being published through this node, before
+    /// it is relayed, so a subscribe right after the publish sees it even before
+    /// the fan-out does; refuses it when the mailbox has no room for it.
+    pub fn wc_accept(&self, hash: MessageHash, message: WcMessage) -> Result<(), MailboxError> {
         let mut inner = self.lock();
-        let pushes = inner.mailbox.ingest(hash, message, now_ms());
+        let pushes = inner.mailbox.accept(hash, message, now_ms()).inspect_err(|e| {
+            debug!(error = %e, "WalletConnect publish refused");
+            self.metrics.reject("wc_mailbox_full");
+        })?;
         self.deliver(&inner, pushes);
+        self.gauge_mailbox(&inner);
+        Ok(())
+    }
+
+    /// Drops a kept message whose publish failed (the client retries it).
+    pub fn wc_forget(&self, topic: &str, hash: &MessageHash) {
+        let mut inner = self.lock();
+        inner.mailbox.forget(topic, hash);
+        self.gauge_mailbox(&inner);
+    }
+
+    fn gauge_mailbox(&self, inner: &Inner) {
+        self.metrics.wc_mailbox_bytes.set(i64::try_from(inner.mailbox.bytes()).unwrap_or(i64::MAX));
     }
 
     /// Whether the same message is already live on `topic` (an idempotent re-publish).
@@ -283,14 +332,35 @@ impl Hub {
         self.lock().mailbox.has_message(topic, message, now_ms())
     }
 
-    /// Subscribes a WalletConnect client and pushes what it has not received yet,
-    /// including messages read from the store (relayed by other nodes or kept over a restart).
+    /// Subscribes a WalletConnect client and starts streaming what it has not
+    /// received yet, including messages read from the store (relayed by other
+    /// nodes or kept over a restart).
     pub async fn wc_subscribe(&self, conn: ConnId, client_id: &str, topic: &str) -> String {
         let backlog = self.wc_backlog(topic).await;
         let mut inner = self.lock();
-        let (id, pushes) = inner.mailbox.subscribe(conn, client_id, topic, backlog, now_ms());
-        self.deliver(&inner, pushes);
+        let id = inner.mailbox.subscribe(conn, client_id, topic, backlog, now_ms());
+        self.stream(&mut inner, conn);
         id
+    }
+
+    /// Tops up the queue of `conn` from its backlogs, if it has drained below half its byte cap.
+    pub fn wc_stream(&self, conn: ConnId) {
+        let mut inner = self.lock();
+        self.stream(&mut inner, conn);
+    }
+
+    fn stream(&self, inner: &mut Inner, conn: ConnId) {
+        let Inner { conns, mailbox, .. } = inner;
+        let Some(handle) = conns.get(&conn) else { return };
+        let target = (handle.max_pending_bytes / 2).max(1);
+        let room = target.saturating_sub(handle.pending_bytes.load(Ordering::Relaxed));
+        let (pushes, more) = mailbox.next_backlog(conn, room, handle.tx.capacity(), now_ms());
+        for push in pushes {
+            if handle.send_backlog(push.frame) {
+                self.metrics.messages_pushed.inc();
+            }
+        }
+        handle.streaming.store(more, Ordering::Relaxed);
     }
 
     /// Ends a WalletConnect subscription; whether there was one.
@@ -312,15 +382,21 @@ impl Hub {
         self.lock().mailbox.ack(push_id, client_id)
     }
 
-    /// Live, unacked messages of `topic` for `client_id` (irn_fetchMessages).
-    pub async fn wc_fetch(&self, client_id: &str, topic: &str) -> Vec<WcMessage> {
-        let backlog = self.wc_backlog(topic).await;
+    /// Live, unacked messages of `topics` for `client_id` as JSON, up to
+    /// `max_bytes` of it, and whether more are left (irn_fetchMessages).
+    pub async fn wc_fetch(&self, client_id: &str, topics: &[String], max_bytes: usize) -> (Vec<Value>, bool) {
+        let mut backlog = Vec::new();
+        for topic in topics {
+            backlog.extend(self.wc_backlog(topic).await);
+        }
         let mut inner = self.lock();
         let now = now_ms();
         for (hash, message) in backlog {
-            inner.mailbox.ingest(hash, message, now);
+            let pushes = inner.mailbox.ingest(hash, message, now);
+            self.deliver(&inner, pushes);
         }
-        inner.mailbox.fetch(client_id, topic, now)
+        self.gauge_mailbox(&inner);
+        inner.mailbox.fetch(client_id, topics, max_bytes, now)
     }
 
     /// Live WalletConnect messages of `topic` in the store.
@@ -337,7 +413,7 @@ impl Hub {
             include_data: true,
             pubsub_topic: Some(pubsub.to_string()),
             content_topics: vec![content],
-            time_start: Some(now_ns().saturating_sub(i64::from(MAX_WC_TTL) * 1_000_000_000)),
+            time_start: Some(now_ns().saturating_sub(i64::from(mailbox::MAX_TTL) * 1_000_000_000)),
             time_end: None,
             hashes: Vec::new(),
             cursor: None,
@@ -368,7 +444,9 @@ impl Hub {
     }
 
     fn sweep(&self) {
-        self.lock().mailbox.sweep(now_ms());
+        let mut inner = self.lock();
+        inner.mailbox.sweep(now_ms());
+        self.gauge_mailbox(&inner);
     }
 }
 

@@ -28,6 +28,8 @@ pub struct BridgeMetrics {
     pub slow_consumer_disconnects: Counter,
     /// Requests refused by a rate limit.
     pub rate_limited: Counter,
+    /// Bytes of WalletConnect messages the relay's mailbox keeps.
+    pub wc_mailbox_bytes: Gauge,
     /// Upgrades refused and connections closed by the bridge, per reason.
     pub rejected: Family<ReasonLabel, Counter>,
 }
@@ -46,6 +48,11 @@ impl BridgeMetrics {
             self.slow_consumer_disconnects.clone(),
         );
         r.register("rate_limited", "Bridge requests refused by a rate limit", self.rate_limited.clone());
+        r.register(
+            "wc_mailbox_bytes",
+            "Bytes of WalletConnect messages the relay's mailbox keeps for receivers",
+            self.wc_mailbox_bytes.clone(),
+        );
         r.register("rejected", "Bridge upgrades refused and connections closed, per reason", self.rejected.clone());
     }
 

@@ -11,9 +11,13 @@ use super::hub::relay_message;
 use super::jsonrpc::{self, RpcError, code};
 use crate::p2p::{NoPeers, PublishError};
 use crate::publish::PublishFailure;
-use crate::store::query::{DEFAULT_PAGE_SIZE, MAX_QUERY_ITEMS, Query};
+use crate::store::MessageHash;
+use crate::store::query::{DEFAULT_PAGE_SIZE, MAX_QUERY_ITEMS, Page, Query};
 use crate::waku::json::MessageJson;
 use crate::waku::{ContentTopic, PubsubTopic};
+
+/// Bytes of a history response besides its messages: the JSON-RPC frame, the id, the cursor.
+const HISTORY_OVERHEAD: usize = 512;
 
 /// Runs `method`.
 pub async fn call(session: &mut Session, method: &str, params: Value) -> Result<Value, RpcError> {
@@ -210,18 +214,45 @@ async fn history(session: &mut Session, params: &Map<String, Value>) -> Result<V
         limit: page_size.clamp(1, store.max_page_size()),
     };
     let page = store.query(query).await.map_err(|e| RpcError::params(e.to_string()))?;
-    let messages: Vec<Value> = page
+    let budget = session.hub.config.max_response_bytes.saturating_sub(HISTORY_OVERHEAD);
+    let (messages, cursor) = fit_history(page, ascending, budget);
+    Ok(json!({"messages": messages, "cursor": cursor.map(|c| format!("0x{}", hex::encode(c)))}))
+}
+
+/// The JSON of a history page, cut at the far end (the newest messages going
+/// forward, the oldest going back) until it fits `max_bytes`, with the cursor
+/// moved to the last message kept when it is cut. At least one message is kept.
+fn fit_history(page: Page, forward: bool, max_bytes: usize) -> (Vec<Value>, Option<MessageHash>) {
+    let json: Vec<(MessageHash, Value)> = page
         .messages
         .iter()
         .map(|m| {
-            json!({
+            let value = json!({
                 "hash": format!("0x{}", hex::encode(m.hash)),
                 "pubsubTopic": m.pubsub_topic,
                 "message": MessageJson::from(&m.message),
-            })
+            });
+            (m.hash, value)
         })
         .collect();
-    Ok(json!({"messages": messages, "cursor": page.cursor.map(|c| format!("0x{}", hex::encode(c)))}))
+    // Pages list messages oldest first in both directions; the near end is where the cursor came from.
+    let near_first: Vec<usize> = if forward { (0..json.len()).collect() } else { (0..json.len()).rev().collect() };
+    let mut bytes = 0;
+    let mut kept = 0;
+    for &i in &near_first {
+        let len = json[i].1.to_string().len() + 1;
+        if kept > 0 && bytes + len > max_bytes {
+            break;
+        }
+        bytes += len;
+        kept += 1;
+    }
+    if kept == json.len() {
+        return (json.into_iter().map(|(_, v)| v).collect(), page.cursor);
+    }
+    let cursor = json[near_first[kept - 1]].0;
+    let skip = if forward { 0 } else { json.len() - kept };
+    (json.into_iter().skip(skip).take(kept).map(|(_, v)| v).collect(), Some(cursor))
 }
 
 async fn info(session: &mut Session) -> Result<Value, RpcError> {

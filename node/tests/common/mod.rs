@@ -237,3 +237,21 @@ pub fn message(text: &str) -> (Value, String) {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as i64;
     (json!({ "payload": payload, "contentTopic": "/heliograph/1/test/proto", "timestamp": now }), payload)
 }
+
+/// A fresh WalletConnect relay client key.
+pub fn wc_key() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&rand::random())
+}
+
+/// A relay-auth JWT as `@walletconnect/relay-auth` signs it, issued at `iat`, expiring at `exp`.
+pub fn wc_jwt_at(key: &ed25519_dalek::SigningKey, iat: u64, exp: u64) -> String {
+    use heliograph_wc_wire::{Claims, did, jwt};
+    let iss = did::encode(&key.verifying_key().to_bytes());
+    jwt::sign(key, &Claims { iss, sub: "00".into(), aud: "ws://127.0.0.1".into(), iat: Some(iat), exp })
+}
+
+/// A relay-auth JWT valid for an hour from now.
+pub fn wc_jwt(key: &ed25519_dalek::SigningKey) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    wc_jwt_at(key, now, now + 3600)
+}

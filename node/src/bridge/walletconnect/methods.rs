@@ -5,10 +5,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::mailbox::message_json;
+use super::mailbox::MAX_TTL;
 use super::message::{WcMessage, publisher_key, valid_topic};
 use crate::bridge::connection::Session;
-use crate::bridge::hub::{MAX_WC_TTL, relay_message};
+use crate::bridge::hub::relay_message;
 use crate::bridge::jsonrpc::{self, RpcError, code};
 use crate::p2p::{NoPeers, PublishError};
 use crate::publish::PublishFailure;
@@ -23,6 +23,8 @@ pub const MIN_TTL: u64 = 10;
 pub const MAX_MESSAGE_LEN: usize = 140 * 1024;
 /// TTL of `wc_proposeSession` / `wc_approveSession` messages when none is given.
 const SESSION_TTL: u32 = 300;
+/// Bytes of a fetch response besides its messages: the JSON-RPC frame, the id, `hasMore`.
+const RESPONSE_OVERHEAD: usize = 512;
 /// TTL of `irn_publish` when none is given (the client's default).
 const DEFAULT_TTL: u32 = 21_600;
 
@@ -69,18 +71,8 @@ pub async fn call(session: &mut Session, method: &str, params: Value) -> Result<
             }
             Ok(Value::Bool(true))
         }
-        (Some(Method::FetchMessages), _) => {
-            let topic = topic(&params, "topic")?;
-            let messages: Vec<Value> = session.hub.wc_fetch(&client, &topic).await.iter().map(message_json).collect();
-            Ok(json!({"messages": messages, "hasMore": false}))
-        }
-        (Some(Method::BatchFetchMessages), _) => {
-            let mut messages = Vec::new();
-            for topic in topics(&params)? {
-                messages.extend(session.hub.wc_fetch(&client, &topic).await.iter().map(message_json));
-            }
-            Ok(json!({"messages": messages, "hasMore": false}))
-        }
+        (Some(Method::FetchMessages), _) => fetch(session, &client, &[topic(&params, "topic")?]).await,
+        (Some(Method::BatchFetchMessages), _) => fetch(session, &client, &topics(&params)?).await,
         (None, "wc_proposeSession") => {
             let pairing = topic(&params, "pairingTopic")?;
             let proposal = jsonrpc::string(&params, "sessionProposal")?;
@@ -145,8 +137,8 @@ fn topics(params: &Map<String, Value>) -> Result<Vec<String>, RpcError> {
 
 fn ttl(params: &Map<String, Value>, default: u32) -> Result<u32, RpcError> {
     let ttl = jsonrpc::opt_u64(params, "ttl")?.unwrap_or(u64::from(default));
-    if !(MIN_TTL..=u64::from(MAX_WC_TTL)).contains(&ttl) {
-        return Err(RpcError::params(format!("ttl {ttl} is out of bounds: {MIN_TTL}..={MAX_WC_TTL} seconds")));
+    if !(MIN_TTL..=u64::from(MAX_TTL)).contains(&ttl) {
+        return Err(RpcError::params(format!("ttl {ttl} is out of bounds: {MIN_TTL}..={MAX_TTL} seconds")));
     }
     u32::try_from(ttl).map_err(|_| RpcError::params("ttl too large"))
 }
@@ -189,19 +181,31 @@ async fn publish(
     let relayed = relay_message(&hub, None, wc.to_waku())?;
     let hash = relayed.hash();
     let pubsub = relayed.pubsub_topic.clone();
+    let topic = wc.topic.clone();
+    // Kept before it is relayed: a message the mailbox has no room for is refused, not acknowledged and lost.
+    hub.wc_accept(hash, wc).map_err(|e| RpcError::new(code::LIMIT_EXCEEDED, e.to_string()))?;
     let mut outcome = hub.publisher.publish(relayed.clone(), NoPeers::DeliverLocally).await;
     if matches!(outcome, Err(PublishFailure::Relay(PublishError::NotSubscribed(_)))) {
-        hub.network.subscribe(pubsub).await.map_err(RpcError::internal)?;
+        if let Err(e) = hub.network.subscribe(pubsub).await {
+            hub.wc_forget(&topic, &hash);
+            return Err(RpcError::internal(e));
+        }
         outcome = hub.publisher.publish(relayed, NoPeers::DeliverLocally).await;
     }
-    match outcome {
-        Ok(_) | Err(PublishFailure::Relay(PublishError::Duplicate)) => {
-            hub.wc_published(hash, wc);
-            Ok(())
-        }
-        Err(PublishFailure::Relay(PublishError::Invalid(e))) => Err(RpcError::params(e.to_string())),
-        Err(e) => Err(RpcError::internal(format!("publish failed, retry: {e}"))),
-    }
+    let error = match outcome {
+        Ok(_) | Err(PublishFailure::Relay(PublishError::Duplicate)) => return Ok(()),
+        Err(PublishFailure::Relay(PublishError::Invalid(e))) => RpcError::params(e.to_string()),
+        Err(e) => RpcError::internal(format!("publish failed, retry: {e}")),
+    };
+    hub.wc_forget(&topic, &hash);
+    Err(error)
+}
+
+/// One page of the unacked messages of `topics`; `hasMore` asks for another call.
+async fn fetch(session: &mut Session, client: &str, topics: &[String]) -> Result<Value, RpcError> {
+    let budget = session.hub.config.max_response_bytes.saturating_sub(RESPONSE_OVERHEAD);
+    let (messages, more) = session.hub.wc_fetch(client, topics, budget).await;
+    Ok(json!({"messages": messages, "hasMore": more}))
 }
 
 async fn subscribe(session: &mut Session, client: &str, topic: &str) -> Result<String, RpcError> {
