@@ -134,7 +134,8 @@ pub struct BridgeConfig {
     pub rate_limit_per_ip: u32,
     /// Most connections at once.
     pub max_connections: usize,
-    /// Refuse waku_* connections without a valid token (WalletConnect clients use their auth JWT).
+    /// Refuse connections without a valid token, and waku_* calls on connections without one
+    /// (a WalletConnect auth JWT admits a connection to the irn_* methods only).
     pub require_token: bool,
     /// Ed25519 public keys (hex or base64) that sign capability tokens; list two while rotating.
     pub token_keys: Vec<String>,

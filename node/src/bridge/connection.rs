@@ -72,7 +72,8 @@ pub struct Session {
     pub conn: ConnId,
     /// The verified WalletConnect client, if the socket came with an auth JWT.
     pub client: Option<ClientId>,
-    /// The access token's subject, if the socket came with a token (for rate limits).
+    /// The access token's subject, if the socket came with a token: the operator's grant
+    /// (for `waku_*` under `bridge.require_token`, and for rate limits).
     pub subject: Option<String>,
     /// Peer IP, for rate limits.
     pub ip: IpAddr,
@@ -135,6 +136,20 @@ impl Session {
         })
     }
 
+    /// Whether this connection may call `method`. With `bridge.require_token`, `waku_*`
+    /// methods need an operator grant (an access token); a WalletConnect auth JWT is
+    /// self-signed, so it proves only a client key and admits only the relay's `irn_*` methods.
+    pub fn authorize(&self, method: &str) -> Result<(), RpcError> {
+        if method.starts_with("waku_") && self.hub.config.require_token && self.subject.is_none() {
+            return Err(RpcError::new(
+                code::UNAUTHORIZED,
+                "waku_* methods need a bridge token (bridge.require_token is on): connect with ?token=… or \
+                 Authorization: Bearer …; a WalletConnect auth JWT admits irn_* methods only",
+            ));
+        }
+        Ok(())
+    }
+
     /// Handles one text frame.
     pub async fn handle(&mut self, text: &str) -> Reply {
         match jsonrpc::parse(text) {
@@ -162,6 +177,9 @@ impl Session {
                     return Reply { frame: id.map(|id| jsonrpc::error(&id, &error)), ..Reply::default() };
                 }
                 self.limited_in_a_row = 0;
+                if let Err(error) = self.authorize(&method) {
+                    return Reply { frame: id.map(|id| answer(id, &method, Err(error))), ..Reply::default() };
+                }
                 if method == "waku_publish" {
                     return match waku_methods::start_publish(self, params).await {
                         Ok(pending) => Reply {
