@@ -213,6 +213,11 @@ pub struct RelayConfig {
     pub pubsub_topics: Vec<String>,
     /// Messages kept per topic for `GET /relay/v1/messages` polling.
     pub cache_size: usize,
+    /// Farthest a message timestamp may be from this node's clock, either way: messages
+    /// beyond it are refused from peers (not forwarded), REST, lightpush and the bridge.
+    /// Messages without a timestamp pass. nwaku's window is 20 s.
+    #[serde(with = "humantime_serde")]
+    pub max_timestamp_drift: Duration,
 }
 
 /// The nwaku-compatible REST API.
@@ -327,7 +332,14 @@ impl Default for NetworkConfig {
 
 impl Default for RelayConfig {
     fn default() -> Self {
-        RelayConfig { cluster_id: 1, num_shards: 8, shards: Vec::new(), pubsub_topics: Vec::new(), cache_size: 100 }
+        RelayConfig {
+            cluster_id: 1,
+            num_shards: 8,
+            shards: Vec::new(),
+            pubsub_topics: Vec::new(),
+            cache_size: 100,
+            max_timestamp_drift: crate::waku::message::DEFAULT_MAX_TIMESTAMP_DRIFT,
+        }
     }
 }
 
@@ -433,6 +445,9 @@ impl Config {
         if self.store.max_page_size == 0 {
             return Err(ConfigError::Invalid("store.max_page_size must be at least 1".into()));
         }
+        if self.relay.max_timestamp_drift < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid("relay.max_timestamp_drift must be at least 1s (nwaku uses 20s)".into()));
+        }
         if self.relay.cache_size == 0 {
             return Err(ConfigError::Invalid("relay.cache_size must be at least 1".into()));
         }
@@ -528,6 +543,11 @@ pub struct Cli {
     /// Extra pubsub topic to relay, e.g. `/waku/2/default-waku/proto` (repeatable).
     #[arg(long = "pubsub-topic", env = "HELIOGRAPH_PUBSUB_TOPICS", value_delimiter = ',', value_name = "TOPIC")]
     pub pubsub_topics: Vec<String>,
+
+    /// Farthest a message timestamp may be from this node's clock, either way, e.g. `20s`;
+    /// messages beyond it are refused on every ingress [default: 20s].
+    #[arg(long, env = "HELIOGRAPH_MAX_TIMESTAMP_DRIFT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub max_timestamp_drift: Option<Duration>,
 
     /// Address of the REST API and /metrics [default: 127.0.0.1:8645].
     #[arg(long, env = "HELIOGRAPH_REST_ADDR", value_name = "IP:PORT")]
@@ -729,6 +749,7 @@ impl Cli {
         set(&mut config.relay.num_shards, &self.num_shards);
         set_list(&mut config.relay.shards, &self.shards);
         set_list(&mut config.relay.pubsub_topics, &self.pubsub_topics);
+        set(&mut config.relay.max_timestamp_drift, &self.max_timestamp_drift);
         set(&mut config.rest.addr, &self.rest_addr);
         if self.rest_publish_without_peers {
             config.rest.publish_without_peers = true;
@@ -806,7 +827,11 @@ mod tests {
         assert_eq!(config.network.idle_connection_timeout, Duration::from_secs(90));
         assert_eq!(config.rest, RestConfig::default());
 
-        let cli = Cli::parse_from(["heliograph", "--cluster-id", "5", "--shard", "0,1"]);
+        assert_eq!(config.relay.max_timestamp_drift, Duration::from_secs(20));
+
+        let cli = Cli::parse_from(["heliograph", "--cluster-id", "5", "--shard", "0,1", "--max-timestamp-drift", "1m"]);
+        cli.apply(&mut config);
+        assert_eq!(config.relay.max_timestamp_drift, Duration::from_secs(60));
         cli.apply(&mut config);
         assert_eq!(config.relay.cluster_id, 5);
         assert_eq!(config.relay.shards, [0, 1]);

@@ -94,3 +94,69 @@ async fn a_walletconnect_jwt_is_no_operator_token_for_waku_methods() {
     let reply = call(&mut granted, 2, "waku_publish", json!({"message": message})).await;
     assert!(reply["result"]["hash"].is_string(), "{reply}");
 }
+
+fn now_ns() -> i64 {
+    heliograph_node::waku::time::now_ns()
+}
+
+/// A message JSON at `timestamp`, with a unique payload; returns it and the payload.
+fn at(text: &str, timestamp: i64) -> (Value, String) {
+    let (mut message, payload) = common::message(text);
+    message["timestamp"] = json!(timestamp);
+    (message, payload)
+}
+
+/// Issue 18.10: a timestamp far from now (`i64::MAX`, an hour off) is refused with a
+/// clear error on REST publish, REST lightpush and bridge `waku_publish`, and
+/// dropped, not forwarded, from a peer, which stays connected and still delivers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamps_far_from_now_are_refused_on_every_ingress() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The sender's window is wide, so it relays what the receiver must refuse.
+    let sender = TestNode::tcp(&dir.path().join("a"), &["--max-timestamp-drift", "1000years"]).await;
+    let receiver = TestNode::tcp(&dir.path().join("b"), &["--bootstrap", &sender.addr()]).await;
+    let topic = common::TOPIC;
+    sender.wait_for_mesh(topic, &[&receiver.peer_id]).await;
+    receiver.wait_for_mesh(topic, &[&sender.peer_id]).await;
+    let path = format!("/relay/v1/messages/{}", urlencoding::encode(topic));
+    let hour = 3_600_000_000_000;
+
+    for (name, timestamp) in [("max", i64::MAX), ("ahead", now_ns() + hour), ("behind", now_ns() - hour), ("one", 1)] {
+        let (message, _) = at(name, timestamp);
+        let (status, body) = receiver.post_json(&path, &message).await;
+        assert_eq!(status, 400, "REST publish of {name}: {body}");
+        assert!(body.contains("timestamp") && body.contains("20 s"), "{body}");
+        let (status, body) =
+            receiver.post_json("/lightpush/v3/message", &json!({"pubsubTopic": topic, "message": message})).await;
+        assert_eq!(status, 400, "REST lightpush of {name}: {body}");
+        assert!(body.contains("timestamp"), "{body}");
+        assert_eq!(serde_json::from_str::<Value>(&body).expect("JSON")["statusCode"], 420, "{body}");
+    }
+    let mut ws = connect(&format!("ws://{}/", receiver.bridge.as_deref().expect("bridge"))).await;
+    let (message, _) = at("bridge", i64::MAX);
+    let reply = call(&mut ws, 1, "waku_publish", json!({"pubsubTopic": topic, "message": message})).await;
+    assert_eq!(reply["error"]["code"], -32602, "{reply}");
+    assert!(reply["error"]["message"].as_str().is_some_and(|m| m.contains("timestamp")), "{reply}");
+    let reply =
+        call(&mut ws, 2, "waku_publish", json!({"pubsubTopic": topic, "message": at("bridge now", now_ns()).0})).await;
+    assert!(reply["result"]["hash"].is_string(), "a timestamp of now is published: {reply}");
+
+    // From a peer: the far-off ones are dropped at the receiver; the good one after them arrives.
+    receiver.take(topic).await;
+    for (name, timestamp) in [("peer max", i64::MAX), ("peer old", now_ns() - hour)] {
+        sender.publish_when_meshed(topic, &at(name, timestamp).0).await;
+    }
+    let (good, payload) = at("peer now", now_ns());
+    sender.publish_when_meshed(topic, &good).await;
+    let mut cached = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !cached.iter().any(|m: &Value| m["payload"] == payload) {
+        assert!(tokio::time::Instant::now() < deadline, "the good message never arrived");
+        cached.extend(receiver.take(topic).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(cached.len(), 1, "only the good message got through: {cached:?}");
+    let dropped = receiver.metric("heliograph_relay_dropped_messages_total", "timestamp_out_of_window").await;
+    assert!(dropped >= 2.0, "the peer's far-off messages are counted as dropped: {dropped}");
+    assert!(receiver.peer_ids().await.contains(&sender.peer_id), "an honest forwarder is not disconnected");
+}

@@ -36,6 +36,8 @@ use crate::metrics::NodeMetrics;
 use crate::waku::addr::peer_of;
 use crate::waku::bootstrap::BootstrapPeer;
 use crate::waku::enr::{self, Capabilities, EnrInput, NodeEnr};
+use crate::waku::message::check_timestamp;
+use crate::waku::time::now_ns;
 use crate::waku::{MessageError, PubsubTopic, RelayMessage};
 use heliograph_proto::Message;
 use heliograph_proto::store::{StoreQueryRequest, StoreQueryResponse};
@@ -640,6 +642,10 @@ impl Network {
     }
 
     fn publish(&mut self, message: RelayMessage, local_fallback: bool) -> Result<PublishOutcome, PublishError> {
+        if let Err(e) = check_timestamp(&message.message, now_ns(), self.config.relay.max_timestamp_drift) {
+            self.metrics.dropped(e.label());
+            return Err(e.into());
+        }
         let topic = message.pubsub_topic.clone();
         if !self.joined.contains(&topic) {
             return Err(PublishError::NotSubscribed(topic));
@@ -791,6 +797,17 @@ impl Network {
             })
         });
         let relay = &mut self.swarm.behaviour_mut().relay;
+        // A timestamp far from this node's clock is dropped, not forwarded, without
+        // penalising the peer: an honest peer relays what a client with a wrong clock sent.
+        let drift = self.config.relay.max_timestamp_drift;
+        if let Ok(relayed) = &verdict
+            && let Err(e) = check_timestamp(&relayed.message, now_ns(), drift)
+        {
+            debug!(reason = %e, "ignored message from peer");
+            self.metrics.dropped(e.label());
+            relay.report_message_validation_result(&message_id, &propagation_source, MessageAcceptance::Ignore);
+            return;
+        }
         match verdict {
             Ok(relayed) => {
                 relay.report_message_validation_result(&message_id, &propagation_source, MessageAcceptance::Accept);
