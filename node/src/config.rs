@@ -134,6 +134,13 @@ pub struct BridgeConfig {
     pub rate_limit_per_ip: u32,
     /// Most connections at once.
     pub max_connections: usize,
+    /// Most connections open at once from one IP address, counted from the TCP accept,
+    /// so half-open handshakes count too; more get HTTP 503. Trusted proxies are not counted.
+    pub max_connections_per_ip: usize,
+    /// Longest a client may take to send its whole WebSocket upgrade request; slower
+    /// (half-open) connections are closed.
+    #[serde(with = "humantime_serde")]
+    pub handshake_timeout: Duration,
     /// Refuse connections without a valid token, and waku_* calls on connections without one
     /// (a WalletConnect auth JWT admits a connection to the irn_* methods only).
     pub require_token: bool,
@@ -159,6 +166,8 @@ impl Default for BridgeConfig {
             rate_limit_per_client: 100,
             rate_limit_per_ip: 1000,
             max_connections: 10_000,
+            max_connections_per_ip: 256,
+            handshake_timeout: Duration::from_secs(10),
             require_token: false,
             token_keys: Vec::new(),
             trusted_proxies: Vec::new(),
@@ -234,6 +243,12 @@ pub struct RestConfig {
     /// this node's own consumers (REST cache, filter subscribers, store) only, as
     /// nwaku does. Off: such a publish gets 503, so the caller knows it went nowhere.
     pub publish_without_peers: bool,
+    /// Longest a client may take to send a whole request head, and longest a
+    /// keep-alive connection may sit idle; slower (half-open) connections are closed.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// Most connections open at once from one IP address; more get HTTP 503.
+    pub max_connections_per_ip: usize,
 }
 
 /// How hard the store works to keep what it acknowledged.
@@ -350,6 +365,8 @@ impl Default for RestConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8645)),
             static_dir: None,
             publish_without_peers: false,
+            header_timeout: Duration::from_secs(10),
+            max_connections_per_ip: 64,
         }
     }
 }
@@ -464,6 +481,14 @@ impl Config {
                 "bridge.max_frame_size must be at least 1024, max_subscriptions and max_connections at least 1".into(),
             ));
         }
+        if self.bridge.max_connections_per_ip == 0 || self.rest.max_connections_per_ip == 0 {
+            return Err(ConfigError::Invalid("rest and bridge max_connections_per_ip must be at least 1".into()));
+        }
+        if self.bridge.handshake_timeout.is_zero() || self.rest.header_timeout.is_zero() {
+            return Err(ConfigError::Invalid(
+                "bridge.handshake_timeout and rest.header_timeout must be above 0 (slow clients are cut off)".into(),
+            ));
+        }
         self.pubsub_topics()?;
         Ok(())
     }
@@ -559,6 +584,15 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_REST_PUBLISH_WITHOUT_PEERS")]
     pub rest_publish_without_peers: bool,
 
+    /// Longest a REST client may take to send a request head, or sit idle between
+    /// keep-alive requests, before it is disconnected [default: 10s].
+    #[arg(long, env = "HELIOGRAPH_REST_HEADER_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub rest_header_timeout: Option<Duration>,
+
+    /// Most REST connections open at once from one IP address [default: 64].
+    #[arg(long, env = "HELIOGRAPH_REST_MAX_CONNECTIONS_PER_IP", value_name = "N")]
+    pub rest_max_connections_per_ip: Option<usize>,
+
     /// Folder of static pages served under `/demo/` on the REST address (e.g. the demo apps).
     #[arg(long, env = "HELIOGRAPH_STATIC_DIR", value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
@@ -641,6 +675,15 @@ pub struct Cli {
     /// Most bridge connections at once [default: 10000].
     #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_CONNECTIONS", value_name = "N")]
     pub bridge_max_connections: Option<usize>,
+
+    /// Most bridge connections open at once from one IP address, half-open ones included;
+    /// trusted proxies are not counted [default: 256].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_CONNECTIONS_PER_IP", value_name = "N")]
+    pub bridge_max_connections_per_ip: Option<usize>,
+
+    /// Longest a bridge client may take to send its WebSocket upgrade request [default: 10s].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_HANDSHAKE_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub bridge_handshake_timeout: Option<Duration>,
 
     /// Refuse waku_* bridge connections without a valid token (`--bridge-require-token` or
     /// `--bridge-require-token false`) [default: false].
@@ -751,6 +794,8 @@ impl Cli {
         set_list(&mut config.relay.pubsub_topics, &self.pubsub_topics);
         set(&mut config.relay.max_timestamp_drift, &self.max_timestamp_drift);
         set(&mut config.rest.addr, &self.rest_addr);
+        set(&mut config.rest.header_timeout, &self.rest_header_timeout);
+        set(&mut config.rest.max_connections_per_ip, &self.rest_max_connections_per_ip);
         if self.rest_publish_without_peers {
             config.rest.publish_without_peers = true;
         }
@@ -780,6 +825,8 @@ impl Cli {
         set(&mut config.bridge.rate_limit_per_client, &self.bridge_rate_limit_per_client);
         set(&mut config.bridge.rate_limit_per_ip, &self.bridge_rate_limit_per_ip);
         set(&mut config.bridge.max_connections, &self.bridge_max_connections);
+        set(&mut config.bridge.max_connections_per_ip, &self.bridge_max_connections_per_ip);
+        set(&mut config.bridge.handshake_timeout, &self.bridge_handshake_timeout);
         set(&mut config.bridge.require_token, &self.bridge_require_token);
         set_list(&mut config.bridge.token_keys, &self.bridge_token_keys);
         set_list(&mut config.bridge.trusted_proxies, &self.trusted_proxies);
@@ -832,7 +879,9 @@ mod tests {
         let cli = Cli::parse_from(["heliograph", "--cluster-id", "5", "--shard", "0,1", "--max-timestamp-drift", "1m"]);
         cli.apply(&mut config);
         assert_eq!(config.relay.max_timestamp_drift, Duration::from_secs(60));
+        let cli = Cli::parse_from(["heliograph", "--rest-header-timeout", "3s", "--rest-max-connections-per-ip", "9"]);
         cli.apply(&mut config);
+        assert_eq!((config.rest.header_timeout, config.rest.max_connections_per_ip), (Duration::from_secs(3), 9));
         assert_eq!(config.relay.cluster_id, 5);
         assert_eq!(config.relay.shards, [0, 1]);
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/heliograph"));
@@ -908,6 +957,10 @@ mod tests {
             "70",
             "--bridge-max-connections",
             "5",
+            "--bridge-max-connections-per-ip",
+            "4",
+            "--bridge-handshake-timeout",
+            "2s",
             "--bridge-require-token",
             "--bridge-token-key",
             "aa,bb",
@@ -924,6 +977,7 @@ mod tests {
         assert_eq!((bridge.max_frame_size, bridge.max_subscriptions, bridge.max_pending_bytes), (65536, 10, 4096));
         assert_eq!(bridge.write_timeout, Duration::from_secs(3));
         assert_eq!((bridge.rate_limit_per_client, bridge.rate_limit_per_ip, bridge.max_connections), (7, 70, 5));
+        assert_eq!((bridge.max_connections_per_ip, bridge.handshake_timeout), (4, Duration::from_secs(2)));
         assert!(bridge.require_token);
         assert_eq!(bridge.token_keys, ["aa", "bb"]);
         assert_eq!(bridge.trusted_proxies.len(), 2);
@@ -950,6 +1004,8 @@ mod tests {
             "BRIDGE_RATE_LIMIT_PER_CLIENT",
             "BRIDGE_RATE_LIMIT_PER_IP",
             "BRIDGE_MAX_CONNECTIONS",
+            "BRIDGE_MAX_CONNECTIONS_PER_IP",
+            "BRIDGE_HANDSHAKE_TIMEOUT",
             "BRIDGE_REQUIRE_TOKEN",
             "BRIDGE_TOKEN_KEYS",
             "TRUSTED_PROXIES",

@@ -160,3 +160,148 @@ async fn timestamps_far_from_now_are_refused_on_every_ingress() {
     assert!(dropped >= 2.0, "the peer's far-off messages are counted as dropped: {dropped}");
     assert!(receiver.peer_ids().await.contains(&sender.peer_id), "an honest forwarder is not disconnected");
 }
+
+/// A TCP connection to `addr` from the local address `from` (any 127/8 address is loopback on Linux).
+async fn tcp_from(from: &str, addr: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind(format!("{from}:0").parse().expect("local addr")).expect("bind");
+    socket.connect(addr.parse().expect("addr")).await.expect("connect")
+}
+
+/// Reads until the server closes `stream`, within `within`; returns what it sent.
+async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(within, async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the server kept the connection open for {within:?}");
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// Opens `count` connections from 127.0.0.1 that send `partial` (an unfinished request head) and stall.
+async fn half_open(addr: &str, partial: &str, count: usize) -> Vec<TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let mut held = Vec::new();
+    for _ in 0..count {
+        let mut stream = tcp_from("127.0.0.1", addr).await;
+        stream.write_all(partial.as_bytes()).await.expect("write");
+        held.push(stream);
+    }
+    held
+}
+
+/// Issue 18.12: half-open connections (an unfinished request head, or nothing at
+/// all) are closed after the header timeout on REST and on the bridge; one IP gets
+/// at most its cap of connections (then 503), while a client from another address
+/// is served all along and the capped address is served again once they close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_connections_are_closed_and_capped_per_ip_while_others_are_served() {
+    const CAP: usize = 6;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cap = CAP.to_string();
+    let node = TestNode::tcp(
+        dir.path(),
+        &[
+            "--rest-header-timeout",
+            "1s",
+            "--rest-max-connections-per-ip",
+            &cap,
+            "--bridge-handshake-timeout",
+            "1s",
+            "--bridge-max-connections-per-ip",
+            &cap,
+        ],
+    )
+    .await;
+    let rest = node.rest.trim_start_matches("http://").to_owned();
+    let bridge = node.bridge.clone().expect("bridge");
+    let other =
+        reqwest::Client::builder().local_address("127.0.0.2".parse::<std::net::IpAddr>().ok()).build().expect("client");
+
+    for (name, addr, partial) in [
+        ("REST", &rest, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "),
+        ("bridge", &bridge, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"),
+    ] {
+        let started = tokio::time::Instant::now();
+        let mut held = half_open(addr, partial, CAP - 1).await;
+        held.push(tcp_from("127.0.0.1", addr).await); // one that sends nothing at all
+        // Over the cap from this address: refused at once with a 503 saying why.
+        let mut over = tcp_from("127.0.0.1", addr).await;
+        let answer = read_until_closed(&mut over, Duration::from_secs(2)).await;
+        assert!(answer.starts_with("HTTP/1.1 503") && answer.contains("too many connections"), "{name}: {answer}");
+        // Another address is served meanwhile.
+        if name == "REST" {
+            let health = other.get(format!("http://{rest}/health")).send().await.expect("served");
+            assert_eq!(health.status(), 200, "{name}: another address is served while one is capped");
+        } else {
+            let stream = tcp_from("127.0.0.2", &bridge).await;
+            let (mut ws, _) = tokio_tungstenite::client_async(format!("ws://{bridge}/"), stream)
+                .await
+                .expect("upgrade from another address");
+            let info = call_ws(&mut ws, "waku_info").await;
+            assert!(info["result"]["peerId"].is_string(), "{name}: {info}");
+        }
+        // Every half-open connection is closed by the header timeout, none answered.
+        for stream in &mut held {
+            let answer = read_until_closed(stream, Duration::from_secs(5)).await;
+            assert!(
+                !answer.contains("200 OK") && !answer.contains("101"),
+                "{name}: a half-open request was answered: {answer}"
+            );
+        }
+        assert!(started.elapsed() >= Duration::from_millis(900), "{name}: closed before the timeout");
+        drop(held);
+    }
+    // Their places are given back: the capped address is served again, on both listeners.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _) = node.get("/health").await;
+    assert_eq!(status, 200);
+    let mut sockets = Vec::new();
+    for _ in 0..CAP {
+        sockets.push(connect(&format!("ws://{bridge}/")).await);
+    }
+    // Upgraded sockets count too: one more from this address is refused, until one closes.
+    match tokio_tungstenite::connect_async(format!("ws://{bridge}/")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status().as_u16(), 503),
+        other => panic!("a socket over the per-IP cap was accepted: {:?}", other.map(|_| ())),
+    }
+    let mut last = sockets.pop().expect("a socket");
+    last.close(None).await.expect("close");
+    drop(last);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut again = loop {
+        if let Ok((ws, _)) = tokio_tungstenite::connect_async(format!("ws://{bridge}/")).await {
+            break ws;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the closed socket's place never came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(call_ws(&mut again, "waku_info").await["result"]["peerId"].is_string());
+}
+
+/// One request on a socket of any stream type.
+async fn call_ws<S>(ws: &mut WebSocketStream<S>, method: &str) -> Value
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {}});
+    ws.send(Message::text(request.to_string())).await.expect("send");
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a reply within 10 s")
+            .expect("socket open")
+            .expect("frame");
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(text.as_str()).expect("JSON");
+        }
+    }
+}
