@@ -12,6 +12,12 @@ use serde::{Deserialize, Serialize};
 use crate::waku::bootstrap::BootstrapPeer;
 use crate::waku::{PubsubTopic, TopicError};
 
+/// Most pubsub topics the node joins, configured plus added at run time.
+pub const MAX_PUBSUB_TOPICS: usize = 1024;
+
+/// The `bridge.pubsub_topics` entry that opens every pubsub topic to bridge clients.
+pub const ANY_TOPIC: &str = "*";
+
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -123,6 +129,18 @@ pub struct BridgeConfig {
     pub max_frame_size: usize,
     /// Most subscriptions (content or WalletConnect topics) one connection holds.
     pub max_subscriptions: usize,
+    /// Pubsub topics bridge clients may subscribe, publish and read history on; `"*"`
+    /// opens any. Empty: the node's own topics and every shard of its cluster.
+    pub pubsub_topics: Vec<String>,
+    /// Most pubsub topics one connection may have the node join beyond its own.
+    pub max_pubsub_topics_per_connection: usize,
+    /// Most pubsub topics all bridge connections together may have the node join beyond its
+    /// own; the operator's REST subscriptions keep the rest of the node's topic room.
+    pub max_pubsub_topics: usize,
+    /// Most bytes of topic names one connection's subscriptions may hold.
+    pub max_topic_bytes_per_connection: usize,
+    /// Most bytes of topic names all bridge subscriptions together may hold.
+    pub max_topic_bytes: usize,
     /// Bytes queued for one connection before it is disconnected as a slow consumer.
     pub max_pending_bytes: usize,
     /// Longest a single socket write may take before the connection is dropped as a slow consumer.
@@ -161,6 +179,11 @@ impl Default for BridgeConfig {
             ping_interval: Duration::from_secs(20),
             max_frame_size: 1024 * 1024,
             max_subscriptions: 1000,
+            pubsub_topics: Vec::new(),
+            max_pubsub_topics_per_connection: 8,
+            max_pubsub_topics: 64,
+            max_topic_bytes_per_connection: 64 * 1024,
+            max_topic_bytes: 64 * 1024 * 1024,
             max_pending_bytes: 8 * 1024 * 1024,
             write_timeout: Duration::from_secs(10),
             rate_limit_per_client: 100,
@@ -481,6 +504,15 @@ impl Config {
                 "bridge.max_frame_size must be at least 1024, max_subscriptions and max_connections at least 1".into(),
             ));
         }
+        for topic in self.bridge.pubsub_topics.iter().filter(|t| *t != ANY_TOPIC) {
+            topic.parse::<PubsubTopic>()?;
+        }
+        let room = MAX_PUBSUB_TOPICS / 2;
+        if self.bridge.max_pubsub_topics > room {
+            return Err(ConfigError::Invalid(format!(
+                "bridge.max_pubsub_topics must be at most {room}, so the operator keeps room for its own topics"
+            )));
+        }
         if self.bridge.max_connections_per_ip == 0 || self.rest.max_connections_per_ip == 0 {
             return Err(ConfigError::Invalid("rest and bridge max_connections_per_ip must be at least 1".into()));
         }
@@ -655,6 +687,32 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_SUBSCRIPTIONS", value_name = "N")]
     pub bridge_max_subscriptions: Option<usize>,
 
+    /// Pubsub topic bridge clients may use (repeatable); `*` opens any [default: the node's own
+    /// topics and every shard of its cluster].
+    #[arg(
+        long = "bridge-pubsub-topic",
+        env = "HELIOGRAPH_BRIDGE_PUBSUB_TOPICS",
+        value_delimiter = ',',
+        value_name = "TOPIC"
+    )]
+    pub bridge_pubsub_topics: Vec<String>,
+
+    /// Most pubsub topics one bridge connection may have the node join beyond its own [default: 8].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_PUBSUB_TOPICS_PER_CONNECTION", value_name = "N")]
+    pub bridge_max_pubsub_topics_per_connection: Option<usize>,
+
+    /// Most pubsub topics all bridge connections may have the node join beyond its own [default: 64].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_PUBSUB_TOPICS", value_name = "N")]
+    pub bridge_max_pubsub_topics: Option<usize>,
+
+    /// Most bytes of topic names one bridge connection's subscriptions may hold [default: 65536].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_TOPIC_BYTES_PER_CONNECTION", value_name = "BYTES")]
+    pub bridge_max_topic_bytes_per_connection: Option<usize>,
+
+    /// Most bytes of topic names all bridge subscriptions may hold [default: 67108864].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_TOPIC_BYTES", value_name = "BYTES")]
+    pub bridge_max_topic_bytes: Option<usize>,
+
     /// Bytes queued for one bridge connection before it is dropped as a slow consumer
     /// [default: 8388608].
     #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_PENDING_BYTES", value_name = "BYTES")]
@@ -820,6 +878,11 @@ impl Cli {
         set(&mut config.bridge.ping_interval, &self.bridge_ping_interval);
         set(&mut config.bridge.max_frame_size, &self.bridge_max_frame_size);
         set(&mut config.bridge.max_subscriptions, &self.bridge_max_subscriptions);
+        set_list(&mut config.bridge.pubsub_topics, &self.bridge_pubsub_topics);
+        set(&mut config.bridge.max_pubsub_topics_per_connection, &self.bridge_max_pubsub_topics_per_connection);
+        set(&mut config.bridge.max_pubsub_topics, &self.bridge_max_pubsub_topics);
+        set(&mut config.bridge.max_topic_bytes_per_connection, &self.bridge_max_topic_bytes_per_connection);
+        set(&mut config.bridge.max_topic_bytes, &self.bridge_max_topic_bytes);
         set(&mut config.bridge.max_pending_bytes, &self.bridge_max_pending_bytes);
         set(&mut config.bridge.write_timeout, &self.bridge_write_timeout);
         set(&mut config.bridge.rate_limit_per_client, &self.bridge_rate_limit_per_client);
@@ -924,6 +987,12 @@ mod tests {
         config.relay.num_shards = 8;
         config.relay.pubsub_topics = vec!["/waku/2/rs/2/0".into()];
         assert!(config.validate().expect_err("other cluster").to_string().contains("cluster 2"));
+        let mut config = Config::default();
+        config.bridge.pubsub_topics = vec!["*".into(), "not a topic".into()];
+        assert!(config.validate().expect_err("bad topic").to_string().contains("not a topic"));
+        config.bridge.pubsub_topics = vec![];
+        config.bridge.max_pubsub_topics = 1000;
+        assert!(config.validate().expect_err("too many").to_string().contains("max_pubsub_topics"));
 
         let mut config = Config::default();
         config.light.lightpush_node = Some("/ip4/127.0.0.1/tcp/60000".parse().expect("addr"));
@@ -947,6 +1016,16 @@ mod tests {
             "65536",
             "--bridge-max-subscriptions",
             "10",
+            "--bridge-pubsub-topic",
+            "/waku/2/rs/1/0,*",
+            "--bridge-max-pubsub-topics-per-connection",
+            "3",
+            "--bridge-max-pubsub-topics",
+            "30",
+            "--bridge-max-topic-bytes-per-connection",
+            "300",
+            "--bridge-max-topic-bytes",
+            "3000",
             "--bridge-max-pending-bytes",
             "4096",
             "--bridge-write-timeout",
@@ -976,6 +1055,9 @@ mod tests {
         assert_eq!(bridge.ping_interval, Duration::from_secs(15));
         assert_eq!((bridge.max_frame_size, bridge.max_subscriptions, bridge.max_pending_bytes), (65536, 10, 4096));
         assert_eq!(bridge.write_timeout, Duration::from_secs(3));
+        assert_eq!(bridge.pubsub_topics, ["/waku/2/rs/1/0", "*"]);
+        assert_eq!((bridge.max_pubsub_topics_per_connection, bridge.max_pubsub_topics), (3, 30));
+        assert_eq!((bridge.max_topic_bytes_per_connection, bridge.max_topic_bytes), (300, 3000));
         assert_eq!((bridge.rate_limit_per_client, bridge.rate_limit_per_ip, bridge.max_connections), (7, 70, 5));
         assert_eq!((bridge.max_connections_per_ip, bridge.handshake_timeout), (4, Duration::from_secs(2)));
         assert!(bridge.require_token);
@@ -999,6 +1081,11 @@ mod tests {
             "BRIDGE_PING_INTERVAL",
             "BRIDGE_MAX_FRAME_SIZE",
             "BRIDGE_MAX_SUBSCRIPTIONS",
+            "BRIDGE_PUBSUB_TOPICS",
+            "BRIDGE_MAX_PUBSUB_TOPICS_PER_CONNECTION",
+            "BRIDGE_MAX_PUBSUB_TOPICS",
+            "BRIDGE_MAX_TOPIC_BYTES_PER_CONNECTION",
+            "BRIDGE_MAX_TOPIC_BYTES",
             "BRIDGE_MAX_PENDING_BYTES",
             "BRIDGE_WRITE_TIMEOUT",
             "BRIDGE_RATE_LIMIT_PER_CLIENT",

@@ -305,3 +305,141 @@ where
         }
     }
 }
+
+/// The pubsub topics the node relays, per `GET /debug/v1/info`.
+async fn relayed(node: &TestNode) -> Vec<String> {
+    let (status, body) = node.get("/debug/v1/info").await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_value(serde_json::from_str::<Value>(&body).expect("JSON")["pubsubTopics"].clone()).expect("list")
+}
+
+/// Waits until `topic` is relayed (`true`) or not (`false`).
+async fn wait_relayed(node: &TestNode, topic: &str, want: bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while relayed(node).await.iter().any(|t| t == topic) != want {
+        assert!(tokio::time::Instant::now() < deadline, "{topic} relayed should be {want}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn subscribe_on(ws: &mut Socket, id: u64, pubsub: &str) -> Value {
+    call(ws, id, "waku_subscribe", json!({"contentTopics": ["/hostile/1/chat/proto"], "pubsubTopic": pubsub})).await
+}
+
+/// Issue 18.4: bridge clients may not make the node join any topic: by default only
+/// its own topics and its cluster's shards are open, the operator can narrow that to
+/// a list, and topics joined for bridge clients are capped per connection and in
+/// total (then error -32005), left when their connections close, and never in the
+/// way of the operator's own REST subscriptions. Topic-name bytes are capped too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridge_clients_cannot_exhaust_or_pick_the_nodes_pubsub_topics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Defaults: other clusters and named topics are closed; a shard the node does not relay is opened.
+    let node = TestNode::tcp(&dir.path().join("default"), &["--shard", "0"]).await;
+    let mut ws = connect(&format!("ws://{}/", node.bridge.as_deref().expect("bridge"))).await;
+    for (id, topic) in ["/waku/2/rs/5/0", "/waku/2/junk", "/waku/2/rs/1/8"].into_iter().enumerate() {
+        let reply = subscribe_on(&mut ws, id as u64, topic).await;
+        assert_eq!(reply["error"]["code"], -32001, "{topic}: {reply}");
+        assert!(
+            reply["error"]["message"].as_str().is_some_and(|m| m.contains("not open to bridge clients")),
+            "{reply}"
+        );
+    }
+    let (message, _) = common::message("to a closed topic");
+    let reply = call(&mut ws, 9, "waku_publish", json!({"pubsubTopic": "/waku/2/junk", "message": message})).await;
+    assert_eq!(reply["error"]["code"], -32001, "{reply}");
+    assert!(subscribe_on(&mut ws, 10, "/waku/2/rs/1/3").await["result"].is_string());
+    wait_relayed(&node, "/waku/2/rs/1/3", true).await;
+    drop(ws);
+    wait_relayed(&node, "/waku/2/rs/1/3", false).await;
+    assert!(relayed(&node).await.iter().any(|t| t == "/waku/2/rs/1/0"), "the node's own topic stays");
+    node.stop().await;
+
+    // Any topic opened, with small caps: per connection, in total, and in bytes.
+    let node = TestNode::tcp(
+        &dir.path().join("capped"),
+        &[
+            "--bridge-pubsub-topic",
+            "*",
+            "--bridge-max-pubsub-topics-per-connection",
+            "2",
+            "--bridge-max-pubsub-topics",
+            "3",
+            "--bridge-max-topic-bytes-per-connection",
+            "200",
+        ],
+    )
+    .await;
+    let url = format!("ws://{}/", node.bridge.as_deref().expect("bridge"));
+    let (mut a, mut b, mut c) = (connect(&url).await, connect(&url).await, connect(&url).await);
+    assert!(subscribe_on(&mut a, 1, "/waku/2/junk-1").await["result"].is_string());
+    assert!(subscribe_on(&mut a, 2, "/waku/2/junk-2").await["result"].is_string());
+    let reply = subscribe_on(&mut a, 3, "/waku/2/junk-3").await;
+    assert_eq!(reply["error"]["code"], -32005, "{reply}");
+    assert!(reply["error"]["message"].as_str().is_some_and(|m| m.contains("max_pubsub_topics_per_connection")));
+    assert!(subscribe_on(&mut b, 1, "/waku/2/junk-1").await["result"].is_string(), "a topic already held is shared");
+    assert!(subscribe_on(&mut b, 2, "/waku/2/junk-3").await["result"].is_string());
+    let reply = subscribe_on(&mut c, 1, "/waku/2/junk-4").await;
+    assert_eq!(reply["error"]["code"], -32005, "{reply}");
+    assert!(reply["error"]["message"].as_str().is_some_and(|m| m.contains("bridge.max_pubsub_topics)")), "{reply}");
+    assert!(subscribe_on(&mut c, 2, "/waku/2/rs/1/0").await["result"].is_string(), "the node's own topics stay open");
+
+    // The operator is not in the way of the caps: its REST subscriptions work, and a
+    // topic it holds stays when the bridge clients that also used it leave.
+    node.subscribe("/waku/2/operator-topic").await;
+    node.subscribe("/waku/2/junk-3").await;
+    wait_relayed(&node, "/waku/2/operator-topic", true).await;
+    b.close(None).await.expect("close");
+    drop(b);
+    // junk-1 is still used by the first connection; junk-3 is the operator's now.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let topics = relayed(&node).await;
+    assert!(topics.iter().any(|t| t == "/waku/2/junk-1") && topics.iter().any(|t| t == "/waku/2/junk-3"), "{topics:?}");
+    a.close(None).await.expect("close");
+    drop(a);
+    wait_relayed(&node, "/waku/2/junk-1", false).await;
+    wait_relayed(&node, "/waku/2/junk-2", false).await;
+    assert!(relayed(&node).await.iter().any(|t| t == "/waku/2/junk-3"), "the operator's topic stays");
+    assert!(subscribe_on(&mut c, 3, "/waku/2/junk-4").await["result"].is_string(), "room again after they left");
+
+    // Bytes of topic names: 200 per connection here.
+    let mut d = connect(&url).await;
+    let long: Vec<String> = (0..3).map(|i| format!("/hostile/1/{}{i}/proto", "x".repeat(60))).collect();
+    let reply = call(&mut d, 1, "waku_subscribe", json!({"contentTopics": long})).await;
+    assert_eq!(reply["error"]["code"], -32005, "{reply}");
+    assert!(reply["error"]["message"].as_str().is_some_and(|m| m.contains("bytes of topic names")), "{reply}");
+    let reply = call(&mut d, 2, "waku_subscribe", json!({"contentTopics": &long[..2]})).await;
+    let sub = reply["result"].as_str().expect("two fit").to_owned();
+    assert_eq!(call(&mut d, 3, "waku_unsubscribe", json!({"subscription": sub})).await["result"], true);
+    let reply = call(&mut d, 4, "waku_subscribe", json!({"contentTopics": &long[1..]})).await;
+    assert!(reply["result"].is_string(), "an unsubscribe gives its bytes back: {reply}");
+}
+
+/// Issue 18.4: an operator's list is the only topics open to bridge clients, even of the node's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operators_list_is_all_bridge_clients_may_use() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node =
+        TestNode::tcp(dir.path(), &["--bridge-pubsub-topic", "/waku/2/rs/1/0", "--rest-publish-without-peers"]).await;
+    let mut ws = connect(&format!("ws://{}/", node.bridge.as_deref().expect("bridge"))).await;
+    let reply = subscribe_on(&mut ws, 1, "/waku/2/rs/1/1").await;
+    assert_eq!(reply["error"]["code"], -32001, "{reply}");
+    let (message, _) = common::message("listed");
+    let reply = call(&mut ws, 2, "waku_publish", json!({"pubsubTopic": "/waku/2/rs/1/1", "message": message})).await;
+    assert_eq!(reply["error"]["code"], -32001, "{reply}");
+    let reply = call(
+        &mut ws,
+        3,
+        "waku_history",
+        json!({"contentTopics": ["/hostile/1/chat/proto"], "pubsubTopic": "/waku/2/rs/1/1"}),
+    )
+    .await;
+    assert_eq!(reply["error"]["code"], -32001, "{reply}");
+    assert!(subscribe_on(&mut ws, 4, "/waku/2/rs/1/0").await["result"].is_string());
+    let reply = call(&mut ws, 5, "waku_publish", json!({"pubsubTopic": "/waku/2/rs/1/0", "message": message})).await;
+    assert!(reply["result"]["hash"].is_string(), "{reply}");
+    // The operator's REST API is not bound by the bridge's list.
+    let path = format!("/relay/v1/messages/{}", urlencoding::encode("/waku/2/rs/1/1"));
+    let (status, body) = node.post_json(&path, &common::message("operator").0).await;
+    assert_eq!(status, 200, "{body}");
+}

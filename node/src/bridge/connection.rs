@@ -64,6 +64,14 @@ impl Reply {
     }
 }
 
+/// One waku_* subscription of a connection.
+pub struct WakuSubscription {
+    /// Its content topics.
+    pub content_topics: Vec<String>,
+    /// Bytes of topic names it holds (charged to the connection's topic budget).
+    pub bytes: usize,
+}
+
 /// The JSON-RPC state of one connection.
 pub struct Session {
     /// The shared bridge state.
@@ -77,8 +85,8 @@ pub struct Session {
     pub subject: Option<String>,
     /// Peer IP, for rate limits.
     pub ip: IpAddr,
-    /// waku_* subscriptions: id → content topics.
-    pub waku_subs: HashMap<String, Vec<String>>,
+    /// waku_* subscriptions by id.
+    pub waku_subs: HashMap<String, WakuSubscription>,
     /// WalletConnect topics subscribed on this connection.
     pub wc_topics: HashSet<String>,
     limited_in_a_row: u32,
@@ -111,7 +119,7 @@ impl Session {
 
     /// Subscriptions this connection holds.
     pub fn subscription_count(&self) -> usize {
-        self.waku_subs.values().map(Vec::len).sum::<usize>() + self.wc_topics.len()
+        self.waku_subs.values().map(|s| s.content_topics.len()).sum::<usize>() + self.wc_topics.len()
     }
 
     /// Fails if `more` subscriptions would exceed the per-connection cap.
@@ -205,7 +213,7 @@ impl Session {
 
     /// Unregisters the connection and its subscriptions.
     pub fn close(self) {
-        let content: Vec<String> = self.waku_subs.into_values().flatten().collect();
+        let content: Vec<String> = self.waku_subs.into_values().flat_map(|s| s.content_topics).collect();
         let wc: Vec<String> = self.wc_topics.into_iter().collect();
         self.hub.unregister(self.conn, &content, &wc);
     }

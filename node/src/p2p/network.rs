@@ -30,7 +30,7 @@ use super::metadata::{Metadata, Verdict};
 use super::redial::Redialer;
 use super::relay::{self, RelayError};
 use super::transport::TransportFactory;
-use crate::config::Config;
+use crate::config::{Config, MAX_PUBSUB_TOPICS};
 use crate::identity;
 use crate::metrics::NodeMetrics;
 use crate::waku::addr::peer_of;
@@ -46,8 +46,6 @@ use heliograph_proto::store::{StoreQueryRequest, StoreQueryResponse};
 const COMMAND_QUEUE: usize = 1024;
 /// Relayed messages buffered for each local consumer before it lags.
 const DELIVERY_QUEUE: usize = 4096;
-/// Most pubsub topics the node joins, configured plus added at run time.
-const MAX_TOPICS: usize = 1024;
 /// How long start-up waits for every listener to be bound.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often bootstrap redials are checked.
@@ -149,6 +147,15 @@ pub struct NodeInfo {
     pub topics: Vec<PubsubTopic>,
 }
 
+/// Who keeps a joined pubsub topic joined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    /// The operator: configuration or the REST API. Held until unsubscribed.
+    Operator,
+    /// A lease (a bridge client's): held until every lease is released.
+    Lease,
+}
+
 /// Where the outcome of a requested dial goes.
 type DialReply = oneshot::Sender<Result<PeerId, String>>;
 
@@ -160,7 +167,11 @@ enum Command {
     },
     Subscribe {
         topic: PubsubTopic,
+        holder: Holder,
         reply: oneshot::Sender<Result<(), String>>,
+    },
+    Release {
+        topic: PubsubTopic,
     },
     Unsubscribe {
         topic: PubsubTopic,
@@ -256,13 +267,31 @@ impl NetworkHandle {
         Ok(async move { outcome.await.unwrap_or(Err(PublishError::Shutdown)) })
     }
 
-    /// Joins a pubsub topic.
+    /// Joins a pubsub topic for the operator: it stays joined until [`Self::unsubscribe`].
     pub async fn subscribe(&self, topic: PubsubTopic) -> Result<(), String> {
-        self.call(|reply| Command::Subscribe { topic, reply }).await.unwrap_or_else(|| Err("shutting down".into()))
+        self.join_as(topic, Holder::Operator).await
+    }
+
+    /// Joins a pubsub topic under a lease (leases are counted): it stays joined while
+    /// a lease is held or the operator holds it. Give each back with [`Self::release`].
+    pub async fn lease(&self, topic: PubsubTopic) -> Result<(), String> {
+        self.join_as(topic, Holder::Lease).await
+    }
+
+    async fn join_as(&self, topic: PubsubTopic, holder: Holder) -> Result<(), String> {
+        self.call(|reply| Command::Subscribe { topic, holder, reply })
+            .await
+            .unwrap_or_else(|| Err("shutting down".into()))
+    }
+
+    /// Gives back one lease of `topic`; the last one leaves it unless the operator holds it.
+    pub async fn release(&self, topic: PubsubTopic) {
+        // After shutdown there is nothing left to leave.
+        let _ = self.commands.send(Command::Release { topic }).await;
     }
 
     /// Leaves a pubsub topic, configured or joined at run time, as nwaku's REST
-    /// unsubscribe does. Returns whether it left.
+    /// unsubscribe does, unless leases still hold it. Returns whether it left.
     pub async fn unsubscribe(&self, topic: PubsubTopic) -> bool {
         self.call(|reply| Command::Unsubscribe { topic, reply }).await.unwrap_or(false)
     }
@@ -311,6 +340,10 @@ struct Network {
     libp2p_metrics: libp2p::metrics::Metrics,
     metadata: Metadata,
     joined: HashSet<PubsubTopic>,
+    /// Joined topics the operator holds (configured, or subscribed by REST).
+    operator_topics: HashSet<PubsubTopic>,
+    /// Leases held per joined topic.
+    leases: HashMap<PubsubTopic, usize>,
     local_only: RecentIds,
     peers: HashMap<PeerId, PeerState>,
     listen_addrs: Vec<Multiaddr>,
@@ -400,7 +433,9 @@ pub async fn spawn(
     let network = Network {
         swarm,
         metadata: Metadata::new(config.relay.cluster_id, config.shards()),
-        joined: topics.into_iter().collect(),
+        joined: topics.iter().cloned().collect(),
+        operator_topics: topics.into_iter().collect(),
+        leases: HashMap::new(),
         local_only: RecentIds::default(),
         key,
         config: config.clone(),
@@ -571,26 +606,41 @@ impl Network {
             Command::Publish { message, local_fallback, reply } => {
                 let _ = reply.send(self.publish(message, local_fallback));
             }
-            Command::Subscribe { topic, reply } => {
+            Command::Subscribe { topic, holder, reply } => {
                 let result = if self.joined.contains(&topic) {
                     Ok(())
-                } else if self.joined.len() >= MAX_TOPICS {
-                    Err(format!("the node already relays {MAX_TOPICS} topics, the limit"))
+                } else if self.joined.len() >= MAX_PUBSUB_TOPICS {
+                    Err(format!("the node already relays {MAX_PUBSUB_TOPICS} topics, the limit"))
                 } else {
                     join(&mut self.swarm, &topic);
-                    info!(topic = %topic, "joined pubsub topic");
-                    self.joined.insert(topic);
+                    info!(topic = %topic, ?holder, "joined pubsub topic");
+                    self.joined.insert(topic.clone());
                     Ok(())
                 };
+                if result.is_ok() {
+                    match holder {
+                        Holder::Operator => {
+                            self.operator_topics.insert(topic);
+                        }
+                        Holder::Lease => *self.leases.entry(topic).or_default() += 1,
+                    }
+                }
                 let _ = reply.send(result);
             }
-            Command::Unsubscribe { topic, reply } => {
-                let left = self.joined.remove(&topic);
-                if left {
-                    self.swarm.behaviour_mut().relay.unsubscribe(&IdentTopic::new(topic.to_string()));
-                    self.metrics.mesh_peers.remove(&crate::metrics::TopicLabel { topic: topic.to_string() });
-                    info!(topic = %topic, "left pubsub topic");
+            Command::Release { topic } => {
+                if let Some(held) = self.leases.get_mut(&topic) {
+                    *held -= 1;
+                    if *held == 0 {
+                        self.leases.remove(&topic);
+                        if !self.operator_topics.contains(&topic) {
+                            self.leave(&topic);
+                        }
+                    }
                 }
+            }
+            Command::Unsubscribe { topic, reply } => {
+                self.operator_topics.remove(&topic);
+                let left = !self.leases.contains_key(&topic) && self.leave(&topic);
                 let _ = reply.send(left);
             }
             Command::Dial { addr, reply } => self.start_dial(addr, Some(reply)),
@@ -639,6 +689,17 @@ impl Network {
                 });
             }
         }
+    }
+
+    /// Leaves `topic` if joined; whether it was.
+    fn leave(&mut self, topic: &PubsubTopic) -> bool {
+        let left = self.joined.remove(topic);
+        if left {
+            self.swarm.behaviour_mut().relay.unsubscribe(&IdentTopic::new(topic.to_string()));
+            self.metrics.mesh_peers.remove(&crate::metrics::TopicLabel { topic: topic.to_string() });
+            info!(topic = %topic, "left pubsub topic");
+        }
+        left
     }
 
     fn publish(&mut self, message: RelayMessage, local_fallback: bool) -> Result<PublishOutcome, PublishError> {

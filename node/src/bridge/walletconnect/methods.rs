@@ -200,7 +200,7 @@ async fn publish(
     let pubsub = relayed.pubsub_topic.clone();
     let mut outcome = hub.network.publish_or_deliver_locally(relayed.clone()).await;
     if matches!(outcome, Err(PublishError::NotSubscribed(_))) {
-        hub.network.subscribe(pubsub).await.map_err(RpcError::internal)?;
+        hub.use_topic(session.conn, &pubsub).await?;
         outcome = hub.network.publish_or_deliver_locally(relayed).await;
     }
     match outcome {
@@ -216,11 +216,18 @@ async fn publish(
 async fn subscribe(session: &mut Session, client: &str, topic: &str) -> Result<String, RpcError> {
     if !session.wc_topics.contains(topic) {
         session.check_room(1)?;
+        session.hub.charge_topic_bytes(session.conn, topic.len())?;
         // The shard of the topic must be relayed for messages from other nodes to arrive.
         let content = super::message::content_topic(topic);
         if let Ok(ct) = content.parse::<crate::waku::ContentTopic>() {
-            let shard = session.hub.autoshard(&ct)?;
-            session.hub.network.subscribe(shard).await.map_err(RpcError::internal)?;
+            let used = match session.hub.autoshard(&ct) {
+                Ok(shard) => session.hub.use_topic(session.conn, &shard).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = used {
+                session.hub.refund_topic_bytes(session.conn, topic.len());
+                return Err(e);
+            }
         }
         session.wc_topics.insert(topic.to_owned());
         session.hub.wc_subscribed();
@@ -231,5 +238,6 @@ async fn subscribe(session: &mut Session, client: &str, topic: &str) -> Result<S
 fn unsubscribe(session: &mut Session, topic: &str) {
     if session.wc_topics.remove(topic) {
         session.hub.wc_unsubscribe(session.conn, topic);
+        session.hub.refund_topic_bytes(session.conn, topic.len());
     }
 }
