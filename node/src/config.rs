@@ -12,6 +12,12 @@ use serde::{Deserialize, Serialize};
 use crate::waku::bootstrap::BootstrapPeer;
 use crate::waku::{PubsubTopic, TopicError};
 
+/// Most pubsub topics the node joins, configured plus added at run time.
+pub const MAX_PUBSUB_TOPICS: usize = 1024;
+
+/// The `bridge.pubsub_topics` entry that opens every pubsub topic to bridge clients.
+pub const ANY_TOPIC: &str = "*";
+
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -123,6 +129,18 @@ pub struct BridgeConfig {
     pub max_frame_size: usize,
     /// Most subscriptions (content or WalletConnect topics) one connection holds.
     pub max_subscriptions: usize,
+    /// Pubsub topics bridge clients may subscribe, publish and read history on; `"*"`
+    /// opens any. Empty: the node's own topics and every shard of its cluster.
+    pub pubsub_topics: Vec<String>,
+    /// Most pubsub topics one connection may have the node join beyond its own.
+    pub max_pubsub_topics_per_connection: usize,
+    /// Most pubsub topics all bridge connections together may have the node join beyond its
+    /// own; the operator's REST subscriptions keep the rest of the node's topic room.
+    pub max_pubsub_topics: usize,
+    /// Most bytes of topic names one connection's subscriptions may hold.
+    pub max_topic_bytes_per_connection: usize,
+    /// Most bytes of topic names all bridge subscriptions together may hold.
+    pub max_topic_bytes: usize,
     /// Bytes queued for one connection before it is disconnected as a slow consumer.
     pub max_pending_bytes: usize,
     /// Longest a single socket write may take before the connection is dropped as a slow consumer.
@@ -134,7 +152,15 @@ pub struct BridgeConfig {
     pub rate_limit_per_ip: u32,
     /// Most connections at once.
     pub max_connections: usize,
-    /// Refuse waku_* connections without a valid token (WalletConnect clients use their auth JWT).
+    /// Most connections open at once from one IP address, counted from the TCP accept,
+    /// so half-open handshakes count too; more get HTTP 503. Trusted proxies are not counted.
+    pub max_connections_per_ip: usize,
+    /// Longest a client may take to send its whole WebSocket upgrade request; slower
+    /// (half-open) connections are closed.
+    #[serde(with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+    /// Refuse connections without a valid token, and waku_* calls on connections without one
+    /// (a WalletConnect auth JWT admits a connection to the irn_* methods only).
     pub require_token: bool,
     /// Ed25519 public keys (hex or base64) that sign capability tokens; list two while rotating.
     pub token_keys: Vec<String>,
@@ -161,11 +187,18 @@ impl Default for BridgeConfig {
             ping_interval: Duration::from_secs(20),
             max_frame_size: 1024 * 1024,
             max_subscriptions: 1000,
+            pubsub_topics: Vec::new(),
+            max_pubsub_topics_per_connection: 8,
+            max_pubsub_topics: 64,
+            max_topic_bytes_per_connection: 64 * 1024,
+            max_topic_bytes: 64 * 1024 * 1024,
             max_pending_bytes: 8 * 1024 * 1024,
             write_timeout: Duration::from_secs(10),
             rate_limit_per_client: 100,
             rate_limit_per_ip: 1000,
             max_connections: 10_000,
+            max_connections_per_ip: 256,
+            handshake_timeout: Duration::from_secs(10),
             require_token: false,
             token_keys: Vec::new(),
             trusted_proxies: Vec::new(),
@@ -223,6 +256,11 @@ pub struct RelayConfig {
     pub pubsub_topics: Vec<String>,
     /// Messages kept per topic for `GET /relay/v1/messages` polling.
     pub cache_size: usize,
+    /// Farthest a message timestamp may be from this node's clock, either way: messages
+    /// beyond it are refused from peers (not forwarded), REST, lightpush and the bridge.
+    /// Messages without a timestamp pass. nwaku's window is 20 s.
+    #[serde(with = "humantime_serde")]
+    pub max_timestamp_drift: Duration,
 }
 
 /// The nwaku-compatible REST API.
@@ -239,6 +277,12 @@ pub struct RestConfig {
     /// this node's own consumers (REST cache, filter subscribers, store) only, as
     /// nwaku does. Off: such a publish gets 503, so the caller knows it went nowhere.
     pub publish_without_peers: bool,
+    /// Longest a client may take to send a whole request head, and longest a
+    /// keep-alive connection may sit idle; slower (half-open) connections are closed.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// Most connections open at once from one IP address; more get HTTP 503.
+    pub max_connections_per_ip: usize,
 }
 
 /// How hard the store works to keep what it acknowledged.
@@ -337,7 +381,14 @@ impl Default for NetworkConfig {
 
 impl Default for RelayConfig {
     fn default() -> Self {
-        RelayConfig { cluster_id: 1, num_shards: 8, shards: Vec::new(), pubsub_topics: Vec::new(), cache_size: 100 }
+        RelayConfig {
+            cluster_id: 1,
+            num_shards: 8,
+            shards: Vec::new(),
+            pubsub_topics: Vec::new(),
+            cache_size: 100,
+            max_timestamp_drift: crate::waku::message::DEFAULT_MAX_TIMESTAMP_DRIFT,
+        }
     }
 }
 
@@ -348,6 +399,8 @@ impl Default for RestConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8645)),
             static_dir: None,
             publish_without_peers: false,
+            header_timeout: Duration::from_secs(10),
+            max_connections_per_ip: 64,
         }
     }
 }
@@ -443,6 +496,9 @@ impl Config {
         if self.store.max_page_size == 0 {
             return Err(ConfigError::Invalid("store.max_page_size must be at least 1".into()));
         }
+        if self.relay.max_timestamp_drift < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid("relay.max_timestamp_drift must be at least 1s (nwaku uses 20s)".into()));
+        }
         if self.relay.cache_size == 0 {
             return Err(ConfigError::Invalid("relay.cache_size must be at least 1".into()));
         }
@@ -457,6 +513,23 @@ impl Config {
         if self.bridge.max_frame_size < 1024 || self.bridge.max_subscriptions == 0 || self.bridge.max_connections == 0 {
             return Err(ConfigError::Invalid(
                 "bridge.max_frame_size must be at least 1024, max_subscriptions and max_connections at least 1".into(),
+            ));
+        }
+        for topic in self.bridge.pubsub_topics.iter().filter(|t| *t != ANY_TOPIC) {
+            topic.parse::<PubsubTopic>()?;
+        }
+        let room = MAX_PUBSUB_TOPICS / 2;
+        if self.bridge.max_pubsub_topics > room {
+            return Err(ConfigError::Invalid(format!(
+                "bridge.max_pubsub_topics must be at most {room}, so the operator keeps room for its own topics"
+            )));
+        }
+        if self.bridge.max_connections_per_ip == 0 || self.rest.max_connections_per_ip == 0 {
+            return Err(ConfigError::Invalid("rest and bridge max_connections_per_ip must be at least 1".into()));
+        }
+        if self.bridge.handshake_timeout.is_zero() || self.rest.header_timeout.is_zero() {
+            return Err(ConfigError::Invalid(
+                "bridge.handshake_timeout and rest.header_timeout must be above 0 (slow clients are cut off)".into(),
             ));
         }
         self.pubsub_topics()?;
@@ -539,6 +612,11 @@ pub struct Cli {
     #[arg(long = "pubsub-topic", env = "HELIOGRAPH_PUBSUB_TOPICS", value_delimiter = ',', value_name = "TOPIC")]
     pub pubsub_topics: Vec<String>,
 
+    /// Farthest a message timestamp may be from this node's clock, either way, e.g. `20s`;
+    /// messages beyond it are refused on every ingress [default: 20s].
+    #[arg(long, env = "HELIOGRAPH_MAX_TIMESTAMP_DRIFT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub max_timestamp_drift: Option<Duration>,
+
     /// Address of the REST API and /metrics [default: 127.0.0.1:8645].
     #[arg(long, env = "HELIOGRAPH_REST_ADDR", value_name = "IP:PORT")]
     pub rest_addr: Option<SocketAddr>,
@@ -548,6 +626,15 @@ pub struct Cli {
     /// [default: off: 503].
     #[arg(long, env = "HELIOGRAPH_REST_PUBLISH_WITHOUT_PEERS")]
     pub rest_publish_without_peers: bool,
+
+    /// Longest a REST client may take to send a request head, or sit idle between
+    /// keep-alive requests, before it is disconnected [default: 10s].
+    #[arg(long, env = "HELIOGRAPH_REST_HEADER_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub rest_header_timeout: Option<Duration>,
+
+    /// Most REST connections open at once from one IP address [default: 64].
+    #[arg(long, env = "HELIOGRAPH_REST_MAX_CONNECTIONS_PER_IP", value_name = "N")]
+    pub rest_max_connections_per_ip: Option<usize>,
 
     /// Folder of static pages served under `/demo/` on the REST address (e.g. the demo apps).
     #[arg(long, env = "HELIOGRAPH_STATIC_DIR", value_name = "DIR")]
@@ -611,6 +698,32 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_SUBSCRIPTIONS", value_name = "N")]
     pub bridge_max_subscriptions: Option<usize>,
 
+    /// Pubsub topic bridge clients may use (repeatable); `*` opens any [default: the node's own
+    /// topics and every shard of its cluster].
+    #[arg(
+        long = "bridge-pubsub-topic",
+        env = "HELIOGRAPH_BRIDGE_PUBSUB_TOPICS",
+        value_delimiter = ',',
+        value_name = "TOPIC"
+    )]
+    pub bridge_pubsub_topics: Vec<String>,
+
+    /// Most pubsub topics one bridge connection may have the node join beyond its own [default: 8].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_PUBSUB_TOPICS_PER_CONNECTION", value_name = "N")]
+    pub bridge_max_pubsub_topics_per_connection: Option<usize>,
+
+    /// Most pubsub topics all bridge connections may have the node join beyond its own [default: 64].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_PUBSUB_TOPICS", value_name = "N")]
+    pub bridge_max_pubsub_topics: Option<usize>,
+
+    /// Most bytes of topic names one bridge connection's subscriptions may hold [default: 65536].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_TOPIC_BYTES_PER_CONNECTION", value_name = "BYTES")]
+    pub bridge_max_topic_bytes_per_connection: Option<usize>,
+
+    /// Most bytes of topic names all bridge subscriptions may hold [default: 67108864].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_TOPIC_BYTES", value_name = "BYTES")]
+    pub bridge_max_topic_bytes: Option<usize>,
+
     /// Bytes queued for one bridge connection before it is dropped as a slow consumer
     /// [default: 8388608].
     #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_PENDING_BYTES", value_name = "BYTES")]
@@ -645,6 +758,14 @@ pub struct Cli {
     /// up to it [default: 4194304].
     #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_RESPONSE_BYTES", value_name = "BYTES")]
     pub bridge_max_response_bytes: Option<usize>,
+    /// Most bridge connections open at once from one IP address, half-open ones included;
+    /// trusted proxies are not counted [default: 256].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_CONNECTIONS_PER_IP", value_name = "N")]
+    pub bridge_max_connections_per_ip: Option<usize>,
+
+    /// Longest a bridge client may take to send its WebSocket upgrade request [default: 10s].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_HANDSHAKE_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub bridge_handshake_timeout: Option<Duration>,
 
     /// Refuse waku_* bridge connections without a valid token (`--bridge-require-token` or
     /// `--bridge-require-token false`) [default: false].
@@ -753,7 +874,10 @@ impl Cli {
         set(&mut config.relay.num_shards, &self.num_shards);
         set_list(&mut config.relay.shards, &self.shards);
         set_list(&mut config.relay.pubsub_topics, &self.pubsub_topics);
+        set(&mut config.relay.max_timestamp_drift, &self.max_timestamp_drift);
         set(&mut config.rest.addr, &self.rest_addr);
+        set(&mut config.rest.header_timeout, &self.rest_header_timeout);
+        set(&mut config.rest.max_connections_per_ip, &self.rest_max_connections_per_ip);
         if self.rest_publish_without_peers {
             config.rest.publish_without_peers = true;
         }
@@ -778,6 +902,11 @@ impl Cli {
         set(&mut config.bridge.ping_interval, &self.bridge_ping_interval);
         set(&mut config.bridge.max_frame_size, &self.bridge_max_frame_size);
         set(&mut config.bridge.max_subscriptions, &self.bridge_max_subscriptions);
+        set_list(&mut config.bridge.pubsub_topics, &self.bridge_pubsub_topics);
+        set(&mut config.bridge.max_pubsub_topics_per_connection, &self.bridge_max_pubsub_topics_per_connection);
+        set(&mut config.bridge.max_pubsub_topics, &self.bridge_max_pubsub_topics);
+        set(&mut config.bridge.max_topic_bytes_per_connection, &self.bridge_max_topic_bytes_per_connection);
+        set(&mut config.bridge.max_topic_bytes, &self.bridge_max_topic_bytes);
         set(&mut config.bridge.max_pending_bytes, &self.bridge_max_pending_bytes);
         set(&mut config.bridge.write_timeout, &self.bridge_write_timeout);
         set(&mut config.bridge.rate_limit_per_client, &self.bridge_rate_limit_per_client);
@@ -786,6 +915,8 @@ impl Cli {
         set(&mut config.bridge.wc_mailbox_max_bytes, &self.bridge_wc_mailbox_max_bytes);
         set(&mut config.bridge.wc_topic_max_bytes, &self.bridge_wc_topic_max_bytes);
         set(&mut config.bridge.max_response_bytes, &self.bridge_max_response_bytes);
+        set(&mut config.bridge.max_connections_per_ip, &self.bridge_max_connections_per_ip);
+        set(&mut config.bridge.handshake_timeout, &self.bridge_handshake_timeout);
         set(&mut config.bridge.require_token, &self.bridge_require_token);
         set_list(&mut config.bridge.token_keys, &self.bridge_token_keys);
         set_list(&mut config.bridge.trusted_proxies, &self.trusted_proxies);
@@ -833,8 +964,14 @@ mod tests {
         assert_eq!(config.network.idle_connection_timeout, Duration::from_secs(90));
         assert_eq!(config.rest, RestConfig::default());
 
-        let cli = Cli::parse_from(["heliograph", "--cluster-id", "5", "--shard", "0,1"]);
+        assert_eq!(config.relay.max_timestamp_drift, Duration::from_secs(20));
+
+        let cli = Cli::parse_from(["heliograph", "--cluster-id", "5", "--shard", "0,1", "--max-timestamp-drift", "1m"]);
         cli.apply(&mut config);
+        assert_eq!(config.relay.max_timestamp_drift, Duration::from_secs(60));
+        let cli = Cli::parse_from(["heliograph", "--rest-header-timeout", "3s", "--rest-max-connections-per-ip", "9"]);
+        cli.apply(&mut config);
+        assert_eq!((config.rest.header_timeout, config.rest.max_connections_per_ip), (Duration::from_secs(3), 9));
         assert_eq!(config.relay.cluster_id, 5);
         assert_eq!(config.relay.shards, [0, 1]);
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/heliograph"));
@@ -877,6 +1014,12 @@ mod tests {
         config.relay.num_shards = 8;
         config.relay.pubsub_topics = vec!["/waku/2/rs/2/0".into()];
         assert!(config.validate().expect_err("other cluster").to_string().contains("cluster 2"));
+        let mut config = Config::default();
+        config.bridge.pubsub_topics = vec!["*".into(), "not a topic".into()];
+        assert!(config.validate().expect_err("bad topic").to_string().contains("not a topic"));
+        config.bridge.pubsub_topics = vec![];
+        config.bridge.max_pubsub_topics = 1000;
+        assert!(config.validate().expect_err("too many").to_string().contains("max_pubsub_topics"));
 
         let mut config = Config::default();
         config.light.lightpush_node = Some("/ip4/127.0.0.1/tcp/60000".parse().expect("addr"));
@@ -900,6 +1043,16 @@ mod tests {
             "65536",
             "--bridge-max-subscriptions",
             "10",
+            "--bridge-pubsub-topic",
+            "/waku/2/rs/1/0,*",
+            "--bridge-max-pubsub-topics-per-connection",
+            "3",
+            "--bridge-max-pubsub-topics",
+            "30",
+            "--bridge-max-topic-bytes-per-connection",
+            "300",
+            "--bridge-max-topic-bytes",
+            "3000",
             "--bridge-max-pending-bytes",
             "4096",
             "--bridge-write-timeout",
@@ -916,6 +1069,10 @@ mod tests {
             "100000",
             "--bridge-max-response-bytes",
             "300000",
+            "--bridge-max-connections-per-ip",
+            "4",
+            "--bridge-handshake-timeout",
+            "2s",
             "--bridge-require-token",
             "--bridge-token-key",
             "aa,bb",
@@ -931,7 +1088,11 @@ mod tests {
         assert_eq!(bridge.ping_interval, Duration::from_secs(15));
         assert_eq!((bridge.max_frame_size, bridge.max_subscriptions, bridge.max_pending_bytes), (65536, 10, 4096));
         assert_eq!(bridge.write_timeout, Duration::from_secs(3));
+        assert_eq!(bridge.pubsub_topics, ["/waku/2/rs/1/0", "*"]);
+        assert_eq!((bridge.max_pubsub_topics_per_connection, bridge.max_pubsub_topics), (3, 30));
+        assert_eq!((bridge.max_topic_bytes_per_connection, bridge.max_topic_bytes), (300, 3000));
         assert_eq!((bridge.rate_limit_per_client, bridge.rate_limit_per_ip, bridge.max_connections), (7, 70, 5));
+        assert_eq!((bridge.max_connections_per_ip, bridge.handshake_timeout), (4, Duration::from_secs(2)));
         assert!(bridge.require_token);
         assert_eq!(bridge.token_keys, ["aa", "bb"]);
         assert_eq!(bridge.trusted_proxies.len(), 2);
@@ -955,11 +1116,18 @@ mod tests {
             "BRIDGE_PING_INTERVAL",
             "BRIDGE_MAX_FRAME_SIZE",
             "BRIDGE_MAX_SUBSCRIPTIONS",
+            "BRIDGE_PUBSUB_TOPICS",
+            "BRIDGE_MAX_PUBSUB_TOPICS_PER_CONNECTION",
+            "BRIDGE_MAX_PUBSUB_TOPICS",
+            "BRIDGE_MAX_TOPIC_BYTES_PER_CONNECTION",
+            "BRIDGE_MAX_TOPIC_BYTES",
             "BRIDGE_MAX_PENDING_BYTES",
             "BRIDGE_WRITE_TIMEOUT",
             "BRIDGE_RATE_LIMIT_PER_CLIENT",
             "BRIDGE_RATE_LIMIT_PER_IP",
             "BRIDGE_MAX_CONNECTIONS",
+            "BRIDGE_MAX_CONNECTIONS_PER_IP",
+            "BRIDGE_HANDSHAKE_TIMEOUT",
             "BRIDGE_REQUIRE_TOKEN",
             "BRIDGE_TOKEN_KEYS",
             "TRUSTED_PROXIES",

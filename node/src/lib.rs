@@ -4,6 +4,7 @@
 
 pub mod bridge;
 pub mod config;
+pub mod http_server;
 pub mod identity;
 pub mod light;
 pub mod metrics;

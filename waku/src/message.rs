@@ -2,6 +2,7 @@
 //! from its own APIs before it enters the mesh.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use heliograph_proto::{Message, WakuMessage};
 use sha2::{Digest, Sha256};
@@ -22,6 +23,12 @@ pub const MAX_CONTENT_TOPIC_LEN: usize = 4096;
 /// Longest `meta` field (14/WAKU2-MESSAGE: up to 64 bytes; nwaku refuses longer).
 pub const MAX_META_LEN: usize = 64;
 
+/// How far a message timestamp may be from the receiving node's clock, either way,
+/// by default: 20 s, nwaku's `MaxMessageTimestampVariance`. Relayed messages take
+/// well under a second; more means a wrong clock or a replay, and a timestamp far
+/// off poisons store retention and gap filling, which order by it.
+pub const DEFAULT_MAX_TIMESTAMP_DRIFT: Duration = Duration::from_secs(20);
+
 /// Why a message was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum MessageError {
@@ -40,6 +47,21 @@ pub enum MessageError {
     /// The meta field is longer than [`MAX_META_LEN`].
     #[error("invalid length for Meta field: {0} bytes, the limit is {MAX_META_LEN}")]
     MetaTooLong(usize),
+    /// The timestamp is farther from the node's clock than the accepted drift.
+    #[error(
+        "message timestamp {timestamp} ns is {} s {} the node's clock; at most {max_drift_secs} s either way is \
+         accepted: send the current time in ns, or no timestamp",
+        offset_ns.unsigned_abs() / 1_000_000_000,
+        if *offset_ns > 0 { "ahead of" } else { "behind" }
+    )]
+    TimestampOutOfWindow {
+        /// The message's timestamp, ns.
+        timestamp: i64,
+        /// Timestamp minus now, ns (saturated).
+        offset_ns: i64,
+        /// The accepted drift, s.
+        max_drift_secs: u64,
+    },
 }
 
 impl MessageError {
@@ -51,6 +73,7 @@ impl MessageError {
             MessageError::NoContentTopic => "no_content_topic",
             MessageError::ContentTopicTooLong(_) => "content_topic_too_long",
             MessageError::MetaTooLong(_) => "meta_too_long",
+            MessageError::TimestampOutOfWindow { .. } => "timestamp_out_of_window",
         }
     }
 }
@@ -106,6 +129,21 @@ pub fn relay_id(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }
 
+/// Checks that `message`'s timestamp is within `max_drift` of `now_ns` (the
+/// receiving node's clock). A message without a timestamp (absent or 0) passes, as in
+/// nwaku: the store orders it by its receive time.
+pub fn check_timestamp(message: &WakuMessage, now_ns: i64, max_drift: Duration) -> Result<(), MessageError> {
+    let Some(timestamp) = message.timestamp.filter(|t| *t != 0) else {
+        return Ok(());
+    };
+    let drift = i64::try_from(max_drift.as_nanos()).unwrap_or(i64::MAX);
+    let offset_ns = timestamp.saturating_sub(now_ns);
+    if offset_ns.checked_abs().is_none_or(|a| a > drift) {
+        return Err(MessageError::TimestampOutOfWindow { timestamp, offset_ns, max_drift_secs: max_drift.as_secs() });
+    }
+    Ok(())
+}
+
 fn check_fields(message: &WakuMessage) -> Result<(), MessageError> {
     if message.content_topic.is_empty() {
         return Err(MessageError::NoContentTopic);
@@ -136,6 +174,31 @@ mod tests {
         assert_eq!(relayed.clone().hash(), expected, "clones carry it");
         let other = RelayMessage::encode(PubsubTopic::Sharded { cluster: 1, shard: 1 }, msg).expect("valid");
         assert_ne!(other.hash(), expected, "the pubsub topic is part of the hash");
+    }
+
+    #[test]
+    fn timestamps_beyond_the_drift_either_way_are_refused_and_absent_ones_pass() {
+        const NOW: i64 = 1_800_000_000_000_000_000;
+        let drift = DEFAULT_MAX_TIMESTAMP_DRIFT;
+        let at = |timestamp: Option<i64>| WakuMessage {
+            payload: vec![1],
+            content_topic: "/a/1/b/proto".into(),
+            timestamp,
+            ..Default::default()
+        };
+        let edge = 20_000_000_000;
+        for ok in [None, Some(0), Some(NOW), Some(NOW - edge), Some(NOW + edge)] {
+            assert!(check_timestamp(&at(ok), NOW, drift).is_ok(), "{ok:?}");
+        }
+        for bad in [Some(NOW - edge - 1), Some(NOW + edge + 1), Some(i64::MAX), Some(i64::MIN), Some(1)] {
+            let err = check_timestamp(&at(bad), NOW, drift).expect_err("refused");
+            assert_eq!(err.label(), "timestamp_out_of_window");
+            assert!(err.to_string().contains("at most 20 s"), "{err}");
+        }
+        let err = check_timestamp(&at(Some(i64::MAX)), NOW, drift).expect_err("refused").to_string();
+        assert!(err.contains("ahead of"), "{err}");
+        let err = check_timestamp(&at(Some(NOW - 3_600_000_000_000)), NOW, drift).expect_err("refused").to_string();
+        assert!(err.contains("3600 s behind"), "{err}");
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub fn node_config(dir: &Path) -> anyhow::Result<Config> {
     config.bridge.rate_limit_per_client = 0;
     // Room for the 10k idle connections and the fan-out runs' subscribers.
     config.bridge.max_connections = 20_000;
+    // Every bench client connects from loopback.
+    config.bridge.max_connections_per_ip = 20_000;
     Ok(config)
 }
 

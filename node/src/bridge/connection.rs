@@ -64,6 +64,14 @@ impl Reply {
     }
 }
 
+/// One waku_* subscription of a connection.
+pub struct WakuSubscription {
+    /// Its content topics.
+    pub content_topics: Vec<String>,
+    /// Bytes of topic names it holds (charged to the connection's topic budget).
+    pub bytes: usize,
+}
+
 /// The JSON-RPC state of one connection.
 pub struct Session {
     /// The shared bridge state.
@@ -72,12 +80,13 @@ pub struct Session {
     pub conn: ConnId,
     /// The verified WalletConnect client, if the socket came with an auth JWT.
     pub client: Option<ClientId>,
-    /// The access token's subject, if the socket came with a token (for rate limits).
+    /// The access token's subject, if the socket came with a token: the operator's grant
+    /// (for `waku_*` under `bridge.require_token`, and for rate limits).
     pub subject: Option<String>,
     /// Peer IP, for rate limits.
     pub ip: IpAddr,
-    /// waku_* subscriptions: id → content topics.
-    pub waku_subs: HashMap<String, Vec<String>>,
+    /// waku_* subscriptions by id.
+    pub waku_subs: HashMap<String, WakuSubscription>,
     /// WalletConnect topics subscribed on this connection.
     pub wc_topics: HashSet<String>,
     /// Set while the hub has backlog left to stream to this connection.
@@ -113,7 +122,7 @@ impl Session {
 
     /// Subscriptions this connection holds.
     pub fn subscription_count(&self) -> usize {
-        self.waku_subs.values().map(Vec::len).sum::<usize>() + self.wc_topics.len()
+        self.waku_subs.values().map(|s| s.content_topics.len()).sum::<usize>() + self.wc_topics.len()
     }
 
     /// Fails if `more` subscriptions would exceed the per-connection cap.
@@ -136,6 +145,20 @@ impl Session {
                 "irn_* methods need a WalletConnect relay auth JWT: connect with ?auth=<JWT>",
             )
         })
+    }
+
+    /// Whether this connection may call `method`. With `bridge.require_token`, `waku_*`
+    /// methods need an operator grant (an access token); a WalletConnect auth JWT is
+    /// self-signed, so it proves only a client key and admits only the relay's `irn_*` methods.
+    pub fn authorize(&self, method: &str) -> Result<(), RpcError> {
+        if method.starts_with("waku_") && self.hub.config.require_token && self.subject.is_none() {
+            return Err(RpcError::new(
+                code::UNAUTHORIZED,
+                "waku_* methods need a bridge token (bridge.require_token is on): connect with ?token=… or \
+                 Authorization: Bearer …; a WalletConnect auth JWT admits irn_* methods only",
+            ));
+        }
+        Ok(())
     }
 
     /// Handles one text frame.
@@ -165,6 +188,9 @@ impl Session {
                     return Reply { frame: id.map(|id| jsonrpc::error(&id, &error)), ..Reply::default() };
                 }
                 self.limited_in_a_row = 0;
+                if let Err(error) = self.authorize(&method) {
+                    return Reply { frame: id.map(|id| answer(id, &method, Err(error))), ..Reply::default() };
+                }
                 if method == "waku_publish" {
                     return match waku_methods::start_publish(self, params).await {
                         Ok(pending) => Reply {
@@ -190,7 +216,7 @@ impl Session {
 
     /// Unregisters the connection and its subscriptions.
     pub fn close(self) {
-        let content: Vec<String> = self.waku_subs.into_values().flatten().collect();
+        let content: Vec<String> = self.waku_subs.into_values().flat_map(|s| s.content_topics).collect();
         let wc: Vec<String> = self.wc_topics.into_iter().collect();
         self.hub.unregister(self.conn, &content, &wc);
     }

@@ -22,6 +22,7 @@ use super::access::AllowLists;
 use super::jsonrpc;
 use super::metrics::BridgeMetrics;
 use super::tokens::Tokens;
+use super::topics::{BridgeTopics, TopicError};
 use super::walletconnect::mailbox::{self, ConnId, Limits, Mailbox, MailboxError, Push};
 use super::walletconnect::message::WcMessage;
 use crate::config::{BridgeConfig, Config};
@@ -109,11 +110,11 @@ struct WakuSub {
     pubsub: Option<String>,
 }
 
-#[derive(Default)]
 struct Inner {
     conns: HashMap<ConnId, ConnHandle>,
     waku: HashMap<String, HashMap<ConnId, Vec<WakuSub>>>,
     mailbox: Mailbox,
+    topics: BridgeTopics,
 }
 
 /// The bridge's shared state.
@@ -157,6 +158,8 @@ impl Hub {
         let first_push = now_ms().saturating_mul(1000);
         Arc::new(Hub {
             inner: Mutex::new(Inner {
+                conns: HashMap::new(),
+                waku: HashMap::new(),
                 mailbox: Mailbox::new(
                     first_push,
                     Limits {
@@ -164,7 +167,7 @@ impl Hub {
                         max_topic_bytes: config.bridge.wc_topic_max_bytes,
                     },
                 ),
-                ..Default::default()
+                topics: BridgeTopics::new(config),
             }),
             next_conn: AtomicU64::new(1),
             network,
@@ -210,7 +213,16 @@ impl Hub {
         for topic in wc_topics {
             removed += usize::from(inner.mailbox.unsubscribe(conn, topic));
         }
+        let leased = inner.topics.close(conn);
         drop(inner);
+        if !leased.is_empty() {
+            let network = self.network.clone();
+            tokio::spawn(async move {
+                for topic in leased {
+                    network.release(topic).await;
+                }
+            });
+        }
         self.metrics.subscriptions.dec_by(removed as i64);
         self.metrics.connections.dec();
     }
@@ -230,6 +242,32 @@ impl Hub {
         content_topic
             .pubsub_topic(self.cluster_id, self.num_shards)
             .map_err(|e| jsonrpc::RpcError::params(format!("cannot autoshard {content_topic}: {e}")))
+    }
+
+    /// Checks that bridge clients may use `topic` (`bridge.pubsub_topics`).
+    pub fn allow_topic(&self, topic: &PubsubTopic) -> Result<(), jsonrpc::RpcError> {
+        self.lock().topics.check_allowed(topic).map_err(topic_error)
+    }
+
+    /// Lets `conn` use `topic`: within the caps, and joined (leased until the connection
+    /// closes) when it is beyond the node's own topics.
+    pub async fn use_topic(&self, conn: ConnId, topic: &PubsubTopic) -> Result<(), jsonrpc::RpcError> {
+        let lease = self.lock().topics.admit(conn, topic).map_err(topic_error)?;
+        if lease && let Err(e) = self.network.lease(topic.clone()).await {
+            self.lock().topics.forget(conn, topic);
+            return Err(jsonrpc::RpcError::internal(e));
+        }
+        Ok(())
+    }
+
+    /// Counts `bytes` of topic names a new subscription of `conn` holds, within the caps.
+    pub fn charge_topic_bytes(&self, conn: ConnId, bytes: usize) -> Result<(), jsonrpc::RpcError> {
+        self.lock().topics.charge(conn, bytes).map_err(topic_error)
+    }
+
+    /// Gives back the bytes of an ended subscription of `conn`.
+    pub fn refund_topic_bytes(&self, conn: ConnId, bytes: usize) {
+        self.lock().topics.refund(conn, bytes);
     }
 
     /// Subscribes `conn` to waku messages on `content_topics` (optionally only on `pubsub`).
@@ -473,7 +511,15 @@ pub fn spawn_fanout(hub: Arc<Hub>, shutdown: CancellationToken) -> tokio::task::
     })
 }
 
-/// A WakuMessage built for publishing, with its pubsub topic resolved.
+fn topic_error(error: TopicError) -> jsonrpc::RpcError {
+    let code = match error {
+        TopicError::NotAllowed(_) => jsonrpc::code::UNAUTHORIZED,
+        _ => jsonrpc::code::LIMIT_EXCEEDED,
+    };
+    jsonrpc::RpcError::new(code, error.to_string())
+}
+
+/// A WakuMessage built for publishing, with its pubsub topic resolved and open to bridge clients.
 pub fn relay_message(hub: &Hub, pubsub: Option<&str>, message: WakuMessage) -> Result<RelayMessage, jsonrpc::RpcError> {
     let pubsub = match pubsub {
         Some(p) => p.parse::<PubsubTopic>().map_err(|e| jsonrpc::RpcError::params(format!("pubsubTopic: {e}")))?,
@@ -485,5 +531,6 @@ pub fn relay_message(hub: &Hub, pubsub: Option<&str>, message: WakuMessage) -> R
             hub.autoshard(&content)?
         }
     };
+    hub.allow_topic(&pubsub)?;
     RelayMessage::encode(pubsub, message).map_err(|e| jsonrpc::RpcError::params(e.to_string()))
 }

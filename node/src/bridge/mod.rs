@@ -11,6 +11,7 @@ pub mod jsonrpc;
 pub mod metrics;
 pub mod server;
 pub mod tokens;
+pub mod topics;
 pub mod waku_methods;
 pub mod walletconnect;
 

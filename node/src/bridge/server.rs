@@ -1,28 +1,29 @@
-//! The bridge's WebSocket listener (axum): checks Host and Origin, verifies
-//! the WalletConnect auth JWT when one is given, enforces the connection cap,
-//! takes the client IP (behind trusted proxies, from their headers), then
-//! hands the socket to [`connection::pump`].
+//! The bridge's WebSocket listener (axum over [`crate::http_server`], which
+//! times out slow handshakes and caps connections per IP): checks Host and
+//! Origin, verifies the WalletConnect auth JWT when one is given, enforces the
+//! connection cap, takes the client IP (behind trusted proxies, from their
+//! headers), then hands the socket to [`connection::pump`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Extension, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span};
 
 use super::client_ip::client_ip;
 use super::connection::{Session, pump};
 use super::hub::Hub;
 use super::tokens::TokenError;
 use super::walletconnect::auth;
+use crate::http_server::{self, IpSlot, Limits};
 
 /// Initial read buffer of a connection (tungstenite's default is 128 KiB); larger frames grow it.
 const READ_BUFFER: usize = 4 * 1024;
@@ -52,6 +53,7 @@ async fn upgrade(
     State(state): State<ServerState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<HashMap<String, String>>,
+    slot: Option<Extension<IpSlot>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -102,7 +104,8 @@ async fn upgrade(
             async move {
                 debug!("bridge connection open");
                 pump(socket, session, queue, pending, kill, shutdown).await;
-                drop(permit);
+                // The socket counts against its IP's cap until it closes.
+                drop((permit, slot));
                 debug!("bridge connection closed");
             }
             .instrument(span)
@@ -118,23 +121,13 @@ pub async fn serve(
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     info!(%addr, "bridge listening (WebSocket JSON-RPC: waku_*, WalletConnect irn_*)");
+    let limits = Limits {
+        header_timeout: hub.config.handshake_timeout,
+        max_per_ip: hub.config.max_connections_per_ip,
+        uncapped: hub.config.trusted_proxies.clone(),
+    };
     let router = app(hub, shutdown.clone());
-    let task = tokio::spawn(
-        async move {
-            // Small frames (acks, pushes) must not wait for Nagle's algorithm.
-            let listener = listener.tap_io(|tcp| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    debug!(error = %e, "cannot set TCP_NODELAY on a bridge connection");
-                }
-            });
-            let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await;
-            if let Err(e) = served {
-                warn!(error = %e, "bridge server stopped with an error");
-            }
-        }
-        .instrument(info_span!("bridge", %addr)),
-    );
+    let task =
+        tokio::spawn(http_server::run(listener, router, limits, shutdown).instrument(info_span!("bridge", %addr)));
     Ok((addr, task))
 }

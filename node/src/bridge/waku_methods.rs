@@ -6,7 +6,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
-use super::connection::Session;
+use super::connection::{Session, WakuSubscription};
 use super::hub::relay_message;
 use super::jsonrpc::{self, RpcError, code};
 use crate::p2p::{NoPeers, PublishError};
@@ -66,7 +66,8 @@ async fn subscribe(session: &mut Session, params: &Map<String, Value>) -> Result
     topics.dedup();
     let pubsub = pubsub_topic(params)?;
     session.check_room(topics.len())?;
-    // Make sure the node relays the shards (or the named topic) the subscription needs.
+    // Make sure the node relays the shards (or the named topic) the subscription needs,
+    // within what bridge clients may use.
     let mut needed: Vec<PubsubTopic> = match &pubsub {
         Some(p) => vec![p.parse().map_err(|e| RpcError::params(format!("pubsubTopic: {e}")))?],
         None => topics
@@ -80,21 +81,31 @@ async fn subscribe(session: &mut Session, params: &Map<String, Value>) -> Result
     };
     needed.sort();
     needed.dedup();
-    for topic in needed {
-        session.hub.network.subscribe(topic).await.map_err(RpcError::internal)?;
+    for topic in &needed {
+        session.hub.allow_topic(topic)?;
+    }
+    // The hub keeps each content topic, and the pubsub topic with each when one is named.
+    let bytes = topics.iter().map(|t| t.len() + pubsub.as_ref().map_or(0, String::len)).sum();
+    session.hub.charge_topic_bytes(session.conn, bytes)?;
+    for topic in &needed {
+        if let Err(e) = session.hub.use_topic(session.conn, topic).await {
+            session.hub.refund_topic_bytes(session.conn, bytes);
+            return Err(e);
+        }
     }
     let id = hex::encode(rand::random::<[u8; 16]>());
     session.hub.waku_subscribe(session.conn, &id, &topics, pubsub);
-    session.waku_subs.insert(id.clone(), topics);
+    session.waku_subs.insert(id.clone(), WakuSubscription { content_topics: topics, bytes });
     Ok(Value::String(id))
 }
 
 fn unsubscribe(session: &mut Session, params: &Map<String, Value>) -> Result<Value, RpcError> {
     let id = jsonrpc::string(params, "subscription")?;
-    let Some(topics) = session.waku_subs.remove(&id) else {
+    let Some(sub) = session.waku_subs.remove(&id) else {
         return Ok(Value::Bool(false));
     };
-    session.hub.waku_unsubscribe(session.conn, &id, &topics);
+    session.hub.waku_unsubscribe(session.conn, &id, &sub.content_topics);
+    session.hub.refund_topic_bytes(session.conn, sub.bytes);
     Ok(Value::Bool(true))
 }
 
@@ -164,6 +175,7 @@ async fn history(session: &mut Session, params: &Map<String, Value>) -> Result<V
             shards[0].to_string()
         }
     };
+    session.hub.allow_topic(&pubsub.parse().map_err(|e| RpcError::params(format!("pubsubTopic: {e}")))?)?;
     let int = |key: &str| -> Result<Option<i64>, RpcError> {
         match params.get(key) {
             None | Some(Value::Null) => Ok(None),

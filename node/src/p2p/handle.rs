@@ -87,6 +87,15 @@ pub struct NodeInfo {
     pub topics: Vec<PubsubTopic>,
 }
 
+/// Who keeps a joined pubsub topic joined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Holder {
+    /// The operator: configuration or the REST API. Held until unsubscribed.
+    Operator,
+    /// A lease (a bridge client's): held until every lease is released.
+    Lease,
+}
+
 /// Where the outcome of a requested dial goes.
 pub(super) type DialReply = oneshot::Sender<Result<PeerId, String>>;
 
@@ -98,7 +107,11 @@ pub(super) enum Command {
     },
     Subscribe {
         topic: PubsubTopic,
+        holder: Holder,
         reply: oneshot::Sender<Result<(), String>>,
+    },
+    Release {
+        topic: PubsubTopic,
     },
     Unsubscribe {
         topic: PubsubTopic,
@@ -181,13 +194,31 @@ impl NetworkHandle {
         Ok(async move { outcome.await.unwrap_or(Err(PublishError::Shutdown)) })
     }
 
-    /// Joins a pubsub topic.
+    /// Joins a pubsub topic for the operator: it stays joined until [`Self::unsubscribe`].
     pub async fn subscribe(&self, topic: PubsubTopic) -> Result<(), String> {
-        self.call(|reply| Command::Subscribe { topic, reply }).await.unwrap_or_else(|| Err("shutting down".into()))
+        self.join_as(topic, Holder::Operator).await
+    }
+
+    /// Joins a pubsub topic under a lease (leases are counted): it stays joined while
+    /// a lease is held or the operator holds it. Give each back with [`Self::release`].
+    pub async fn lease(&self, topic: PubsubTopic) -> Result<(), String> {
+        self.join_as(topic, Holder::Lease).await
+    }
+
+    async fn join_as(&self, topic: PubsubTopic, holder: Holder) -> Result<(), String> {
+        self.call(|reply| Command::Subscribe { topic, holder, reply })
+            .await
+            .unwrap_or_else(|| Err("shutting down".into()))
+    }
+
+    /// Gives back one lease of `topic`; the last one leaves it unless the operator holds it.
+    pub async fn release(&self, topic: PubsubTopic) {
+        // After shutdown there is nothing left to leave.
+        let _ = self.commands.send(Command::Release { topic }).await;
     }
 
     /// Leaves a pubsub topic, configured or joined at run time, as nwaku's REST
-    /// unsubscribe does. Returns whether it left.
+    /// unsubscribe does, unless leases still hold it. Returns whether it left.
     pub async fn unsubscribe(&self, topic: PubsubTopic) -> bool {
         self.call(|reply| Command::Unsubscribe { topic, reply }).await.unwrap_or(false)
     }

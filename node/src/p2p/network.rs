@@ -26,18 +26,22 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::codec::LightRequest;
-use super::handle::{Command, DialReply, NetworkHandle, NodeInfo, PeerInfo, PublishError, PublishOutcome, StoreReply};
+use super::handle::{
+    Command, DialReply, Holder, NetworkHandle, NodeInfo, PeerInfo, PublishError, PublishOutcome, StoreReply,
+};
 use super::inbound::{Answer, InboundService, Protocol};
 use super::metadata::{Metadata, Verdict};
 use super::redial::Redialer;
 use super::relay::{self, RelayError, SlowPeers};
 use super::transport::TransportFactory;
-use crate::config::Config;
+use crate::config::{Config, MAX_PUBSUB_TOPICS};
 use crate::identity;
 use crate::metrics::NodeMetrics;
 use crate::waku::addr::peer_of;
 use crate::waku::bootstrap::BootstrapPeer;
 use crate::waku::enr::{self, Capabilities, EnrInput, NodeEnr};
+use crate::waku::message::check_timestamp;
+use crate::waku::time::now_ns;
 use crate::waku::{PubsubTopic, RelayMessage};
 use heliograph_proto::Message;
 use heliograph_proto::store::StoreQueryResponse;
@@ -46,8 +50,6 @@ use heliograph_proto::store::StoreQueryResponse;
 const COMMAND_QUEUE: usize = 1024;
 /// Relayed messages buffered for each local consumer before it lags.
 const DELIVERY_QUEUE: usize = 4096;
-/// Most pubsub topics the node joins, configured plus added at run time.
-const MAX_TOPICS: usize = 1024;
 /// How long start-up waits for every listener to be bound.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often bootstrap redials are checked.
@@ -106,6 +108,10 @@ struct Network {
     libp2p_metrics: libp2p::metrics::Metrics,
     metadata: Metadata,
     joined: HashSet<PubsubTopic>,
+    /// Joined topics the operator holds (configured, or subscribed by REST).
+    operator_topics: HashSet<PubsubTopic>,
+    /// Leases held per joined topic.
+    leases: HashMap<PubsubTopic, usize>,
     local_only: RecentIds,
     peers: HashMap<PeerId, PeerState>,
     listen_addrs: Vec<Multiaddr>,
@@ -196,7 +202,9 @@ pub async fn spawn(
     let network = Network {
         swarm,
         metadata: Metadata::new(config.relay.cluster_id, config.shards()),
-        joined: topics.into_iter().collect(),
+        joined: topics.iter().cloned().collect(),
+        operator_topics: topics.into_iter().collect(),
+        leases: HashMap::new(),
         local_only: RecentIds::default(),
         key,
         config: config.clone(),
@@ -368,26 +376,41 @@ impl Network {
             Command::Publish { message, local_fallback, reply } => {
                 let _ = reply.send(self.publish(message, local_fallback));
             }
-            Command::Subscribe { topic, reply } => {
+            Command::Subscribe { topic, holder, reply } => {
                 let result = if self.joined.contains(&topic) {
                     Ok(())
-                } else if self.joined.len() >= MAX_TOPICS {
-                    Err(format!("the node already relays {MAX_TOPICS} topics, the limit"))
+                } else if self.joined.len() >= MAX_PUBSUB_TOPICS {
+                    Err(format!("the node already relays {MAX_PUBSUB_TOPICS} topics, the limit"))
                 } else {
                     join(&mut self.swarm, &topic);
-                    info!(topic = %topic, "joined pubsub topic");
-                    self.joined.insert(topic);
+                    info!(topic = %topic, ?holder, "joined pubsub topic");
+                    self.joined.insert(topic.clone());
                     Ok(())
                 };
+                if result.is_ok() {
+                    match holder {
+                        Holder::Operator => {
+                            self.operator_topics.insert(topic);
+                        }
+                        Holder::Lease => *self.leases.entry(topic).or_default() += 1,
+                    }
+                }
                 let _ = reply.send(result);
             }
-            Command::Unsubscribe { topic, reply } => {
-                let left = self.joined.remove(&topic);
-                if left {
-                    self.swarm.behaviour_mut().relay.unsubscribe(&IdentTopic::new(topic.to_string()));
-                    self.metrics.mesh_peers.remove(&crate::metrics::TopicLabel { topic: topic.to_string() });
-                    info!(topic = %topic, "left pubsub topic");
+            Command::Release { topic } => {
+                if let Some(held) = self.leases.get_mut(&topic) {
+                    *held -= 1;
+                    if *held == 0 {
+                        self.leases.remove(&topic);
+                        if !self.operator_topics.contains(&topic) {
+                            self.leave(&topic);
+                        }
+                    }
                 }
+            }
+            Command::Unsubscribe { topic, reply } => {
+                self.operator_topics.remove(&topic);
+                let left = !self.leases.contains_key(&topic) && self.leave(&topic);
                 let _ = reply.send(left);
             }
             Command::Dial { addr, reply } => self.start_dial(addr, Some(reply)),
@@ -438,7 +461,22 @@ impl Network {
         }
     }
 
+    /// Leaves `topic` if joined; whether it was.
+    fn leave(&mut self, topic: &PubsubTopic) -> bool {
+        let left = self.joined.remove(topic);
+        if left {
+            self.swarm.behaviour_mut().relay.unsubscribe(&IdentTopic::new(topic.to_string()));
+            self.metrics.mesh_peers.remove(&crate::metrics::TopicLabel { topic: topic.to_string() });
+            info!(topic = %topic, "left pubsub topic");
+        }
+        left
+    }
+
     fn publish(&mut self, message: RelayMessage, local_fallback: bool) -> Result<PublishOutcome, PublishError> {
+        if let Err(e) = check_timestamp(&message.message, now_ns(), self.config.relay.max_timestamp_drift) {
+            self.metrics.dropped(e.label());
+            return Err(e.into());
+        }
         let topic = message.pubsub_topic.clone();
         if !self.joined.contains(&topic) {
             return Err(PublishError::NotSubscribed(topic));
@@ -623,6 +661,17 @@ impl Network {
             })
         });
         let relay = &mut self.swarm.behaviour_mut().relay;
+        // A timestamp far from this node's clock is dropped, not forwarded, without
+        // penalising the peer: an honest peer relays what a client with a wrong clock sent.
+        let drift = self.config.relay.max_timestamp_drift;
+        if let Ok(relayed) = &verdict
+            && let Err(e) = check_timestamp(&relayed.message, now_ns(), drift)
+        {
+            debug!(reason = %e, "ignored message from peer");
+            self.metrics.dropped(e.label());
+            relay.report_message_validation_result(&message_id, &propagation_source, MessageAcceptance::Ignore);
+            return;
+        }
         match verdict {
             Ok(relayed) => {
                 relay.report_message_validation_result(&message_id, &propagation_source, MessageAcceptance::Accept);

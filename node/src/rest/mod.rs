@@ -152,15 +152,13 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     info!(%addr, "REST API listening");
     let router = app(state);
-    let task = tokio::spawn(
-        async move {
-            let served = axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await;
-            if let Err(e) = served {
-                warn!(error = %e, "REST server stopped with an error");
-            }
-        }
-        .instrument(info_span!("rest", %addr)),
-    );
+    let limits = crate::http_server::Limits {
+        header_timeout: config.rest.header_timeout,
+        max_per_ip: config.rest.max_connections_per_ip,
+        uncapped: Vec::new(),
+    };
+    let task =
+        tokio::spawn(crate::http_server::run(listener, router, limits, shutdown).instrument(info_span!("rest", %addr)));
     Ok((addr, task))
 }
 

@@ -596,7 +596,11 @@ impl Due<'_> {
             let awaited = Awaited { client: sub.client, topic: message.topic.clone(), hash, expiry: message.expiry() };
             self.pending.insert(push_id, awaited);
         }
-        Some(jsonrpc::request(push_id, Method::Subscription.name(), json!({"id": sub.id, "data": message_json(message)})))
+        Some(jsonrpc::request(
+            push_id,
+            Method::Subscription.name(),
+            json!({"id": sub.id, "data": message_json(message)}),
+        ))
     }
 }
 

@@ -186,9 +186,9 @@ async fn publish(
     hub.wc_accept(hash, wc).map_err(|e| RpcError::new(code::LIMIT_EXCEEDED, e.to_string()))?;
     let mut outcome = hub.publisher.publish(relayed.clone(), NoPeers::DeliverLocally).await;
     if matches!(outcome, Err(PublishFailure::Relay(PublishError::NotSubscribed(_)))) {
-        if let Err(e) = hub.network.subscribe(pubsub).await {
+        if let Err(e) = hub.use_topic(session.conn, &pubsub).await {
             hub.wc_forget(&topic, &hash);
-            return Err(RpcError::internal(e));
+            return Err(e);
         }
         outcome = hub.publisher.publish(relayed, NoPeers::DeliverLocally).await;
     }
@@ -211,11 +211,18 @@ async fn fetch(session: &mut Session, client: &str, topics: &[String]) -> Result
 async fn subscribe(session: &mut Session, client: &str, topic: &str) -> Result<String, RpcError> {
     if !session.wc_topics.contains(topic) {
         session.check_room(1)?;
+        session.hub.charge_topic_bytes(session.conn, topic.len())?;
         // The shard of the topic must be relayed for messages from other nodes to arrive.
         let content = super::message::content_topic(topic);
         if let Ok(ct) = content.parse::<crate::waku::ContentTopic>() {
-            let shard = session.hub.autoshard(&ct)?;
-            session.hub.network.subscribe(shard).await.map_err(RpcError::internal)?;
+            let used = match session.hub.autoshard(&ct) {
+                Ok(shard) => session.hub.use_topic(session.conn, &shard).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = used {
+                session.hub.refund_topic_bytes(session.conn, topic.len());
+                return Err(e);
+            }
         }
         session.wc_topics.insert(topic.to_owned());
         session.hub.wc_subscribed();
@@ -226,5 +233,6 @@ async fn subscribe(session: &mut Session, client: &str, topic: &str) -> Result<S
 fn unsubscribe(session: &mut Session, topic: &str) {
     if session.wc_topics.remove(topic) {
         session.hub.wc_unsubscribe(session.conn, topic);
+        session.hub.refund_topic_bytes(session.conn, topic.len());
     }
 }
