@@ -202,8 +202,8 @@ impl Default for BridgeConfig {
             require_token: false,
             token_keys: Vec::new(),
             trusted_proxies: Vec::new(),
-            wc_mailbox_max_bytes: crate::bridge::walletconnect::mailbox::Limits::default().max_bytes,
-            wc_topic_max_bytes: crate::bridge::walletconnect::mailbox::Limits::default().max_topic_bytes,
+            wc_mailbox_max_bytes: 256 * 1024 * 1024,
+            wc_topic_max_bytes: 4 * 1024 * 1024,
             max_response_bytes: 4 * 1024 * 1024,
         }
     }

@@ -178,7 +178,7 @@ mod tests {
         let shutdown = tokio_util::sync::CancellationToken::new();
         let store =
             Store::open(&StoreConfig::default(), dir.path(), NodeMetrics::default(), shutdown.clone()).expect("store");
-        let server = Arc::new(StoreServer::new(store));
+        let server = Arc::new(StoreServer::new(store.clone()));
         let (greedy, other) = (PeerId::random(), PeerId::random());
         let now = Instant::now();
 
@@ -220,6 +220,9 @@ mod tests {
             "four running again, yet a fifth was run"
         );
         drop(again);
+        // Closed before the process exits: RocksDB aborts when its statics go while a database is open.
+        drop(server);
         shutdown.cancel();
+        store.close().await;
     }
 }

@@ -64,8 +64,10 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// The bridge configuration's defaults.
     fn default() -> Self {
-        Limits { max_bytes: 256 * 1024 * 1024, max_topic_bytes: 4 * 1024 * 1024 }
+        let config = crate::config::BridgeConfig::default();
+        Limits { max_bytes: config.wc_mailbox_max_bytes, max_topic_bytes: config.wc_topic_max_bytes }
     }
 }
 
@@ -649,7 +651,11 @@ mod tests {
     }
 
     fn mailbox() -> Mailbox {
-        Mailbox::new(1, Limits::default())
+        let defaults = crate::config::BridgeConfig::default();
+        Mailbox::new(
+            1,
+            Limits { max_bytes: defaults.wc_mailbox_max_bytes, max_topic_bytes: defaults.wc_topic_max_bytes },
+        )
     }
 
     #[test]
