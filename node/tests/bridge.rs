@@ -4,78 +4,20 @@
 
 mod common;
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::TestNode;
+use common::ws::Client;
 use ed25519_dalek::SigningKey;
 use futures::{SinkExt, StreamExt};
 use heliograph_node::waku::ContentTopic;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 const CONTENT: &str = "/heliograph-test/1/chat/proto";
-
-struct Client {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    pushes: VecDeque<Value>,
-    next_id: u64,
-}
-
-impl Client {
-    async fn connect(node: &TestNode) -> Client {
-        Self::connect_url(&format!("ws://{}/", node.bridge.as_deref().expect("bridge on"))).await
-    }
-
-    async fn connect_url(url: &str) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket upgrade");
-        Client { ws, pushes: VecDeque::new(), next_id: 1 }
-    }
-
-    async fn send_text(&mut self, text: String) {
-        self.ws.send(Message::text(text)).await.expect("send");
-    }
-
-    /// The next JSON text frame, skipping pings.
-    async fn frame(&mut self) -> Value {
-        loop {
-            let message = tokio::time::timeout(Duration::from_secs(10), self.ws.next())
-                .await
-                .expect("a frame within 10 s")
-                .expect("socket open")
-                .expect("frame");
-            if let Message::Text(text) = message {
-                return serde_json::from_str(text.as_str()).expect("JSON frame");
-            }
-        }
-    }
-
-    /// Sends a request and returns its response; notifications on the way are kept.
-    async fn call(&mut self, method: &str, params: Value) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.send_text(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string()).await;
-        loop {
-            let frame = self.frame().await;
-            if frame["id"] == json!(id) {
-                return frame;
-            }
-            self.pushes.push_back(frame);
-        }
-    }
-
-    async fn push(&mut self) -> Value {
-        match self.pushes.pop_front() {
-            Some(p) => p,
-            None => self.frame().await,
-        }
-    }
-}
 
 fn message(text: &str) -> Value {
     json!({"payload": STANDARD.encode(text), "contentTopic": CONTENT})
@@ -93,13 +35,13 @@ async fn waku_methods_subscribe_publish_and_history_across_two_nodes() {
     a.wait_for_mesh(&shard(), &[&b.peer_id]).await;
     b.wait_for_mesh(&shard(), &[&a.peer_id]).await;
 
-    let mut listener = Client::connect(&b).await;
+    let mut listener = Client::waku(&b).await;
     let sub = listener.call("waku_subscribe", json!({"contentTopics": [CONTENT]})).await;
     let sub_id = sub["result"].as_str().expect("subscription id").to_owned();
-    let mut local = Client::connect(&a).await;
+    let mut local = Client::waku(&a).await;
     local.call("waku_subscribe", json!({"contentTopics": [CONTENT]})).await;
 
-    let mut publisher = Client::connect(&a).await;
+    let mut publisher = Client::waku(&a).await;
     let mut hashes = Vec::new();
     for text in ["first", "second", "third"] {
         let published = publisher.call("waku_publish", json!({"message": message(text)})).await;
@@ -151,9 +93,9 @@ async fn waku_methods_subscribe_publish_and_history_across_two_nodes() {
 async fn a_lone_node_delivers_publishes_to_its_own_subscribers_with_zero_relay_peers() {
     let dir = tempfile::tempdir().expect("tempdir");
     let node = TestNode::tcp(dir.path(), &[]).await;
-    let mut subscriber = Client::connect(&node).await;
+    let mut subscriber = Client::waku(&node).await;
     subscriber.call("waku_subscribe", json!({"contentTopics": [CONTENT]})).await;
-    let mut publisher = Client::connect(&node).await;
+    let mut publisher = Client::waku(&node).await;
     let published = publisher.call("waku_publish", json!({"message": message("alone")})).await;
     assert_eq!(published["result"]["relayPeers"], 0, "{published}");
     let push = subscriber.push().await;
@@ -168,7 +110,7 @@ async fn an_acknowledged_publish_is_already_in_history() {
     // through the relay's broadcast that the store ingests the mesh's traffic from.
     let dir = tempfile::tempdir().expect("tempdir");
     let node = TestNode::tcp(dir.path(), &["--store-durability", "strict"]).await;
-    let mut client = Client::connect(&node).await;
+    let mut client = Client::waku(&node).await;
     let mut hashes = Vec::new();
     for i in 0..20 {
         let published = client.call("waku_publish", json!({"message": message(&format!("durable {i}"))})).await;
@@ -189,7 +131,7 @@ async fn bad_input_gets_clear_errors_and_the_node_keeps_serving() {
     let dir = tempfile::tempdir().expect("tempdir");
     let node = TestNode::tcp(dir.path(), &[]).await;
     let bridge = node.bridge.clone().expect("bridge");
-    let mut client = Client::connect(&node).await;
+    let mut client = Client::waku(&node).await;
 
     client.send_text("{not json".into()).await;
     let reply = client.frame().await;
@@ -214,7 +156,7 @@ async fn bad_input_gets_clear_errors_and_the_node_keeps_serving() {
     assert!(reply["error"]["message"].as_str().expect("message").contains("subscription limit"), "{reply}");
 
     // A frame over 1 MiB closes the socket with 1009.
-    let mut big = Client::connect(&node).await;
+    let mut big = Client::waku(&node).await;
     big.ws.send(Message::text("x".repeat(1024 * 1024 + 1))).await.expect("send");
     let closed = loop {
         match tokio::time::timeout(Duration::from_secs(10), big.ws.next()).await.expect("close in time") {
@@ -244,7 +186,7 @@ async fn bad_input_gets_clear_errors_and_the_node_keeps_serving() {
     }
 
     // A valid JWT: WalletConnect limits answer with errors a developer can act on.
-    let mut wc = Client::connect_url(&format!("ws://{bridge}/?auth={}", common::wc_jwt_at(&key, now, now + 600))).await;
+    let mut wc = Client::open(&format!("ws://{bridge}/?auth={}", common::wc_jwt_at(&key, now, now + 600))).await;
     let reply = wc.call("irn_subscribe", json!({"topic": "xyz"})).await;
     assert!(reply["error"]["message"].as_str().expect("message").contains("64 hex"), "{reply}");
     let topics: Vec<String> = (0..501).map(|i| format!("{i:064x}")).collect();
@@ -264,7 +206,7 @@ async fn bad_input_gets_clear_errors_and_the_node_keeps_serving() {
     assert_eq!(reply["result"], true);
 
     // The node still serves everyone else.
-    let mut fresh = Client::connect(&node).await;
+    let mut fresh = Client::waku(&node).await;
     assert!(fresh.call("waku_info", json!({})).await["result"]["peerId"].is_string());
     assert!(node.metric("heliograph_bridge_rejected_total", "origin").await >= 1.0);
     assert!(node.metric("heliograph_bridge_rejected_total", "frame_too_large").await >= 1.0);
@@ -277,11 +219,11 @@ async fn a_consumer_that_never_reads_is_disconnected_without_slowing_others() {
     std::fs::write(&config, "[bridge]\nmax_pending_bytes = 262144\nwrite_timeout = \"2s\"\n").expect("config");
     let node = TestNode::tcp(&dir.path().join("node"), &["--config", config.to_str().expect("utf-8")]).await;
 
-    let mut stalled = Client::connect(&node).await;
+    let mut stalled = Client::waku(&node).await;
     stalled.call("waku_subscribe", json!({"contentTopics": [CONTENT]})).await;
-    let mut reader = Client::connect(&node).await;
+    let mut reader = Client::waku(&node).await;
     reader.call("waku_subscribe", json!({"contentTopics": [CONTENT]})).await;
-    let mut publisher = Client::connect(&node).await;
+    let mut publisher = Client::waku(&node).await;
 
     let big = "x".repeat(100 * 1024);
     let count = 150;
@@ -353,7 +295,7 @@ async fn tokens_are_required_checked_single_use_and_rate_limited() {
     assert_eq!(status, 200, "{body}");
     let issued: Value = serde_json::from_str(&body).expect("JSON");
     let token = issued["token"].as_str().expect("token");
-    let mut client = Client::connect_url(&format!("ws://{bridge}/?token={token}")).await;
+    let mut client = Client::open(&format!("ws://{bridge}/?token={token}")).await;
     assert!(client.call("waku_info", json!({})).await["result"]["peerId"].is_string());
     let mut request = format!("ws://{bridge}/").into_client_request().expect("request");
     request.headers_mut().insert("authorization", format!("Bearer {token}").parse().expect("header"));
@@ -407,7 +349,7 @@ async fn walletconnect_messages_stored_before_a_restart_are_pushed_once_and_neve
     let topic = "5e".repeat(32);
 
     let node = TestNode::tcp(&data, &[]).await;
-    let mut dapp = Client::connect_url(&wc_url(&node, &dapp_key)).await;
+    let mut dapp = Client::open(&wc_url(&node, &dapp_key)).await;
     let reply = dapp.call("irn_subscribe", json!({"topic": topic})).await;
     assert!(reply["result"].as_str().is_some_and(|id| id.len() == 64), "{reply}");
     let reply = dapp.call("irn_publish", json!({"topic": topic, "message": "AAEC", "ttl": 300, "tag": 1108})).await;
@@ -418,7 +360,7 @@ async fn walletconnect_messages_stored_before_a_restart_are_pushed_once_and_neve
     node.stop().await;
 
     let node = TestNode::tcp(&data, &[]).await;
-    let mut wallet = Client::connect_url(&wc_url(&node, &wallet_key)).await;
+    let mut wallet = Client::open(&wc_url(&node, &wallet_key)).await;
     let reply = wallet.call("irn_subscribe", json!({"topic": topic})).await;
     let sub_id = reply["result"].as_str().expect("subscription id").to_owned();
     let push = wallet.push().await;
@@ -431,12 +373,12 @@ async fn walletconnect_messages_stored_before_a_restart_are_pushed_once_and_neve
     wallet.send_text(json!({"id": push["id"], "jsonrpc": "2.0", "result": true}).to_string()).await;
 
     // The publisher resubscribing gets no echo; the wallet reconnecting gets no re-delivery after its ack.
-    let mut dapp = Client::connect_url(&wc_url(&node, &dapp_key)).await;
+    let mut dapp = Client::open(&wc_url(&node, &dapp_key)).await;
     dapp.call("irn_subscribe", json!({"topic": topic})).await;
     let fetched = dapp.call("irn_fetchMessages", json!({"topic": topic})).await;
     assert_eq!(fetched["result"]["messages"], json!([]), "never echoed to the publisher: {fetched}");
     drop(wallet);
-    let mut wallet = Client::connect_url(&wc_url(&node, &wallet_key)).await;
+    let mut wallet = Client::open(&wc_url(&node, &wallet_key)).await;
     wallet.call("irn_batchSubscribe", json!({"topics": [topic]})).await;
     let fetched = wallet.call("irn_fetchMessages", json!({"topic": topic})).await;
     assert_eq!(fetched["result"]["messages"], json!([]), "acked messages are done: {fetched}");

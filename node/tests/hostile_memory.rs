@@ -6,100 +6,13 @@
 
 mod common;
 
-use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::TestNode;
-use ed25519_dalek::SigningKey;
-use futures::{SinkExt, StreamExt};
+use common::ws::Client;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-/// A JSON-RPC client over a real WebSocket that keeps every text frame's size.
-struct Client {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    pushes: VecDeque<Value>,
-    next_id: u64,
-    /// The largest text frame received so far, in bytes.
-    largest_frame: usize,
-}
-
-impl Client {
-    async fn waku(node: &TestNode) -> Client {
-        Self::open(&format!("ws://{}/", node.bridge.as_deref().expect("bridge on"))).await
-    }
-
-    async fn wc(node: &TestNode, key: &SigningKey) -> Client {
-        let jwt = common::wc_jwt(key);
-        Self::open(&format!("ws://{}/?auth={jwt}", node.bridge.as_deref().expect("bridge on"))).await
-    }
-
-    async fn open(url: &str) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket upgrade");
-        Client { ws, pushes: VecDeque::new(), next_id: 1, largest_frame: 0 }
-    }
-
-    async fn send(&mut self, value: Value) {
-        self.ws.send(Message::text(value.to_string())).await.expect("send");
-    }
-
-    /// The next JSON text frame; panics on a close frame, naming its code.
-    async fn frame(&mut self) -> Value {
-        loop {
-            let message = tokio::time::timeout(Duration::from_secs(20), self.ws.next())
-                .await
-                .expect("a frame within 20 s")
-                .expect("socket open")
-                .expect("frame");
-            match message {
-                Message::Text(text) => {
-                    self.largest_frame = self.largest_frame.max(text.len());
-                    return serde_json::from_str(text.as_str()).expect("JSON frame");
-                }
-                Message::Close(frame) => panic!("the node closed the socket: {frame:?}"),
-                _ => {}
-            }
-        }
-    }
-
-    /// Sends a request and returns its response; pushes on the way are kept.
-    async fn call(&mut self, method: &str, params: Value) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})).await;
-        loop {
-            let frame = self.frame().await;
-            if frame["id"] == json!(id) && frame.get("method").is_none() {
-                return frame;
-            }
-            self.pushes.push_back(frame);
-        }
-    }
-
-    async fn push(&mut self) -> Value {
-        match self.pushes.pop_front() {
-            Some(p) => p,
-            None => self.frame().await,
-        }
-    }
-
-    /// Acks an `irn_subscription` push as WalletConnect clients do.
-    async fn ack(&mut self, push: &Value) {
-        self.send(json!({"id": push["id"], "jsonrpc": "2.0", "result": true})).await;
-    }
-
-    /// Whether a push arrives within `wait`.
-    async fn quiet_for(&mut self, wait: Duration) -> bool {
-        if !self.pushes.is_empty() {
-            return false;
-        }
-        tokio::time::timeout(wait, self.frame()).await.is_err()
-    }
-}
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis() as u64

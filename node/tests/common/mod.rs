@@ -3,6 +3,8 @@
 
 #![allow(dead_code, missing_docs)] // each test binary uses part of the harness
 
+pub mod ws;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
