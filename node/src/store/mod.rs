@@ -38,7 +38,7 @@ const MAX_BATCH: usize = 512;
 const GROUP_COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Why the store failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be opened.
     #[error("cannot open the message store at {path}: {reason}")]
@@ -344,7 +344,7 @@ fn flush(db: &Db, inserts: &mut Vec<PendingInsert>, strict: bool, metrics: &Node
             }
             for (_, ack) in inserts.drain(..) {
                 if let Some(ack) = ack {
-                    let _ = ack.send(Err(StoreError::Io(e.to_string())));
+                    let _ = ack.send(Err(e.clone()));
                 }
             }
         }
