@@ -5,11 +5,13 @@
 
 pub mod access;
 pub mod client_ip;
-pub mod connection;
 pub mod hub;
 pub mod jsonrpc;
 pub mod metrics;
+pub mod pump;
+pub mod router;
 pub mod server;
+pub mod session;
 pub mod tokens;
 pub mod topics;
 pub mod waku_methods;
