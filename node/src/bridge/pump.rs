@@ -251,7 +251,7 @@ mod tests {
         let publisher = crate::publish::Publisher::new(network.clone(), None);
         let hub = Hub::new(&config, network, publisher, None, BridgeMetrics::default(), tokens);
 
-        let _fanout = crate::bridge::hub::spawn_fanout(hub.clone(), shutdown.clone());
+        let _fanout = crate::bridge::fanout::spawn(hub.clone(), shutdown.clone());
         let (to_pump, incoming) = chan::unbounded();
         let (outgoing, mut from_pump) = chan::unbounded();
         let (session, queue, pending, kill) = Session::open(hub.clone(), None, None, "127.0.0.1".parse().expect("ip"));

@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::hub::{ConnHandle, Hub, SEND_QUEUE};
+use super::hub::Hub;
+use super::hub::registry::{ConnHandle, SEND_QUEUE};
 use super::jsonrpc::{RpcError, code};
 use super::walletconnect::auth::ClientId;
 use super::walletconnect::mailbox::ConnId;
