@@ -5,11 +5,14 @@
 
 pub mod access;
 pub mod client_ip;
-pub mod connection;
+pub mod fanout;
 pub mod hub;
 pub mod jsonrpc;
 pub mod metrics;
+pub mod pump;
+pub mod router;
 pub mod server;
+pub mod session;
 pub mod tokens;
 pub mod topics;
 pub mod waku_methods;
@@ -52,7 +55,7 @@ pub async fn spawn(
     shutdown: CancellationToken,
 ) -> Result<(SocketAddr, Vec<tokio::task::JoinHandle<()>>), BridgeError> {
     let hub = hub::Hub::new(config, network, publisher, store, metrics, tokens);
-    let fanout = hub::spawn_fanout(Arc::clone(&hub), shutdown.clone());
+    let fanout = fanout::spawn(Arc::clone(&hub), shutdown.clone());
     let (addr, server) = server::serve(config.bridge.addr, hub, shutdown)
         .await
         .map_err(|source| BridgeError::Bind { addr: config.bridge.addr, source })?;

@@ -2,7 +2,7 @@
 //! times out slow handshakes and caps connections per IP): checks Host and
 //! Origin, verifies the WalletConnect auth JWT when one is given, enforces the
 //! connection cap, takes the client IP (behind trusted proxies, from their
-//! headers), then hands the socket to [`connection::pump`].
+//! headers), then hands the socket to [`pump`](super::pump::pump).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,8 +19,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span};
 
 use super::client_ip::client_ip;
-use super::connection::{Session, pump};
 use super::hub::Hub;
+use super::pump::pump;
+use super::session::Session;
 use super::tokens::TokenError;
 use super::walletconnect::auth;
 use crate::http_server::{self, IpSlot, Limits};

@@ -6,9 +6,9 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
-use super::connection::{Session, WakuSubscription};
 use super::hub::relay_message;
 use super::jsonrpc::{self, RpcError, code};
+use super::session::{Session, WakuSubscription};
 use crate::p2p::{NoPeers, PublishError};
 use crate::publish::PublishFailure;
 use crate::store::MessageHash;

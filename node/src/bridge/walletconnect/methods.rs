@@ -7,9 +7,9 @@ use serde_json::{Map, Value, json};
 
 use super::mailbox::MAX_TTL;
 use super::message::{WcMessage, publisher_key, valid_topic};
-use crate::bridge::connection::Session;
 use crate::bridge::hub::relay_message;
 use crate::bridge::jsonrpc::{self, RpcError, code};
+use crate::bridge::session::Session;
 use crate::p2p::{NoPeers, PublishError};
 use crate::publish::PublishFailure;
 use crate::waku::time::now_ms;

@@ -1,118 +1,43 @@
-//! State shared by every bridge connection: the connections' send queues,
-//! the waku_* subscriptions by content topic, the WalletConnect mailbox, and
-//! the fan-out task that hands every message the node accepts to matching
-//! subscribers with `try_send` (a slow subscriber is disconnected, never waited for).
-//! WalletConnect backlogs are the exception: they are streamed into a
-//! connection's queue up to half its byte cap, and topped up as the
-//! connection's pump drains it ([`Hub::wc_stream`]).
+//! State shared by every bridge connection, and its one lock: [`Hub`] owns the
+//! [`registry`] of connections and their send queues, the [`waku_subs`] index,
+//! the WalletConnect mailbox (wired to queues and the store by [`wc_mailbox`]),
+//! the topic caps of [`topics`](super::topics), the rate limiters and the
+//! node's handles, and wires them: each method takes the lock, asks the parts,
+//! and keeps the metrics. Pushes are queued with `try_send`: a slow subscriber
+//! is disconnected, never waited for. The fan-out task that feeds the hub is
+//! [`fanout`](super::fanout).
 
-use std::collections::HashMap;
+pub mod registry;
+pub mod waku_subs;
+pub mod wc_mailbox;
+
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use heliograph_proto::WakuMessage;
-use serde_json::{Value, json};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use serde_json::Value;
+use tracing::debug;
 
 use super::access::AllowLists;
 use super::jsonrpc;
 use super::metrics::BridgeMetrics;
 use super::tokens::Tokens;
 use super::topics::{BridgeTopics, TopicError};
-use super::walletconnect::mailbox::{self, ConnId, Limits, Mailbox, MailboxError, Push};
+use super::walletconnect::mailbox::{ConnId, Limits, Mailbox, MailboxError};
 use super::walletconnect::message::WcMessage;
 use crate::config::{BridgeConfig, Config};
 use crate::p2p::NetworkHandle;
 use crate::rate_limit::RateLimiter;
-use crate::store::query::Query;
 use crate::store::{MessageHash, Store};
-use crate::waku::json::MessageJson;
-use crate::waku::time::{now_ms, now_ns};
+use crate::waku::time::now_ms;
 use crate::waku::{ContentTopic, PubsubTopic, RelayMessage};
-
-/// Frames queued for one connection, whatever their size.
-pub const SEND_QUEUE: usize = 4096;
-/// The start of every `waku_subscription` push, up to the subscription id.
-const PUSH_HEAD: &str = r#"{"jsonrpc":"2.0","method":"waku_subscription","params":{"subscription":""#;
-/// How often expired mailbox entries are dropped.
-const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
-/// Most stored messages read for one WalletConnect subscribe.
-const MAX_BACKLOG: usize = 500;
-
-/// The sending side of one connection, as the hub sees it.
-#[derive(Clone)]
-pub struct ConnHandle {
-    tx: mpsc::Sender<String>,
-    pending_bytes: Arc<AtomicUsize>,
-    kill: CancellationToken,
-    max_pending_bytes: usize,
-    streaming: Arc<AtomicBool>,
-}
-
-impl ConnHandle {
-    /// A handle over `tx`; `kill` is cancelled when the connection must close as a
-    /// slow consumer; `streaming` is set while the connection has a backlog to stream.
-    pub fn new(
-        tx: mpsc::Sender<String>,
-        max_pending_bytes: usize,
-    ) -> (Self, Arc<AtomicUsize>, CancellationToken, Arc<AtomicBool>) {
-        let pending_bytes = Arc::new(AtomicUsize::new(0));
-        let kill = CancellationToken::new();
-        let streaming = Arc::new(AtomicBool::new(false));
-        let handle = ConnHandle {
-            tx,
-            pending_bytes: pending_bytes.clone(),
-            kill: kill.clone(),
-            max_pending_bytes,
-            streaming: streaming.clone(),
-        };
-        (handle, pending_bytes, kill, streaming)
-    }
-
-    /// Queues a frame without waiting; a full queue or too many pending bytes
-    /// marks the connection as a slow consumer. Returns whether it was queued.
-    fn send(&self, frame: String, metrics: &BridgeMetrics) -> bool {
-        if self.kill.is_cancelled() {
-            return false;
-        }
-        let len = frame.len();
-        let pending = self.pending_bytes.fetch_add(len, Ordering::Relaxed) + len;
-        let queued = pending <= self.max_pending_bytes && self.tx.try_send(frame).is_ok();
-        if !queued {
-            self.pending_bytes.fetch_sub(len, Ordering::Relaxed);
-            if !self.tx.is_closed() {
-                metrics.slow_consumer_disconnects.inc();
-                self.kill.cancel();
-            }
-        }
-        queued
-    }
-
-    /// Queues a backlog frame: the caller keeps backlogs under the byte cap
-    /// and the queue's free slots, so it never marks a slow consumer.
-    fn send_backlog(&self, frame: String) -> bool {
-        let len = frame.len();
-        self.pending_bytes.fetch_add(len, Ordering::Relaxed);
-        let queued = self.tx.try_send(frame).is_ok();
-        if !queued {
-            self.pending_bytes.fetch_sub(len, Ordering::Relaxed);
-        }
-        queued
-    }
-}
-
-struct WakuSub {
-    id: String,
-    pubsub: Option<String>,
-}
+use registry::{ConnHandle, Registry};
+use waku_subs::WakuSubs;
 
 struct Inner {
-    conns: HashMap<ConnId, ConnHandle>,
-    waku: HashMap<String, HashMap<ConnId, Vec<WakuSub>>>,
+    conns: Registry,
+    waku: WakuSubs,
     mailbox: Mailbox,
     topics: BridgeTopics,
 }
@@ -120,7 +45,6 @@ struct Inner {
 /// The bridge's shared state.
 pub struct Hub {
     inner: Mutex<Inner>,
-    next_conn: AtomicU64,
     /// The node's network.
     pub network: NetworkHandle,
     /// Relays, then stores, what bridge clients publish.
@@ -158,8 +82,8 @@ impl Hub {
         let first_push = now_ms().saturating_mul(1000);
         Arc::new(Hub {
             inner: Mutex::new(Inner {
-                conns: HashMap::new(),
-                waku: HashMap::new(),
+                conns: Registry::default(),
+                waku: WakuSubs::default(),
                 mailbox: Mailbox::new(
                     first_push,
                     Limits {
@@ -169,7 +93,6 @@ impl Hub {
                 ),
                 topics: BridgeTopics::new(config),
             }),
-            next_conn: AtomicU64::new(1),
             network,
             publisher,
             store,
@@ -191,8 +114,7 @@ impl Hub {
 
     /// Registers a connection and returns its id.
     pub fn register(&self, handle: ConnHandle) -> ConnId {
-        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        self.lock().conns.insert(id, handle);
+        let id = self.lock().conns.insert(handle);
         self.metrics.connections.inc();
         id
     }
@@ -200,16 +122,8 @@ impl Hub {
     /// Forgets a connection and all its subscriptions.
     pub fn unregister(&self, conn: ConnId, content_topics: &[String], wc_topics: &[String]) {
         let mut inner = self.lock();
-        inner.conns.remove(&conn);
-        let mut removed = 0;
-        for topic in content_topics {
-            if let Some(subs) = inner.waku.get_mut(topic) {
-                removed += subs.remove(&conn).map_or(0, |v| v.len());
-                if subs.is_empty() {
-                    inner.waku.remove(topic);
-                }
-            }
-        }
+        inner.conns.remove(conn);
+        let mut removed = inner.waku.remove_conn(conn, content_topics);
         for topic in wc_topics {
             removed += usize::from(inner.mailbox.unsubscribe(conn, topic));
         }
@@ -225,16 +139,6 @@ impl Hub {
         }
         self.metrics.subscriptions.dec_by(removed as i64);
         self.metrics.connections.dec();
-    }
-
-    fn deliver(&self, inner: &Inner, pushes: Vec<Push>) {
-        for push in pushes {
-            if let Some(handle) = inner.conns.get(&push.conn)
-                && handle.send(push.frame, &self.metrics)
-            {
-                self.metrics.messages_pushed.inc();
-            }
-        }
     }
 
     /// The pubsub topic a content topic is autosharded to.
@@ -272,38 +176,13 @@ impl Hub {
 
     /// Subscribes `conn` to waku messages on `content_topics` (optionally only on `pubsub`).
     pub fn waku_subscribe(&self, conn: ConnId, id: &str, content_topics: &[String], pubsub: Option<String>) {
-        let mut inner = self.lock();
-        for topic in content_topics {
-            inner
-                .waku
-                .entry(topic.clone())
-                .or_default()
-                .entry(conn)
-                .or_default()
-                .push(WakuSub { id: id.to_owned(), pubsub: pubsub.clone() });
-        }
+        self.lock().waku.subscribe(conn, id, content_topics, pubsub);
         self.metrics.subscriptions.inc_by(content_topics.len() as i64);
     }
 
     /// Ends the waku subscription `id` of `conn` on `content_topics`.
     pub fn waku_unsubscribe(&self, conn: ConnId, id: &str, content_topics: &[String]) {
-        let mut inner = self.lock();
-        let mut removed = 0;
-        for topic in content_topics {
-            if let Some(subs) = inner.waku.get_mut(topic) {
-                if let Some(list) = subs.get_mut(&conn) {
-                    let before = list.len();
-                    list.retain(|s| s.id != id);
-                    removed += before - list.len();
-                    if list.is_empty() {
-                        subs.remove(&conn);
-                    }
-                }
-                if subs.is_empty() {
-                    inner.waku.remove(topic);
-                }
-            }
-        }
+        let removed = self.lock().waku.unsubscribe(conn, id, content_topics);
         self.metrics.subscriptions.dec_by(removed as i64);
     }
 
@@ -311,32 +190,13 @@ impl Hub {
     pub fn on_message(&self, message: &RelayMessage) {
         let pubsub = message.pubsub_topic.to_string();
         let wc = WcMessage::from_waku(&message.message);
-        let mut inner = self.lock();
-        if let Some(subs) = inner.waku.get(&message.message.content_topic) {
-            let hash = format!("0x{}", hex::encode(message.hash()));
-            // Serialised once; only the subscription id (hex, no escaping) differs per subscriber,
-            // so each frame is three copies into an exactly sized string (no formatting per subscriber).
-            let result = json!({"hash": hash, "pubsubTopic": pubsub, "message": MessageJson::from(&message.message)});
-            let tail = format!(r#"","result":{result}}}}}"#);
-            // Straight to each connection's queue: one lookup per connection, no list of pushes.
-            for (conn, list) in subs {
-                let Some(handle) = inner.conns.get(conn) else { continue };
-                for sub in list.iter().filter(|s| s.pubsub.as_ref().is_none_or(|p| *p == pubsub)) {
-                    let mut frame = String::with_capacity(PUSH_HEAD.len() + sub.id.len() + tail.len());
-                    frame.push_str(PUSH_HEAD);
-                    frame.push_str(&sub.id);
-                    frame.push_str(&tail);
-                    if handle.send(frame, &self.metrics) {
-                        self.metrics.messages_pushed.inc();
-                    }
-                }
-            }
-        }
+        let inner = &mut *self.lock();
+        inner.waku.fan_out(message, &pubsub, &inner.conns, &self.metrics);
         if let Some(wc) = wc {
             let hash = message.hash();
             let pushes = inner.mailbox.ingest(hash, wc, now_ms());
-            self.deliver(&inner, pushes);
-            self.gauge_mailbox(&inner);
+            wc_mailbox::deliver(&inner.conns, pushes, &self.metrics);
+            wc_mailbox::gauge(&inner.mailbox, &self.metrics);
         }
     }
 
@@ -344,13 +204,13 @@ impl Hub {
     /// it is relayed, so a subscribe right after the publish sees it even before
     /// the fan-out does; refuses it when the mailbox has no room for it.
     pub fn wc_accept(&self, hash: MessageHash, message: WcMessage) -> Result<(), MailboxError> {
-        let mut inner = self.lock();
+        let inner = &mut *self.lock();
         let pushes = inner.mailbox.accept(hash, message, now_ms()).inspect_err(|e| {
             debug!(error = %e, "WalletConnect publish refused");
             self.metrics.reject("wc_mailbox_full");
         })?;
-        self.deliver(&inner, pushes);
-        self.gauge_mailbox(&inner);
+        wc_mailbox::deliver(&inner.conns, pushes, &self.metrics);
+        wc_mailbox::gauge(&inner.mailbox, &self.metrics);
         Ok(())
     }
 
@@ -358,11 +218,7 @@ impl Hub {
     pub fn wc_forget(&self, topic: &str, hash: &MessageHash) {
         let mut inner = self.lock();
         inner.mailbox.forget(topic, hash);
-        self.gauge_mailbox(&inner);
-    }
-
-    fn gauge_mailbox(&self, inner: &Inner) {
-        self.metrics.wc_mailbox_bytes.set(i64::try_from(inner.mailbox.bytes()).unwrap_or(i64::MAX));
+        wc_mailbox::gauge(&inner.mailbox, &self.metrics);
     }
 
     /// Whether the same message is already live on `topic` (an idempotent re-publish).
@@ -375,30 +231,16 @@ impl Hub {
     /// nodes or kept over a restart).
     pub async fn wc_subscribe(&self, conn: ConnId, client_id: &str, topic: &str) -> String {
         let backlog = self.wc_backlog(topic).await;
-        let mut inner = self.lock();
+        let inner = &mut *self.lock();
         let id = inner.mailbox.subscribe(conn, client_id, topic, backlog, now_ms());
-        self.stream(&mut inner, conn);
+        wc_mailbox::stream(&inner.conns, &mut inner.mailbox, conn, &self.metrics);
         id
     }
 
     /// Tops up the queue of `conn` from its backlogs, if it has drained below half its byte cap.
     pub fn wc_stream(&self, conn: ConnId) {
-        let mut inner = self.lock();
-        self.stream(&mut inner, conn);
-    }
-
-    fn stream(&self, inner: &mut Inner, conn: ConnId) {
-        let Inner { conns, mailbox, .. } = inner;
-        let Some(handle) = conns.get(&conn) else { return };
-        let target = (handle.max_pending_bytes / 2).max(1);
-        let room = target.saturating_sub(handle.pending_bytes.load(Ordering::Relaxed));
-        let (pushes, more) = mailbox.next_backlog(conn, room, handle.tx.capacity(), now_ms());
-        for push in pushes {
-            if handle.send_backlog(push.frame) {
-                self.metrics.messages_pushed.inc();
-            }
-        }
-        handle.streaming.store(more, Ordering::Relaxed);
+        let inner = &mut *self.lock();
+        wc_mailbox::stream(&inner.conns, &mut inner.mailbox, conn, &self.metrics);
     }
 
     /// Ends a WalletConnect subscription; whether there was one.
@@ -427,13 +269,13 @@ impl Hub {
         for topic in topics {
             backlog.extend(self.wc_backlog(topic).await);
         }
-        let mut inner = self.lock();
+        let inner = &mut *self.lock();
         let now = now_ms();
         for (hash, message) in backlog {
             let pushes = inner.mailbox.ingest(hash, message, now);
-            self.deliver(&inner, pushes);
+            wc_mailbox::deliver(&inner.conns, pushes, &self.metrics);
         }
-        self.gauge_mailbox(&inner);
+        wc_mailbox::gauge(&inner.mailbox, &self.metrics);
         inner.mailbox.fetch(client_id, topics, max_bytes, now)
     }
 
@@ -446,29 +288,7 @@ impl Hub {
         else {
             return Vec::new();
         };
-        let query = Query {
-            request_id: String::new(),
-            include_data: true,
-            pubsub_topic: Some(pubsub.to_string()),
-            content_topics: vec![content],
-            time_start: Some(now_ns().saturating_sub(i64::from(mailbox::MAX_TTL) * 1_000_000_000)),
-            time_end: None,
-            hashes: Vec::new(),
-            cursor: None,
-            forward: false,
-            limit: MAX_BACKLOG.min(store.max_page_size()),
-        };
-        match store.query(query).await {
-            Ok(page) => page
-                .messages
-                .into_iter()
-                .filter_map(|m| WcMessage::from_waku(&m.message).map(|wc| (m.hash, wc)))
-                .collect(),
-            Err(e) => {
-                warn!(error = %e, "cannot read WalletConnect messages from the store");
-                Vec::new()
-            }
-        }
+        wc_mailbox::stored(store, &pubsub, content).await
     }
 
     /// Checks the per-IP and (if given) per-client rate limits.
@@ -481,34 +301,12 @@ impl Hub {
         ok
     }
 
-    fn sweep(&self) {
+    /// Drops expired WalletConnect messages (the fan-out task calls it periodically).
+    pub fn sweep(&self) {
         let mut inner = self.lock();
         inner.mailbox.sweep(now_ms());
-        self.gauge_mailbox(&inner);
+        wc_mailbox::gauge(&inner.mailbox, &self.metrics);
     }
-}
-
-/// Feeds every accepted message to the hub and sweeps the mailbox, until shutdown.
-pub fn spawn_fanout(hub: Arc<Hub>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
-    let mut messages = hub.network.messages();
-    tokio::spawn(async move {
-        let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                _ = sweep.tick() => hub.sweep(),
-                received = messages.recv() => match received {
-                    Ok(message) => hub.on_message(&message),
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        warn!(missed = n, "bridge fan-out fell behind the relay");
-                        hub.metrics.reject("fanout_lagged");
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                },
-            }
-        }
-        debug!("bridge fan-out stopped");
-    })
 }
 
 fn topic_error(error: TopicError) -> jsonrpc::RpcError {

@@ -1,15 +1,12 @@
-//! One bridge connection: [`Session`] turns incoming JSON-RPC frames into
-//! responses (no socket inside; pushes go to the hub's bounded queue), and
-//! [`pump`] moves frames between a WebSocket (any `Sink` + `Stream` of
-//! messages) and the session, sends pings, and closes slow consumers.
-//! Publishes are pipelined: a connection keeps up to [`MAX_PUBLISHES_IN_FLIGHT`]
-//! queued in the swarm task and answers each when it is relayed; answers keep
-//! the order of the requests.
+//! The connection pump: moves frames between a WebSocket (any `Sink` +
+//! `Stream` of messages) and its [`Session`], through the [`router`](super::router).
+//! It writes responses and the hub's queued pushes (batched, within the write
+//! timeout), pings, keeps up to [`MAX_PUBLISHES_IN_FLIGHT`] publishes in flight
+//! with their answers in request order, and closes the socket when the consumer
+//! is too slow, the node shuts down or a limit is crossed.
 
-use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures::future::BoxFuture;
@@ -20,218 +17,15 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::hub::{ConnHandle, Hub, SEND_QUEUE};
-use super::jsonrpc::{self, Incoming, RpcError, code};
-use super::walletconnect::auth::ClientId;
-use super::walletconnect::mailbox::ConnId;
-use super::{waku_methods, walletconnect};
-
-/// Close codes the bridge uses.
-pub mod close {
-    /// The node is shutting down.
-    pub const GOING_AWAY: u16 = 1001;
-    /// Policy violation: the consumer is too slow.
-    pub const POLICY: u16 = 1008;
-    /// A frame over the size cap.
-    pub const TOO_BIG: u16 = 1009;
-    /// Rate limited: try again later.
-    pub const TRY_AGAIN_LATER: u16 = 1013;
-}
+use super::jsonrpc::{self, RpcError, code};
+use super::router::{self, close};
+use super::session::Session;
 
 /// Most queued frames written with one flush.
 const WRITE_BATCH: usize = 64;
-/// Rate-limited requests in a row after which the socket is closed with 1013.
-const MAX_LIMITED_IN_A_ROW: u32 = 20;
 /// Publishes one connection may have queued but not yet answered; beyond this
 /// the pump stops reading the socket until one is answered.
 pub const MAX_PUBLISHES_IN_FLIGHT: usize = 64;
-
-/// What the pump should do after a frame.
-#[derive(Default)]
-pub struct Reply {
-    /// A response to send now, if any.
-    pub frame: Option<String>,
-    /// A response to send when it is ready (a queued publish), if any; `None` inside
-    /// for a notification, which gets no response.
-    pub later: Option<BoxFuture<'static, Option<String>>>,
-    /// Close the socket with this code and reason.
-    pub close: Option<(u16, String)>,
-}
-
-impl Reply {
-    fn frame(frame: String) -> Self {
-        Reply { frame: Some(frame), ..Reply::default() }
-    }
-}
-
-/// One waku_* subscription of a connection.
-pub struct WakuSubscription {
-    /// Its content topics.
-    pub content_topics: Vec<String>,
-    /// Bytes of topic names it holds (charged to the connection's topic budget).
-    pub bytes: usize,
-}
-
-/// The JSON-RPC state of one connection.
-pub struct Session {
-    /// The shared bridge state.
-    pub hub: Arc<Hub>,
-    /// This connection's id in the hub.
-    pub conn: ConnId,
-    /// The verified WalletConnect client, if the socket came with an auth JWT.
-    pub client: Option<ClientId>,
-    /// The access token's subject, if the socket came with a token: the operator's grant
-    /// (for `waku_*` under `bridge.require_token`, and for rate limits).
-    pub subject: Option<String>,
-    /// Peer IP, for rate limits.
-    pub ip: IpAddr,
-    /// waku_* subscriptions by id.
-    pub waku_subs: HashMap<String, WakuSubscription>,
-    /// WalletConnect topics subscribed on this connection.
-    pub wc_topics: HashSet<String>,
-    /// Set while the hub has backlog left to stream to this connection.
-    streaming: Arc<AtomicBool>,
-    limited_in_a_row: u32,
-}
-
-impl Session {
-    /// Registers a connection with the hub. Returns the session, the queue of
-    /// frames to send, the count of queued bytes, and the slow-consumer signal.
-    pub fn open(
-        hub: Arc<Hub>,
-        client: Option<ClientId>,
-        subject: Option<String>,
-        ip: IpAddr,
-    ) -> (Session, mpsc::Receiver<String>, Arc<AtomicUsize>, CancellationToken) {
-        let (tx, rx) = mpsc::channel(SEND_QUEUE);
-        let (handle, pending, kill, streaming) = ConnHandle::new(tx, hub.config.max_pending_bytes);
-        let conn = hub.register(handle);
-        let session = Session {
-            hub,
-            conn,
-            client,
-            subject,
-            ip,
-            waku_subs: HashMap::new(),
-            wc_topics: HashSet::new(),
-            streaming,
-            limited_in_a_row: 0,
-        };
-        (session, rx, pending, kill)
-    }
-
-    /// Subscriptions this connection holds.
-    pub fn subscription_count(&self) -> usize {
-        self.waku_subs.values().map(|s| s.content_topics.len()).sum::<usize>() + self.wc_topics.len()
-    }
-
-    /// Fails if `more` subscriptions would exceed the per-connection cap.
-    pub fn check_room(&self, more: usize) -> Result<(), RpcError> {
-        let max = self.hub.config.max_subscriptions;
-        if self.subscription_count() + more > max {
-            return Err(RpcError::new(
-                code::LIMIT_EXCEEDED,
-                format!("subscription limit reached: at most {max} per connection; unsubscribe first"),
-            ));
-        }
-        Ok(())
-    }
-
-    /// The WalletConnect client id, or the error for a connection without one.
-    pub fn client_id(&self) -> Result<String, RpcError> {
-        self.client.as_ref().map(|c| c.0.clone()).ok_or_else(|| {
-            RpcError::new(
-                code::UNAUTHORIZED,
-                "irn_* methods need a WalletConnect relay auth JWT: connect with ?auth=<JWT>",
-            )
-        })
-    }
-
-    /// Whether this connection may call `method`. With `bridge.require_token`, `waku_*`
-    /// methods need an operator grant (an access token); a WalletConnect auth JWT is
-    /// self-signed, so it proves only a client key and admits only the relay's `irn_*` methods.
-    pub fn authorize(&self, method: &str) -> Result<(), RpcError> {
-        if method.starts_with("waku_") && self.hub.config.require_token && self.subject.is_none() {
-            return Err(RpcError::new(
-                code::UNAUTHORIZED,
-                "waku_* methods need a bridge token (bridge.require_token is on): connect with ?token=… or \
-                 Authorization: Bearer …; a WalletConnect auth JWT admits irn_* methods only",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Handles one text frame.
-    pub async fn handle(&mut self, text: &str) -> Reply {
-        match jsonrpc::parse(text) {
-            Incoming::Invalid { id, error } => Reply::frame(jsonrpc::error(&id, &error)),
-            Incoming::Response { id, ok } => {
-                if let (Some(push_id), Some(client)) = (id.as_u64(), &self.client)
-                    && ok
-                {
-                    self.hub.wc_ack(push_id, &client.0);
-                }
-                Reply::default()
-            }
-            Incoming::Request { id, method, params } => {
-                self.hub.metrics.requests.inc();
-                let limit_key = self.client.as_ref().map(|c| c.0.as_str()).or(self.subject.as_deref());
-                if !self.hub.allow_request(self.ip, limit_key) {
-                    self.limited_in_a_row += 1;
-                    if self.limited_in_a_row >= MAX_LIMITED_IN_A_ROW {
-                        return Reply {
-                            close: Some((close::TRY_AGAIN_LATER, "rate limit exceeded; reconnect later".into())),
-                            ..Reply::default()
-                        };
-                    }
-                    let error = RpcError::new(code::RATE_LIMITED, "rate limit exceeded; slow down and retry later");
-                    return Reply { frame: id.map(|id| jsonrpc::error(&id, &error)), ..Reply::default() };
-                }
-                self.limited_in_a_row = 0;
-                if let Err(error) = self.authorize(&method) {
-                    return Reply { frame: id.map(|id| answer(id, &method, Err(error))), ..Reply::default() };
-                }
-                if method == "waku_publish" {
-                    return match waku_methods::start_publish(self, params).await {
-                        Ok(pending) => Reply {
-                            later: Some(pending.map(move |outcome| Some(answer(id?, &method, outcome))).boxed()),
-                            ..Reply::default()
-                        },
-                        Err(error) => Reply { frame: id.map(|id| answer(id, &method, Err(error))), ..Reply::default() },
-                    };
-                }
-                let outcome = self.dispatch(&method, params).await;
-                Reply { frame: id.map(|id| answer(id, &method, outcome)), ..Reply::default() }
-            }
-        }
-    }
-
-    async fn dispatch(&mut self, method: &str, params: Value) -> Result<Value, RpcError> {
-        if method.starts_with("waku_") {
-            waku_methods::call(self, method, params).await
-        } else {
-            walletconnect::methods::call(self, method, params).await
-        }
-    }
-
-    /// Unregisters the connection and its subscriptions.
-    pub fn close(self) {
-        let content: Vec<String> = self.waku_subs.into_values().flat_map(|s| s.content_topics).collect();
-        let wc: Vec<String> = self.wc_topics.into_iter().collect();
-        self.hub.unregister(self.conn, &content, &wc);
-    }
-}
-
-/// The response frame of request `id` to `method`.
-fn answer(id: Value, method: &str, outcome: Result<Value, RpcError>) -> String {
-    match outcome {
-        Ok(result) => jsonrpc::result(&id, result),
-        Err(error) => {
-            debug!(method = %method, code = error.code, "bridge request failed");
-            jsonrpc::error(&id, &error)
-        }
-    }
-}
 
 /// Feeds `frames` and flushes once, within `timeout`; false if the socket failed or was too slow.
 async fn write_batch<S, E>(socket: &mut S, timeout: std::time::Duration, frames: Vec<String>) -> bool
@@ -317,9 +111,7 @@ pub async fn pump<S, E>(
                     break Some((close::POLICY, "slow consumer: write timed out".into()));
                 }
                 // Written: room for the next piece of a backlog.
-                if session.streaming.load(Ordering::Relaxed) {
-                    session.hub.wc_stream(session.conn);
-                }
+                session.stream_backlog();
             }
             _ = ping.tick() => {
                 if !write(&mut socket, timeout, Message::Ping(Default::default())).await {
@@ -335,7 +127,7 @@ pub async fn pump<S, E>(
             }
             incoming = socket.next(), if later.len() < MAX_PUBLISHES_IN_FLIGHT => match incoming {
                 Some(Ok(Message::Text(text))) => {
-                    let reply = session.handle(text.as_str()).await;
+                    let reply = router::handle(&mut session, text.as_str()).await;
                     if let Some(frame) = reply.frame {
                         if later.is_empty() {
                             if !write(&mut socket, timeout, Message::Text(frame.into())).await {
@@ -397,6 +189,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::bridge::hub::Hub;
+    use crate::bridge::metrics::BridgeMetrics;
     use crate::bridge::tokens::Tokens;
     use crate::config::Config;
 
@@ -455,9 +249,9 @@ mod tests {
             .expect("network");
         let tokens = Arc::new(Tokens::new(&[]).expect("tokens"));
         let publisher = crate::publish::Publisher::new(network.clone(), None);
-        let hub = Hub::new(&config, network, publisher, None, super::super::BridgeMetrics::default(), tokens);
+        let hub = Hub::new(&config, network, publisher, None, BridgeMetrics::default(), tokens);
 
-        let _fanout = crate::bridge::hub::spawn_fanout(hub.clone(), shutdown.clone());
+        let _fanout = crate::bridge::fanout::spawn(hub.clone(), shutdown.clone());
         let (to_pump, incoming) = chan::unbounded();
         let (outgoing, mut from_pump) = chan::unbounded();
         let (session, queue, pending, kill) = Session::open(hub.clone(), None, None, "127.0.0.1".parse().expect("ip"));

@@ -1,0 +1,161 @@
+//! The state of one bridge connection, without a socket: who the client is
+//! (its WalletConnect client id, its access token's subject, its IP), what it
+//! holds (`waku_*` subscriptions and WalletConnect topics), and its limits
+//! (the subscription cap, the rate limits). [`Session::open`] registers the
+//! connection with the hub; the method modules read and change a session, the
+//! router hands it to them, and the pump owns it for the connection's life.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::hub::Hub;
+use super::hub::registry::{ConnHandle, SEND_QUEUE};
+use super::jsonrpc::{RpcError, code};
+use super::walletconnect::auth::ClientId;
+use super::walletconnect::mailbox::ConnId;
+
+/// Rate-limited requests in a row after which the socket is closed with 1013.
+const MAX_LIMITED_IN_A_ROW: u32 = 20;
+
+/// One waku_* subscription of a connection.
+pub struct WakuSubscription {
+    /// Its content topics.
+    pub content_topics: Vec<String>,
+    /// Bytes of topic names it holds (charged to the connection's topic budget).
+    pub bytes: usize,
+}
+
+/// What the rate limits say about a connection's next request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Within the limits: serve it.
+    Admitted,
+    /// Over a limit: refuse it.
+    Limited,
+    /// Over a limit [`MAX_LIMITED_IN_A_ROW`] times in a row: close the connection.
+    Close,
+}
+
+/// The JSON-RPC state of one connection.
+pub struct Session {
+    /// The shared bridge state.
+    pub hub: Arc<Hub>,
+    /// This connection's id in the hub.
+    pub conn: ConnId,
+    /// The verified WalletConnect client, if the socket came with an auth JWT.
+    pub client: Option<ClientId>,
+    /// The access token's subject, if the socket came with a token: the operator's grant
+    /// (for `waku_*` under `bridge.require_token`, and for rate limits).
+    pub subject: Option<String>,
+    /// Peer IP, for rate limits.
+    pub ip: IpAddr,
+    /// waku_* subscriptions by id.
+    pub waku_subs: HashMap<String, WakuSubscription>,
+    /// WalletConnect topics subscribed on this connection.
+    pub wc_topics: HashSet<String>,
+    /// Set while the hub has backlog left to stream to this connection.
+    streaming: Arc<AtomicBool>,
+    limited_in_a_row: u32,
+}
+
+impl Session {
+    /// Registers a connection with the hub. Returns the session, the queue of
+    /// frames to send, the count of queued bytes, and the slow-consumer signal.
+    pub fn open(
+        hub: Arc<Hub>,
+        client: Option<ClientId>,
+        subject: Option<String>,
+        ip: IpAddr,
+    ) -> (Session, mpsc::Receiver<String>, Arc<AtomicUsize>, CancellationToken) {
+        let (tx, rx) = mpsc::channel(SEND_QUEUE);
+        let (handle, pending, kill, streaming) = ConnHandle::new(tx, hub.config.max_pending_bytes);
+        let conn = hub.register(handle);
+        let session = Session {
+            hub,
+            conn,
+            client,
+            subject,
+            ip,
+            waku_subs: HashMap::new(),
+            wc_topics: HashSet::new(),
+            streaming,
+            limited_in_a_row: 0,
+        };
+        (session, rx, pending, kill)
+    }
+
+    /// Subscriptions this connection holds.
+    pub fn subscription_count(&self) -> usize {
+        self.waku_subs.values().map(|s| s.content_topics.len()).sum::<usize>() + self.wc_topics.len()
+    }
+
+    /// Fails if `more` subscriptions would exceed the per-connection cap.
+    pub fn check_room(&self, more: usize) -> Result<(), RpcError> {
+        let max = self.hub.config.max_subscriptions;
+        if self.subscription_count() + more > max {
+            return Err(RpcError::new(
+                code::LIMIT_EXCEEDED,
+                format!("subscription limit reached: at most {max} per connection; unsubscribe first"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The WalletConnect client id, or the error for a connection without one.
+    pub fn client_id(&self) -> Result<String, RpcError> {
+        self.client.as_ref().map(|c| c.0.clone()).ok_or_else(|| {
+            RpcError::new(
+                code::UNAUTHORIZED,
+                "irn_* methods need a WalletConnect relay auth JWT: connect with ?auth=<JWT>",
+            )
+        })
+    }
+
+    /// Whether this connection may call `method`. With `bridge.require_token`, `waku_*`
+    /// methods need an operator grant (an access token); a WalletConnect auth JWT is
+    /// self-signed, so it proves only a client key and admits only the relay's `irn_*` methods.
+    pub fn authorize(&self, method: &str) -> Result<(), RpcError> {
+        if method.starts_with("waku_") && self.hub.config.require_token && self.subject.is_none() {
+            return Err(RpcError::new(
+                code::UNAUTHORIZED,
+                "waku_* methods need a bridge token (bridge.require_token is on): connect with ?token=… or \
+                 Authorization: Bearer …; a WalletConnect auth JWT admits irn_* methods only",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks the per-IP and per-client (WalletConnect client id, else token subject)
+    /// rate limits for one request, counting refusals in a row.
+    pub fn admit(&mut self) -> Admission {
+        let limit_key = self.client.as_ref().map(|c| c.0.as_str()).or(self.subject.as_deref());
+        if !self.hub.allow_request(self.ip, limit_key) {
+            self.limited_in_a_row += 1;
+            if self.limited_in_a_row >= MAX_LIMITED_IN_A_ROW {
+                return Admission::Close;
+            }
+            return Admission::Limited;
+        }
+        self.limited_in_a_row = 0;
+        Admission::Admitted
+    }
+
+    /// Tops up the send queue from the hub's WalletConnect backlog, if one is waiting.
+    pub fn stream_backlog(&self) {
+        if self.streaming.load(Ordering::Relaxed) {
+            self.hub.wc_stream(self.conn);
+        }
+    }
+
+    /// Unregisters the connection and its subscriptions.
+    pub fn close(self) {
+        let content: Vec<String> = self.waku_subs.into_values().flat_map(|s| s.content_topics).collect();
+        let wc: Vec<String> = self.wc_topics.into_iter().collect();
+        self.hub.unregister(self.conn, &content, &wc);
+    }
+}
