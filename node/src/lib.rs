@@ -2,6 +2,7 @@
 //! REST API. The binary only parses configuration and calls [`Node::start`];
 //! everything else lives here so tests can drive it.
 
+pub mod access;
 pub mod bridge;
 pub mod config;
 pub mod http_server;
@@ -213,7 +214,8 @@ impl Node {
             if let Some(client) = &state.filter {
                 tasks.extend(client.spawn_receiver(&state, shutdown.clone())?);
             }
-            let (addr, task) = rest::serve(&config, state, shutdown.clone())
+            let admin = config.rest.admin_secret()?;
+            let (addr, task) = rest::serve(&config, state, admin.as_ref(), shutdown.clone())
                 .await
                 .map_err(|source| StartError::Rest { addr: config.rest.addr, source })?;
             tasks.push(task);

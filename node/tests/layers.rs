@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 /// independent of each other. `waku` is the `heliograph-waku` crate re-exported.
 const LAYERS: &[&[&str]] = &[
     &["waku"],
-    &["identity", "metrics", "rate_limit", "http_server"],
+    &["identity", "metrics", "rate_limit", "http_server", "access"],
     &["config"],
     &["p2p"],
     &["store"],

@@ -18,13 +18,13 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use super::access::AllowLists;
 use super::jsonrpc;
 use super::metrics::BridgeMetrics;
 use super::tokens::Tokens;
 use super::topics::{BridgeTopics, TopicError};
 use super::walletconnect::mailbox::{self, ConnId, Limits, Mailbox, MailboxError, Push};
 use super::walletconnect::message::WcMessage;
+use crate::access::AllowLists;
 use crate::config::{BridgeConfig, Config};
 use crate::p2p::NetworkHandle;
 use crate::rate_limit::RateLimiter;
@@ -176,7 +176,7 @@ impl Hub {
             metrics,
             cluster_id: config.relay.cluster_id,
             num_shards: config.relay.num_shards,
-            allow: AllowLists::new(&config.bridge),
+            allow: AllowLists::new("bridge", &config.bridge.allowed_hosts, &config.bridge.allowed_origins),
             client_limit: RateLimiter::new(config.bridge.rate_limit_per_client),
             ip_limit: RateLimiter::new(config.bridge.rate_limit_per_ip),
             config: config.bridge.clone(),

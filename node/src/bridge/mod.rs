@@ -3,7 +3,6 @@
 //! relay (`irn_*`, `wc_*`) whose topics travel through the Waku mesh and
 //! store. The API is documented in docs/bridge.md.
 
-pub mod access;
 pub mod client_ip;
 pub mod connection;
 pub mod hub;
