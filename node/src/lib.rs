@@ -165,8 +165,12 @@ impl Node {
             }
         }
         let mut bridge_addr = None;
-        let bridge_tokens =
-            Arc::new(bridge::tokens::Tokens::new(&config.bridge.token_keys).map_err(bridge::BridgeError::from)?);
+        let mut tokens = bridge::tokens::Tokens::new(&config.bridge.token_keys).map_err(bridge::BridgeError::from)?;
+        if !config.bridge.token_keys.is_empty() {
+            let seen = config.data_dir.join(bridge::tokens::SEEN_JTI_FILE);
+            tokens = tokens.with_seen_file(&seen, waku::time::now_secs()).map_err(bridge::BridgeError::from)?;
+        }
+        let bridge_tokens = Arc::new(tokens);
         if config.bridge.enabled {
             let (addr, bridge_tasks) = bridge::spawn(
                 &config,

@@ -138,3 +138,51 @@ async fn a_rest_api_on_every_interface_needs_the_admin_secret() {
     node.stop().await;
     assert!(!log.contains(secret), "the admin secret is never logged");
 }
+
+/// The status and body of a refused bridge upgrade (panics if it was accepted).
+async fn refused_upgrade(url: String) -> (u16, String) {
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned();
+            (response.status().as_u16(), body)
+        }
+        other => panic!("upgrade accepted: {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capability_token_replayed_after_a_restart_is_refused() {
+    use heliograph_node::bridge::tokens::sign_capability;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let operator = libp2p::identity::ed25519::Keypair::generate();
+    let config = dir.path().join("heliograph.toml");
+    let key = hex::encode(operator.public().to_bytes());
+    std::fs::write(&config, format!("[bridge]\nrequire_token = true\ntoken_keys = [\"{key}\"]\n")).expect("config");
+    let args = ["--config", config.to_str().expect("utf-8")];
+    let data = dir.path().join("node");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let token = sign_capability(&operator, "dapp-1", "restart-jti-1", now + 600);
+
+    let node = TestNode::tcp(&data, &args).await;
+    let bridge = node.bridge.clone().expect("bridge");
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{bridge}/?token={token}")).await.expect("first use");
+    drop(ws);
+    let (status, body) = refused_upgrade(format!("ws://{bridge}/?token={token}")).await;
+    assert_eq!((status, body.contains("replayed")), (401, true), "{body}");
+    node.stop().await;
+
+    // Same data dir: the used id was kept on disk.
+    let node = TestNode::tcp(&data, &args).await;
+    let bridge = node.bridge.clone().expect("bridge");
+    let (status, body) = refused_upgrade(format!("ws://{bridge}/?token={token}")).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("replayed"), "a replay after a restart is refused: {body}");
+    // A fresh id still passes, and a token living longer than 30 days is refused.
+    let fresh = sign_capability(&operator, "dapp-1", "restart-jti-2", now + 600);
+    tokio_tungstenite::connect_async(format!("ws://{bridge}/?token={fresh}")).await.expect("a fresh token");
+    let forever = sign_capability(&operator, "dapp-1", "restart-jti-3", now + 31 * 24 * 3600);
+    let (status, body) = refused_upgrade(format!("ws://{bridge}/?token={forever}")).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("30 days"), "{body}");
+    node.stop().await;
+}

@@ -8,6 +8,7 @@ pub mod connection;
 pub mod hub;
 pub mod jsonrpc;
 pub mod metrics;
+pub mod seen_jti;
 pub mod server;
 pub mod tokens;
 pub mod topics;
