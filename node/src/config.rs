@@ -283,6 +283,72 @@ pub struct RestConfig {
     pub header_timeout: Duration,
     /// Most connections open at once from one IP address; more get HTTP 503.
     pub max_connections_per_ip: usize,
+    /// Extra `Host` header values accepted (loopback names and the bound address always are).
+    pub allowed_hosts: Vec<String>,
+    /// Extra `Origin` values accepted on state-changing requests (POST, PUT, DELETE; `*`
+    /// accepts any); no Origin, loopback and same-origin pages always are.
+    pub allowed_origins: Vec<String>,
+    /// Bearer secret for token minting and `/admin/v1/*` (at least 16 characters; empty: none).
+    /// Required for them when the REST address is not loopback. Never printed by `--print-config`.
+    #[serde(skip_serializing)]
+    pub admin_token: Option<Secret>,
+    /// File holding the admin secret (trailing whitespace ignored), instead of `admin_token`.
+    pub admin_token_file: Option<PathBuf>,
+}
+
+/// Shortest admin secret accepted.
+pub const MIN_SECRET_LEN: usize = 16;
+
+/// A secret string of the configuration: `Debug` prints it redacted, and it is never serialized.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret's text, for comparing it (in constant time).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl RestConfig {
+    /// The admin secret: `admin_token`, or the content of `admin_token_file`.
+    /// An empty `admin_token` (e.g. an unset variable in compose) means none.
+    pub fn admin_secret(&self) -> Result<Option<Secret>, ConfigError> {
+        let token = self.admin_token.as_ref().filter(|t| !t.0.is_empty());
+        let secret = match (token, &self.admin_token_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid("set rest.admin_token or rest.admin_token_file, not both".into()));
+            }
+            (Some(token), None) => token.clone(),
+            (None, Some(path)) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                Secret(text.trim_end().to_owned())
+            }
+            (None, None) => return Ok(None),
+        };
+        if secret.0.chars().count() < MIN_SECRET_LEN {
+            return Err(ConfigError::Invalid(format!(
+                "the REST admin secret must be at least {MIN_SECRET_LEN} characters"
+            )));
+        }
+        Ok(Some(secret))
+    }
 }
 
 /// How hard the store works to keep what it acknowledged.
@@ -401,6 +467,10 @@ impl Default for RestConfig {
             publish_without_peers: false,
             header_timeout: Duration::from_secs(10),
             max_connections_per_ip: 64,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            admin_token: None,
+            admin_token_file: None,
         }
     }
 }
@@ -532,6 +602,7 @@ impl Config {
                 "bridge.handshake_timeout and rest.header_timeout must be above 0 (slow clients are cut off)".into(),
             ));
         }
+        self.rest.admin_secret()?;
         self.pubsub_topics()?;
         Ok(())
     }
@@ -635,6 +706,36 @@ pub struct Cli {
     /// Most REST connections open at once from one IP address [default: 64].
     #[arg(long, env = "HELIOGRAPH_REST_MAX_CONNECTIONS_PER_IP", value_name = "N")]
     pub rest_max_connections_per_ip: Option<usize>,
+
+    /// Host header value accepted by the REST API besides loopback names and the bound
+    /// address, e.g. the name operators reach it by (repeatable).
+    #[arg(
+        long = "rest-allowed-host",
+        env = "HELIOGRAPH_REST_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "HOST"
+    )]
+    pub rest_allowed_hosts: Vec<String>,
+
+    /// Origin allowed to POST/PUT/DELETE on the REST API besides none, loopback and same-origin
+    /// pages; `*` accepts any (repeatable).
+    #[arg(
+        long = "rest-allowed-origin",
+        env = "HELIOGRAPH_REST_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    pub rest_allowed_origins: Vec<String>,
+
+    /// Bearer secret (16+ characters) for `POST /bridge/v1/tokens` and `/admin/v1/*`, required
+    /// for them when the REST address is not loopback. Never logged; prefer the variable or
+    /// `--rest-admin-token-file` over the flag (visible in `ps`).
+    #[arg(long, env = "HELIOGRAPH_REST_ADMIN_TOKEN", value_name = "SECRET", hide_env_values = true)]
+    pub rest_admin_token: Option<Secret>,
+
+    /// File holding the REST admin secret (trailing whitespace ignored).
+    #[arg(long, env = "HELIOGRAPH_REST_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    pub rest_admin_token_file: Option<PathBuf>,
 
     /// Folder of static pages served under `/demo/` on the REST address (e.g. the demo apps).
     #[arg(long, env = "HELIOGRAPH_STATIC_DIR", value_name = "DIR")]
@@ -878,6 +979,17 @@ impl Cli {
         set(&mut config.rest.addr, &self.rest_addr);
         set(&mut config.rest.header_timeout, &self.rest_header_timeout);
         set(&mut config.rest.max_connections_per_ip, &self.rest_max_connections_per_ip);
+        set_list(&mut config.rest.allowed_hosts, &self.rest_allowed_hosts);
+        set_list(&mut config.rest.allowed_origins, &self.rest_allowed_origins);
+        // A secret given by flag or environment replaces the file's, whichever form.
+        if self.rest_admin_token.is_some() {
+            config.rest.admin_token.clone_from(&self.rest_admin_token);
+            config.rest.admin_token_file = None;
+        }
+        if self.rest_admin_token_file.is_some() {
+            config.rest.admin_token_file.clone_from(&self.rest_admin_token_file);
+            config.rest.admin_token = None;
+        }
         if self.rest_publish_without_peers {
             config.rest.publish_without_peers = true;
         }
@@ -1027,6 +1139,45 @@ mod tests {
         let node = "/ip4/127.0.0.1/tcp/60000/p2p/12D3KooWLxGg1CyZ4TuBUFc3RxtvyzDL5Xdy3XWnr5tKhXwcvWD8";
         let config = Config::from_toml(&format!("[light]\nlightpush_node = \"{node}\"\n")).expect("valid");
         assert!(config.light.lightpush_node.as_ref().and_then(crate::waku::addr::peer_of).is_some());
+    }
+
+    #[test]
+    fn rest_access_settings_come_from_toml_flags_and_files_and_the_secret_stays_hidden() {
+        let mut config = Config::from_toml(
+            "[rest]\nallowed_hosts = [\"node1\"]\nallowed_origins = [\"https://ops.example\"]\nadmin_token = \"from-the-toml-file-0001\"\n",
+        )
+        .expect("valid");
+        assert_eq!(config.rest.allowed_hosts, ["node1"]);
+        assert_eq!(
+            config.rest.admin_secret().expect("ok").map(|s| s.expose().to_owned()).as_deref(),
+            Some("from-the-toml-file-0001")
+        );
+        assert!(!format!("{config:?}").contains("from-the-toml"), "Debug redacts the secret");
+        assert!(!toml::to_string(&config).expect("serializes").contains("from-the-toml"), "--print-config omits it");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("admin-token");
+        std::fs::write(&file, "from-a-file-of-its-own-0002\n").expect("write");
+        let cli = Cli::parse_from([
+            "heliograph",
+            "--rest-allowed-host",
+            "a,b",
+            "--rest-admin-token-file",
+            file.to_str().expect("utf-8"),
+        ]);
+        cli.apply(&mut config);
+        assert_eq!(config.rest.allowed_hosts, ["a", "b"]);
+        assert_eq!(config.rest.admin_token, None, "the flag's file replaces the TOML secret");
+        assert_eq!(
+            config.rest.admin_secret().expect("ok").map(|s| s.expose().to_owned()).as_deref(),
+            Some("from-a-file-of-its-own-0002")
+        );
+        config.rest.admin_token = Some("short".parse().expect("infallible"));
+        assert!(config.validate().is_err(), "both forms at once");
+        config.rest.admin_token_file = None;
+        let err = config.validate().expect_err("too short").to_string();
+        assert!(err.contains("at least 16"), "{err}");
+        config.rest.admin_token = Some(String::new().parse().expect("infallible"));
+        assert_eq!(config.rest.admin_secret().expect("empty is none"), None);
     }
 
     #[test]

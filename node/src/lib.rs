@@ -2,6 +2,7 @@
 //! REST API. The binary only parses configuration and calls [`Node::start`];
 //! everything else lives here so tests can drive it.
 
+pub mod access;
 pub mod bridge;
 pub mod config;
 pub mod http_server;
@@ -164,8 +165,12 @@ impl Node {
             }
         }
         let mut bridge_addr = None;
-        let bridge_tokens =
-            Arc::new(bridge::tokens::Tokens::new(&config.bridge.token_keys).map_err(bridge::BridgeError::from)?);
+        let mut tokens = bridge::tokens::Tokens::new(&config.bridge.token_keys).map_err(bridge::BridgeError::from)?;
+        if !config.bridge.token_keys.is_empty() {
+            let seen = config.data_dir.join(bridge::tokens::SEEN_JTI_FILE);
+            tokens = tokens.with_seen_file(&seen, waku::time::now_secs()).map_err(bridge::BridgeError::from)?;
+        }
+        let bridge_tokens = Arc::new(tokens);
         if config.bridge.enabled {
             let (addr, bridge_tasks) = bridge::spawn(
                 &config,
@@ -213,7 +218,8 @@ impl Node {
             if let Some(client) = &state.filter {
                 tasks.extend(client.spawn_receiver(&state, shutdown.clone())?);
             }
-            let (addr, task) = rest::serve(&config, state, shutdown.clone())
+            let admin = config.rest.admin_secret()?;
+            let (addr, task) = rest::serve(&config, state, admin.as_ref(), shutdown.clone())
                 .await
                 .map_err(|source| StartError::Rest { addr: config.rest.addr, source })?;
             tasks.push(task);

@@ -34,7 +34,9 @@ fn documented_env() -> String {
 fn print_config(what: &str, env: &BTreeMap<String, String>, args: &[&str]) -> Config {
     let help = documented_env();
     for key in env.keys().filter(|k| k.starts_with("HELIOGRAPH_")) {
-        assert!(help.contains(&format!("[env: {key}=")), "{what} sets {key}, which is not a heliograph flag");
+        // Secrets' variables are listed without their value (`hide_env_values`).
+        let listed = help.contains(&format!("[env: {key}=")) || help.contains(&format!("[env: {key}]"));
+        assert!(listed, "{what} sets {key}, which is not a heliograph flag");
     }
     let out = Command::new(env!("CARGO_BIN_EXE_heliograph"))
         .arg("--print-config")

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 /// independent of each other. `waku` is the `heliograph-waku` crate re-exported.
 const LAYERS: &[&[&str]] = &[
     &["waku"],
-    &["identity", "metrics", "rate_limit", "http_server"],
+    &["identity", "metrics", "rate_limit", "http_server", "access"],
     &["config"],
     &["p2p"],
     &["store"],
@@ -39,8 +39,10 @@ const KNOWN_DEBT: &[(&str, &str)] = &[];
 /// their path under `src/bridge/` without `.rs`; a directory's `mod.rs` is
 /// named by the directory. `src/bridge/mod.rs` wires the bridge and is free.
 const BRIDGE_LAYERS: &[&[&str]] = &[
-    // leaves: JSON-RPC framing, metrics, Host/Origin lists, client IPs, tokens, WC wire pieces
-    &["jsonrpc", "metrics", "access", "client_ip", "tokens", "walletconnect/auth", "walletconnect/message"],
+    // leaves: JSON-RPC framing, metrics, client IPs, the seen-jti file, WC wire pieces
+    &["jsonrpc", "metrics", "client_ip", "seen_jti", "walletconnect/auth", "walletconnect/message"],
+    // bridge access tokens (single-use ids kept by seen_jti)
+    &["tokens"],
     // the sans-IO WalletConnect mailbox
     &["walletconnect/mailbox"],
     // the hub's parts: topic caps, the registry of connections and their send queues

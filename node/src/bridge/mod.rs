@@ -3,7 +3,6 @@
 //! relay (`irn_*`, `wc_*`) whose topics travel through the Waku mesh and
 //! store. The API is documented in docs/bridge.md.
 
-pub mod access;
 pub mod client_ip;
 pub mod fanout;
 pub mod hub;
@@ -11,6 +10,7 @@ pub mod jsonrpc;
 pub mod metrics;
 pub mod pump;
 pub mod router;
+pub mod seen_jti;
 pub mod server;
 pub mod session;
 pub mod tokens;

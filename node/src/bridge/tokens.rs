@@ -4,12 +4,14 @@
 //!   loopback REST API): random 32 bytes, shown once, kept only as their
 //!   sha256, with an expiry; compared in constant time;
 //! - **capability tokens**: EdDSA JWTs signed by an operator key listed in
-//!   `bridge.token_keys` (list two keys while rotating), with `exp` and a
-//!   single-use `jti` (a replayed `jti` is refused).
+//!   `bridge.token_keys` (list two keys while rotating), with `exp` at most
+//!   30 days ahead and a single-use `jti` (a replayed `jti` is refused, also
+//!   after a restart: [`super::seen_jti`] keeps them in the data dir).
 //!
 //! A token is passed as `?token=…` or `Authorization: Bearer …` on the upgrade.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Mutex;
 
 use base64::Engine;
@@ -23,9 +25,12 @@ use subtle::ConstantTimeEq;
 const OPAQUE_PREFIX: &str = "hgt_";
 /// Most live opaque tokens.
 pub const MAX_TOKENS: usize = 10_000;
-/// Most remembered capability-token ids.
-const MAX_SEEN_JTI: usize = 100_000;
-/// Longest opaque token lifetime, in seconds (30 days).
+use super::seen_jti::{SeenError, SeenJti};
+
+/// File of the used capability-token ids, in the data dir.
+pub const SEEN_JTI_FILE: &str = "bridge-seen-jti";
+/// Longest token lifetime, in seconds (30 days): opaque ones are clamped to it,
+/// capability tokens whose `exp` is farther ahead are refused.
 pub const MAX_TOKEN_TTL: u64 = 30 * 24 * 3600;
 
 /// Why a token was refused.
@@ -43,9 +48,15 @@ pub enum TokenError {
     /// A capability token whose `jti` was used before.
     #[error("bridge token was already used (replayed jti)")]
     Replayed,
+    /// A capability token whose `exp` is more than [`MAX_TOKEN_TTL`] ahead.
+    #[error("bridge token lives too long: exp is more than 30 days ahead")]
+    TooLong,
     /// Too many live tokens.
     #[error("too many live tokens (at most {MAX_TOKENS}); let some expire")]
     Full,
+    /// The used-id record refused it (full, or its file failing).
+    #[error("bridge token refused: {0}")]
+    Seen(SeenError),
     /// A configured key does not parse.
     #[error("bridge.token_keys entry is not a base64 or hex ed25519 public key: {0}")]
     BadKey(String),
@@ -71,7 +82,7 @@ pub struct TokenSubject(pub String);
 /// Live tokens and the keys capability tokens are checked with.
 pub struct Tokens {
     opaque: Mutex<HashMap<[u8; 32], u64>>,
-    seen_jti: Mutex<HashMap<String, u64>>,
+    seen_jti: Mutex<SeenJti>,
     keys: Vec<ed25519::PublicKey>,
 }
 
@@ -86,7 +97,13 @@ impl Tokens {
                 ed25519::PublicKey::try_from_bytes(&bytes).map_err(|_| TokenError::BadKey(k.clone()))
             })
             .collect::<Result<_, _>>()?;
-        Ok(Tokens { opaque: Mutex::new(HashMap::new()), seen_jti: Mutex::new(HashMap::new()), keys })
+        Ok(Tokens { opaque: Mutex::new(HashMap::new()), seen_jti: Mutex::new(SeenJti::in_memory()), keys })
+    }
+
+    /// Keeps the used capability-token ids in `path` (loaded at `now`), so a restart does not reopen replays.
+    pub fn with_seen_file(self, path: &Path, now: u64) -> Result<Tokens, TokenError> {
+        let seen = SeenJti::open(path, now).map_err(TokenError::Seen)?;
+        Ok(Tokens { seen_jti: Mutex::new(seen), ..self })
     }
 
     /// Issues an opaque token valid for `ttl` seconds from `now`; returns it (shown once) and its expiry.
@@ -148,21 +165,18 @@ impl Tokens {
         if claims.exp <= now {
             return Err(TokenError::Expired);
         }
+        if claims.exp - now > MAX_TOKEN_TTL {
+            return Err(TokenError::TooLong);
+        }
         if claims.jti.is_empty() || claims.jti.len() > 128 {
             return Err(TokenError::Invalid);
         }
         let mut seen = self.seen_jti.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if seen.contains_key(&claims.jti) {
-            return Err(TokenError::Replayed);
-        }
-        if seen.len() >= MAX_SEEN_JTI {
-            seen.retain(|_, exp| *exp > now);
-            if seen.len() >= MAX_SEEN_JTI {
-                // Refuse rather than forget ids that could then be replayed.
-                return Err(TokenError::Full);
-            }
-        }
-        seen.insert(claims.jti.clone(), claims.exp);
+        // Refuses rather than forgets ids that could then be replayed; synced to disk before accepting.
+        seen.record(&claims.jti, claims.exp, now).map_err(|e| match e {
+            SeenError::Replayed => TokenError::Replayed,
+            other => TokenError::Seen(other),
+        })?;
         Ok(TokenSubject(format!("cap:{}", claims.sub.unwrap_or(claims.jti))))
     }
 }
@@ -202,6 +216,9 @@ mod tests {
         assert!(tokens.verify(&sign_capability(&new, "app", "j2", NOW + 10), NOW).is_ok());
         assert_eq!(tokens.verify(&sign_capability(&new, "app", "j2", NOW + 10), NOW), Err(TokenError::Replayed));
         assert_eq!(tokens.verify(&sign_capability(&new, "app", "j3", NOW), NOW), Err(TokenError::Expired));
+        let month = NOW + MAX_TOKEN_TTL;
+        assert!(tokens.verify(&sign_capability(&new, "app", "j5", month), NOW).is_ok(), "30 days is the limit");
+        assert_eq!(tokens.verify(&sign_capability(&new, "app", "j6", month + 1), NOW), Err(TokenError::TooLong));
         let stranger = ed25519::Keypair::generate();
         assert_eq!(tokens.verify(&sign_capability(&stranger, "app", "j4", NOW + 10), NOW), Err(TokenError::Invalid));
         assert!(matches!(Tokens::new(&["zz".into()]), Err(TokenError::BadKey(_))));

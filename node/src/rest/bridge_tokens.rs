@@ -1,5 +1,6 @@
-//! `POST /bridge/v1/tokens`: issues an opaque bridge access token. The REST
-//! API is on loopback, so whoever can reach it is the operator.
+//! `POST /bridge/v1/tokens`: issues an opaque bridge access token. Only the
+//! operator reaches it: the REST gate ([`super::guard`]) asks for the admin
+//! secret, or serves it on a loopback address only.
 
 use axum::Json;
 use axum::extract::State;

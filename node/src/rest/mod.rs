@@ -7,6 +7,7 @@ mod bridge_tokens;
 pub mod cache;
 pub mod error;
 pub mod filter;
+mod guard;
 pub mod health;
 mod lightpush;
 mod openapi;
@@ -80,8 +81,8 @@ impl AppState {
     }
 }
 
-/// The REST router.
-pub fn app(state: AppState) -> Router {
+/// The REST router, behind `guard`.
+fn app(state: AppState, guard: Arc<guard::Guard>) -> Router {
     let router = match &state.static_dir {
         Some(dir) => Router::new().nest_service("/demo", tower_http::services::ServeDir::new(dir)),
         None => Router::new(),
@@ -111,6 +112,7 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::document))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(request_timeout))
+        .layer(middleware::from_fn_with_state(guard, guard::gate))
         .with_state(state)
 }
 
@@ -143,15 +145,17 @@ pub fn spawn_cache_filler(state: &AppState, shutdown: CancellationToken) -> toki
 }
 
 /// Binds the REST listener; returns the bound address and the serving task.
+/// `admin` is the admin secret (see [`crate::config::RestConfig::admin_secret`]).
 pub async fn serve(
     config: &Config,
     state: AppState,
+    admin: Option<&crate::config::Secret>,
     shutdown: CancellationToken,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(config.rest.addr).await?;
     let addr = listener.local_addr()?;
-    info!(%addr, "REST API listening");
-    let router = app(state);
+    info!(%addr, admin_secret = admin.is_some(), "REST API listening");
+    let router = app(state, guard::Guard::new(&config.rest, admin, addr));
     let limits = crate::http_server::Limits {
         header_timeout: config.rest.header_timeout,
         max_per_ip: config.rest.max_connections_per_ip,

@@ -43,13 +43,18 @@ impl TestNode {
     /// Starts `heliograph` with `args` (plus a data dir and REST on port 0) and
     /// waits for its ready line.
     pub async fn start(data_dir: &Path, args: &[&str]) -> TestNode {
+        Self::start_on(data_dir, "127.0.0.1:0", args).await
+    }
+
+    /// As [`TestNode::start`], with the REST API on `rest_addr` (e.g. `0.0.0.0:0`).
+    pub async fn start_on(data_dir: &Path, rest_addr: &str, args: &[&str]) -> TestNode {
         std::fs::create_dir_all(data_dir).expect("data dir");
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(data_dir.join("node.log")).expect("log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_heliograph"))
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--rest-addr", "127.0.0.1:0", "--bridge-addr", "127.0.0.1:0", "--log", "info,heliograph_node=debug"])
+            .args(["--rest-addr", rest_addr, "--bridge-addr", "127.0.0.1:0", "--log", "info,heliograph_node=debug"])
             .args(args)
             .env_remove("HELIOGRAPH_CONFIG")
             .stdout(Stdio::piped())

@@ -19,13 +19,13 @@ use heliograph_proto::WakuMessage;
 use serde_json::Value;
 use tracing::debug;
 
-use super::access::AllowLists;
 use super::jsonrpc;
 use super::metrics::BridgeMetrics;
 use super::tokens::Tokens;
 use super::topics::{BridgeTopics, TopicError};
 use super::walletconnect::mailbox::{ConnId, Limits, Mailbox, MailboxError};
 use super::walletconnect::message::WcMessage;
+use crate::access::AllowLists;
 use crate::config::{BridgeConfig, Config};
 use crate::p2p::NetworkHandle;
 use crate::rate_limit::RateLimiter;
@@ -99,7 +99,7 @@ impl Hub {
             metrics,
             cluster_id: config.relay.cluster_id,
             num_shards: config.relay.num_shards,
-            allow: AllowLists::new(&config.bridge),
+            allow: AllowLists::new("bridge", &config.bridge.allowed_hosts, &config.bridge.allowed_origins),
             client_limit: RateLimiter::new(config.bridge.rate_limit_per_client),
             ip_limit: RateLimiter::new(config.bridge.rate_limit_per_ip),
             config: config.bridge.clone(),
