@@ -122,10 +122,32 @@ pub fn peer_exchange(data: &[u8]) {
     assert!(cache.len() <= 8, "the ENR cache outgrew its capacity");
 }
 
-/// A bridge JSON-RPC text frame.
+/// A bridge JSON-RPC text frame, and the params readers every method uses: a
+/// refused frame gets an error response that the client side reads back as one.
 pub fn jsonrpc(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let _ = jsonrpc::parse(text);
+    match jsonrpc::parse(text) {
+        jsonrpc::Incoming::Request { params, .. } => {
+            if let Ok(params) = jsonrpc::params_object(params) {
+                let _ = jsonrpc::string(&params, "topic");
+                let _ = jsonrpc::opt_u64(&params, "ttl");
+                let _ = jsonrpc::strings(&params, "contentTopics");
+            }
+        }
+        jsonrpc::Incoming::Response { .. } => {}
+        jsonrpc::Incoming::Invalid { id, error } => {
+            let answer = jsonrpc::parse(&jsonrpc::error(&id, &error));
+            if id.is_null() {
+                assert!(matches!(answer, jsonrpc::Incoming::Invalid { .. }), "an id-less error reads as {answer:?}");
+            } else {
+                assert_eq!(
+                    answer,
+                    jsonrpc::Incoming::Response { id, ok: false },
+                    "an error response does not read back"
+                );
+            }
+        }
+    }
 }
 
 /// A `wc:` pairing URI: a parsed URI prints as one that parses to the same pairing.
