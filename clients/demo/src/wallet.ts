@@ -103,7 +103,7 @@ function showRequest(client: SessionClient, r: IncomingRequest): void {
   if (CALL_METHODS.has(r.method)) return; // handled by the chat
   requests.querySelector('.empty')?.remove();
   const answer = (outcome: { result: unknown } | { error: RpcError }) => {
-    void client.respond(r.session, r.id, outcome);
+    client.respond(r.session, r.id, outcome).catch((e: unknown) => console.error('the answer was not sent:', e));
     card.remove();
     if (!requests.children.length) requests.append(h('p', { class: 'empty' }, 'No pending requests.'));
   };
