@@ -5,7 +5,8 @@
 //! between keep-alive requests), and a cap on connections open at once per
 //! client IP refuses more with a short 503. Each request carries the peer's
 //! [`ConnectInfo`] and the connection's [`IpSlot`]; a WebSocket handler keeps
-//! the slot for as long as its socket lives.
+//! the slot for as long as its socket lives. Both defences are counted in
+//! [`Refusals`] (`heliograph_http_refused_connections_total{listener, reason}`).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -18,6 +19,10 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use ipnet::IpNet;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -40,6 +45,50 @@ pub struct Limits {
     pub max_per_ip: usize,
     /// Peers the per-IP cap does not count (trusted reverse proxies, which carry many clients).
     pub uncapped: Vec<IpNet>,
+    /// Where this listener's refusals are counted.
+    pub refused: Refused,
+}
+
+/// Labels of a refused or cut-off connection.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabel {
+    listener: &'static str,
+    reason: &'static str,
+}
+
+/// Connections the listeners refused (`per_ip_cap`: answered 503) or cut off
+/// (`header_timeout`: no whole request head in time; on the bridge, the
+/// WebSocket handshake), per listener. Clones count into the same family.
+#[derive(Debug, Clone, Default)]
+pub struct Refusals(Family<RefusalLabel, Counter>);
+
+impl Refusals {
+    /// Registers `heliograph_http_refused_connections_total`.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "heliograph_http_refused_connections",
+            "Connections refused by a listener's per-IP cap or cut off by its header timeout, per listener and reason",
+            self.0.clone(),
+        );
+    }
+
+    /// The counters of one listener, labelled `listener` (`rest`, `bridge`, `metrics`).
+    pub fn listener(&self, listener: &'static str) -> Refused {
+        Refused { family: self.0.clone(), listener }
+    }
+}
+
+/// One listener's part of [`Refusals`].
+#[derive(Debug, Clone)]
+pub struct Refused {
+    family: Family<RefusalLabel, Counter>,
+    listener: &'static str,
+}
+
+impl Refused {
+    fn count(&self, reason: &'static str) {
+        self.family.get_or_create(&RefusalLabel { listener: self.listener, reason }).inc();
+    }
 }
 
 /// Connections open per IP address.
@@ -116,12 +165,15 @@ pub async fn run(listener: TcpListener, router: Router, limits: Limits, shutdown
                 Some(slot) => Some(slot),
                 None => {
                     debug!(%peer, max = limits.max_per_ip, "connection refused: too many from this address");
+                    limits.refused.count("per_ip_cap");
                     let _ = stream.try_write(OVER_CAP);
                     continue;
                 }
             }
         };
-        let connection = serve_connection(builder.clone(), stream, peer, slot, router.clone(), shutdown.clone());
+        let refused = limits.refused.clone();
+        let connection =
+            serve_connection(builder.clone(), stream, peer, slot, router.clone(), refused, shutdown.clone());
         connections.spawn(connection.in_current_span());
     }
     while connections.join_next().await.is_some() {}
@@ -134,6 +186,7 @@ fn serve_connection(
     peer: SocketAddr,
     slot: Option<IpSlot>,
     router: Router,
+    refused: Refused,
     shutdown: CancellationToken,
 ) -> impl Future<Output = ()> + Send + 'static {
     // Small frames (acks, pushes) must not wait for Nagle's algorithm.
@@ -163,6 +216,9 @@ fn serve_connection(
         };
         if let Err(e) = ended {
             // A header read timeout lands here: hyper closed a slow or silent client.
+            if e.is_timeout() {
+                refused.count("header_timeout");
+            }
             debug!(%peer, error = %e, "HTTP connection closed");
         }
     }
