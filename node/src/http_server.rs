@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -58,7 +59,10 @@ struct RefusalLabel {
 
 /// Connections the listeners refused (`per_ip_cap`: answered 503) or cut off
 /// (`header_timeout`: no whole request head in time; on the bridge, the
-/// WebSocket handshake), per listener. Clones count into the same family.
+/// WebSocket handshake), per listener. A keep-alive connection closed by the
+/// timeout after a request is not counted: idle clients are no attack, and a
+/// scraper's kept connection would count at every scrape. Clones count into
+/// the same family.
 #[derive(Debug, Clone, Default)]
 pub struct Refusals(Family<RefusalLabel, Counter>);
 
@@ -193,7 +197,12 @@ fn serve_connection(
     if let Err(e) = stream.set_nodelay(true) {
         debug!(error = %e, "cannot set TCP_NODELAY");
     }
+    // Whether a whole request head came: a keep-alive connection idle after its
+    // requests also ends in a header timeout, which is no slow client.
+    let answered = Arc::new(AtomicBool::new(false));
+    let seen = Arc::clone(&answered);
     let service = router.map_request(move |mut request: axum::http::Request<Incoming>| {
+        seen.store(true, Ordering::Relaxed);
         request.extensions_mut().insert(ConnectInfo(peer));
         if let Some(slot) = &slot {
             request.extensions_mut().insert(slot.clone());
@@ -216,7 +225,7 @@ fn serve_connection(
         };
         if let Err(e) = ended {
             // A header read timeout lands here: hyper closed a slow or silent client.
-            if e.is_timeout() {
+            if e.is_timeout() && !answered.load(Ordering::Relaxed) {
                 refused.count("header_timeout");
             }
             debug!(%peer, error = %e, "HTTP connection closed");

@@ -34,6 +34,9 @@ async fn json_log_lines_parse_and_carry_the_span_fields() {
     let dir = tempfile::tempdir().expect("tempdir");
     let node = TestNode::tcp(dir.path(), &["--log-format", "json"]).await;
     bridge_round_trip(&node).await;
+    // A REST request refused by the gate is logged inside the listener's span.
+    let rebound = node.http.get(node.url("/health")).header("host", "rebound.evil.example");
+    assert_eq!(rebound.send().await.expect("answer").status().as_u16(), 403);
     let log = node.log();
     let lines: Vec<Value> = log
         .lines()
@@ -43,7 +46,7 @@ async fn json_log_lines_parse_and_carry_the_span_fields() {
     assert!(lines.len() >= 3, "{log}");
     for line in &lines {
         assert!(line["timestamp"].is_string() && line["level"].is_string() && line["target"].is_string(), "{line}");
-        assert!(line["fields"]["message"].is_string(), "{line}");
+        assert!(line["fields"].is_object(), "{line}");
     }
     let open = lines
         .iter()
@@ -53,10 +56,16 @@ async fn json_log_lines_parse_and_carry_the_span_fields() {
     assert_eq!(open["span"]["name"], "bridge_conn", "{open}");
     assert_eq!(open["span"]["client_ip"], "127.0.0.1", "{open}");
     assert!(open["span"]["peer"].as_str().is_some_and(|p| p.starts_with("127.0.0.1:")), "{open}");
-    // The span list names the listener's span too, with its address.
+    // The span list ends with the current span.
     let spans = open["spans"].as_array().expect("span list");
-    let bridge = node.bridge.as_deref().expect("bridge");
-    assert!(spans.iter().any(|s| s["name"] == "bridge" && s["addr"] == bridge), "{open}");
+    assert_eq!(spans.last(), Some(&open["span"]), "{open}");
+    let refused = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "REST request refused")
+        .unwrap_or_else(|| panic!("no refused REST request in\n{log}"));
+    assert_eq!(refused["fields"]["status"], "403 Forbidden", "{refused}");
+    assert_eq!(refused["span"]["name"], "rest", "{refused}");
+    assert_eq!(refused["span"]["addr"], node.rest.trim_start_matches("http://"), "{refused}");
     node.stop().await;
 }
 
