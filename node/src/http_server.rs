@@ -50,6 +50,11 @@ pub struct Limits {
     pub refused: Refused,
 }
 
+/// `reason` of a connection refused by the per-IP cap.
+const PER_IP_CAP: &str = "per_ip_cap";
+/// `reason` of a connection cut off by the header timeout before a whole request head.
+const HEADER_TIMEOUT: &str = "header_timeout";
+
 /// Labels of a refused or cut-off connection.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RefusalLabel {
@@ -76,8 +81,12 @@ impl Refusals {
         );
     }
 
-    /// The counters of one listener, labelled `listener` (`rest`, `bridge`, `metrics`).
+    /// The counters of one listener, labelled `listener` (`rest`, `bridge`, `metrics`),
+    /// exported at 0 from the start so that rates and alerts have a series before the first refusal.
     pub fn listener(&self, listener: &'static str) -> Refused {
+        for reason in [PER_IP_CAP, HEADER_TIMEOUT] {
+            let _ = self.0.get_or_create(&RefusalLabel { listener, reason });
+        }
         Refused { family: self.0.clone(), listener }
     }
 }
@@ -169,7 +178,7 @@ pub async fn run(listener: TcpListener, router: Router, limits: Limits, shutdown
                 Some(slot) => Some(slot),
                 None => {
                     debug!(%peer, max = limits.max_per_ip, "connection refused: too many from this address");
-                    limits.refused.count("per_ip_cap");
+                    limits.refused.count(PER_IP_CAP);
                     let _ = stream.try_write(OVER_CAP);
                     continue;
                 }
@@ -226,7 +235,7 @@ fn serve_connection(
         if let Err(e) = ended {
             // A header read timeout lands here: hyper closed a slow or silent client.
             if e.is_timeout() && !answered.load(Ordering::Relaxed) {
-                refused.count("header_timeout");
+                refused.count(HEADER_TIMEOUT);
             }
             debug!(%peer, error = %e, "HTTP connection closed");
         }

@@ -85,7 +85,8 @@ fn compose_nodes_use_real_settings_and_bootstrap_to_node1() {
         // /metrics on a listener of its own, exposed in the network, accepting the name it is scraped by.
         let metrics = config.metrics.addr.unwrap_or_else(|| panic!("{name}: no metrics listener"));
         assert!(metrics.ip().is_unspecified(), "{name}: metrics reachable by Prometheus: {metrics}");
-        let expose: Vec<&str> = service["expose"].as_sequence().expect("expose").iter().filter_map(|p| p.as_str()).collect();
+        let expose: Vec<&str> =
+            service["expose"].as_sequence().expect("expose").iter().filter_map(|p| p.as_str()).collect();
         assert!(expose.contains(&metrics.port().to_string().as_str()), "{name} exposes {metrics}: {expose:?}");
         assert_eq!(config.metrics.allowed_hosts, [name], "{name}: Prometheus' Host header is accepted");
         scraped.push(format!("{name}:{}", metrics.port()));
