@@ -81,7 +81,7 @@ fn compose_nodes_use_real_settings_and_bootstrap_to_node1() {
         }
         nodes += 1;
         let config = print_config(&format!("compose service {name}"), &env, &[]);
-        assert_eq!(config.rest.addr.to_string(), "0.0.0.0:8645", "{name}: REST reachable from the host");
+        assert_eq!(config.rest.addr.to_string(), "0.0.0.0:8645", "{name}: REST off the container's loopback");
         // /metrics on a listener of its own, exposed in the network, accepting the name it is scraped by.
         let metrics = config.metrics.addr.unwrap_or_else(|| panic!("{name}: no metrics listener"));
         assert!(metrics.ip().is_unspecified(), "{name}: metrics reachable by Prometheus: {metrics}");
