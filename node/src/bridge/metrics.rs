@@ -32,6 +32,10 @@ pub struct BridgeMetrics {
     pub wc_mailbox_bytes: Gauge,
     /// Upgrades refused and connections closed by the bridge, per reason.
     pub rejected: Family<ReasonLabel, Counter>,
+    /// Connections the listeners refused by their per-IP cap or cut off by their
+    /// handshake timeout, shared with REST and registered by the node (not by
+    /// [`BridgeMetrics::register`]); the bridge counts under `listener="bridge"`.
+    pub refusals: crate::http_server::Refusals,
 }
 
 impl BridgeMetrics {
