@@ -171,9 +171,10 @@ fn msg_with(field: &str, value: Value) -> Value {
 /// Two content topics the node autoshards to different shards.
 fn topics_on_two_shards() -> (String, String) {
     let shard = |t: &str| t.parse::<ContentTopic>().expect("topic").pubsub_topic(1, 8).expect("shard");
-    let first = "/app/1/shard-probe-0/proto".to_owned();
+    // Autosharding hashes the application and version only.
+    let first = "/probe-0/1/x/proto".to_owned();
     let second = (1..100)
-        .map(|i| format!("/app/1/shard-probe-{i}/proto"))
+        .map(|i| format!("/probe-{i}/1/x/proto"))
         .find(|t| shard(t) != shard(&first))
         .expect("a content topic on another shard");
     (first, second)
@@ -218,7 +219,13 @@ fn waku_frame_cases() -> Vec<FrameCase> {
             "contentTopics must be an array",
         ),
         call("waku_subscribe: no contentTopics", "waku_subscribe", json!({}), -32602, "missing param contentTopics"),
-        call("waku_subscribe: contentTopics empty", "waku_subscribe", json!({"contentTopics": []}), -32602, "at least one"),
+        call(
+            "waku_subscribe: contentTopics empty",
+            "waku_subscribe",
+            json!({"contentTopics": []}),
+            -32602,
+            "at least one",
+        ),
         call(
             "waku_subscribe: contentTopics of numbers",
             "waku_subscribe",
@@ -468,15 +475,33 @@ fn wc_frame_cases() -> Vec<FrameCase> {
     let topics: Vec<String> = (0..501).map(|i| format!("{i:064x}")).collect();
     vec![
         call("irn_subscribe: topic not hex", "irn_subscribe", json!({"topic": "zz".repeat(32)}), -32602, "64 hex"),
-        call("irn_subscribe: topic of 63 characters", "irn_subscribe", json!({"topic": "a".repeat(63)}), -32602, "64 hex"),
+        call(
+            "irn_subscribe: topic of 63 characters",
+            "irn_subscribe",
+            json!({"topic": "a".repeat(63)}),
+            -32602,
+            "64 hex",
+        ),
         call("irn_subscribe: topic a number", "irn_subscribe", json!({"topic": 5}), -32602, "topic must be a string"),
         call("irn_subscribe: no topic", "irn_subscribe", json!({}), -32602, "missing param topic"),
         call("irn_publish: ttl 1 s", "irn_publish", publish(json!({"ttl": 1})), -32602, "ttl 1 is out of bounds"),
         call("irn_publish: ttl a year", "irn_publish", publish(json!({"ttl": 31_536_000})), -32602, "out of bounds"),
         call("irn_publish: ttl u64::MAX", "irn_publish", publish(json!({"ttl": u64::MAX})), -32602, "out of bounds"),
         call("irn_publish: ttl negative", "irn_publish", publish(json!({"ttl": -300})), -32602, "non-negative"),
-        call("irn_publish: ttl a string", "irn_publish", publish(json!({"ttl": "300"})), -32602, "ttl must be an integer"),
-        call("irn_publish: an empty message", "irn_publish", publish(json!({"message": ""})), -32602, "must not be empty"),
+        call(
+            "irn_publish: ttl a string",
+            "irn_publish",
+            publish(json!({"ttl": "300"})),
+            -32602,
+            "ttl must be an integer",
+        ),
+        call(
+            "irn_publish: an empty message",
+            "irn_publish",
+            publish(json!({"message": ""})),
+            -32602,
+            "must not be empty",
+        ),
         call(
             "irn_publish: a 150 KiB message",
             "irn_publish",
@@ -535,7 +560,13 @@ fn wc_frame_cases() -> Vec<FrameCase> {
             -32602,
             "sessionTopic must be 64 hex",
         ),
-        call("irn_fetchMessages: params an array", "irn_fetchMessages", json!([topic]), -32602, "params must be an object"),
+        call(
+            "irn_fetchMessages: params an array",
+            "irn_fetchMessages",
+            json!([topic]),
+            -32602,
+            "params must be an object",
+        ),
     ]
 }
 
@@ -746,7 +777,14 @@ struct RestCase {
     needle: &'static str,
 }
 
-fn rest(name: &'static str, method: reqwest::Method, path: &str, body: Body, status: u16, needle: &'static str) -> RestCase {
+fn rest(
+    name: &'static str,
+    method: reqwest::Method,
+    path: &str,
+    body: Body,
+    status: u16,
+    needle: &'static str,
+) -> RestCase {
     RestCase { name, method, path: path.to_owned(), headers: Vec::new(), body, status, needle }
 }
 
@@ -756,11 +794,46 @@ fn rest_cases(node: &TestNode) -> Vec<RestCase> {
     let m = |field: &str, value: Value| Body::Json(msg_with(field, value));
     let port = node.rest.rsplit(':').next().expect("port").to_owned();
     let mut cases = vec![
-        rest("rest: publish body not JSON", Method::POST, &publish, Body::Raw("application/json", "{not json".into()), 400, "malformed message"),
-        rest("rest: publish payload a number", Method::POST, &publish, m("payload", json!(5)), 400, "malformed message"),
-        rest("rest: publish payload not base64", Method::POST, &publish, m("payload", json!("%%%")), 400, "payload is not valid base64"),
-        rest("rest: publish without contentTopic", Method::POST, &publish, Body::Json(json!({"payload": "AQ=="})), 400, "contentTopic is required"),
-        rest("rest: publish to a path that is no pubsub topic", Method::POST, "/relay/v1/messages/not-a-topic", m("payload", json!("AQ==")), 400, "not a Waku pubsub topic"),
+        rest(
+            "rest: publish body not JSON",
+            Method::POST,
+            &publish,
+            Body::Raw("application/json", "{not json".into()),
+            400,
+            "malformed message",
+        ),
+        rest(
+            "rest: publish payload a number",
+            Method::POST,
+            &publish,
+            m("payload", json!(5)),
+            400,
+            "malformed message",
+        ),
+        rest(
+            "rest: publish payload not base64",
+            Method::POST,
+            &publish,
+            m("payload", json!("%%%")),
+            400,
+            "payload is not valid base64",
+        ),
+        rest(
+            "rest: publish without contentTopic",
+            Method::POST,
+            &publish,
+            Body::Json(json!({"payload": "AQ=="})),
+            400,
+            "contentTopic is required",
+        ),
+        rest(
+            "rest: publish to a path that is no pubsub topic",
+            Method::POST,
+            "/relay/v1/messages/not-a-topic",
+            m("payload", json!("AQ==")),
+            400,
+            "not a Waku pubsub topic",
+        ),
         rest(
             "rest: publish to another cluster's topic",
             Method::POST,
@@ -785,7 +858,14 @@ fn rest_cases(node: &TestNode) -> Vec<RestCase> {
             400,
             "over the REST limit",
         ),
-        rest("rest: publish an empty payload", Method::POST, &publish, m("payload", json!("")), 400, "payload is empty"),
+        rest(
+            "rest: publish an empty payload",
+            Method::POST,
+            &publish,
+            m("payload", json!("")),
+            400,
+            "payload is empty",
+        ),
         rest(
             "rest: publish meta of 65 bytes",
             Method::POST,
@@ -794,8 +874,22 @@ fn rest_cases(node: &TestNode) -> Vec<RestCase> {
             400,
             "invalid length for Meta field",
         ),
-        rest("rest: publish timestamp i64::MAX", Method::POST, &publish, m("timestamp", json!(i64::MAX)), 400, "timestamp"),
-        rest("rest: publish timestamp an hour behind", Method::POST, &publish, m("timestamp", json!(now_ns() - HOUR_NS)), 400, "timestamp"),
+        rest(
+            "rest: publish timestamp i64::MAX",
+            Method::POST,
+            &publish,
+            m("timestamp", json!(i64::MAX)),
+            400,
+            "timestamp",
+        ),
+        rest(
+            "rest: publish timestamp an hour behind",
+            Method::POST,
+            &publish,
+            m("timestamp", json!(now_ns() - HOUR_NS)),
+            400,
+            "timestamp",
+        ),
         rest(
             "rest: lightpush timestamp i64::MAX",
             Method::POST,
@@ -828,14 +922,70 @@ fn rest_cases(node: &TestNode) -> Vec<RestCase> {
             400,
             "not a Waku content topic",
         ),
-        rest("rest: subscribe with an object, not a list", Method::POST, "/relay/v1/subscriptions", Body::Json(json!({"topic": TOPIC})), 400, ""),
-        rest("rest: dial a garbage multiaddr", Method::POST, "/admin/v1/peers", Body::Json(json!(["garbage"])), 400, "is not a multiaddr"),
-        rest("rest: store cursor of 3 hex characters", Method::GET, "/store/v3/messages?cursor=abc", Body::None, 400, "invalid hash length"),
-        rest("rest: store hashes not hex", Method::GET, "/store/v3/messages?hashes=xyz", Body::None, 400, "is not a hexadecimal character"),
-        rest("rest: store peerAddr not a multiaddr", Method::GET, "/store/v3/messages?peerAddr=ip4/1.2.3.4", Body::None, 400, "Invalid MultiAddress"),
-        rest("rest: store pageSize not a number", Method::GET, "/store/v3/messages?pageSize=many", Body::None, 400, "must be an integer"),
-        rest("rest: store ascending maybe", Method::GET, "/store/v3/messages?ascending=maybe", Body::None, 400, "true or false"),
-        rest("rest: store startTime not a number", Method::GET, "/store/v3/messages?startTime=yesterday", Body::None, 400, ""),
+        rest(
+            "rest: subscribe with an object, not a list",
+            Method::POST,
+            "/relay/v1/subscriptions",
+            Body::Json(json!({"topic": TOPIC})),
+            400,
+            "expected a JSON list",
+        ),
+        rest(
+            "rest: dial a garbage multiaddr",
+            Method::POST,
+            "/admin/v1/peers",
+            Body::Json(json!(["garbage"])),
+            400,
+            "is not a multiaddr",
+        ),
+        rest(
+            "rest: store cursor of 3 hex characters",
+            Method::GET,
+            "/store/v3/messages?cursor=abc",
+            Body::None,
+            400,
+            "invalid hash length",
+        ),
+        rest(
+            "rest: store hashes not hex",
+            Method::GET,
+            "/store/v3/messages?hashes=xyz",
+            Body::None,
+            400,
+            "is not a hexadecimal character",
+        ),
+        rest(
+            "rest: store peerAddr not a multiaddr",
+            Method::GET,
+            "/store/v3/messages?peerAddr=ip4/1.2.3.4",
+            Body::None,
+            400,
+            "Invalid MultiAddress",
+        ),
+        rest(
+            "rest: store pageSize not a number",
+            Method::GET,
+            "/store/v3/messages?pageSize=many",
+            Body::None,
+            400,
+            "must be an integer",
+        ),
+        rest(
+            "rest: store ascending maybe",
+            Method::GET,
+            "/store/v3/messages?ascending=maybe",
+            Body::None,
+            400,
+            "true or false",
+        ),
+        rest(
+            "rest: store startTime not a number",
+            Method::GET,
+            "/store/v3/messages?startTime=yesterday",
+            Body::None,
+            400,
+            "startTime must be an integer",
+        ),
         rest("rest: DELETE /health", Method::DELETE, "/health", Body::None, 405, ""),
         rest("rest: PUT /store/v3/messages", Method::PUT, "/store/v3/messages", Body::None, 405, ""),
         rest("rest: an unknown route", Method::GET, "/no/such/route", Body::None, 404, ""),
@@ -845,12 +995,20 @@ fn rest_cases(node: &TestNode) -> Vec<RestCase> {
             &publish,
             Body::Raw("text/plain", msg_with("payload", json!("AQ==")).to_string()),
             400,
-            "",
+            "Content-Type: application/json",
         ),
     ];
-    let mut rebound = rest("rest: a rebound Host", Method::GET, "/debug/v1/info", Body::None, 403, "rest.allowed_hosts");
+    let mut rebound =
+        rest("rest: a rebound Host", Method::GET, "/debug/v1/info", Body::None, 403, "rest.allowed_hosts");
     rebound.headers.push(("host", format!("rebind.evil.example:{port}")));
-    let mut cross = rest("rest: a cross-origin write", Method::POST, "/bridge/v1/tokens", Body::Json(json!({})), 403, "cross-origin");
+    let mut cross = rest(
+        "rest: a cross-origin write",
+        Method::POST,
+        "/bridge/v1/tokens",
+        Body::Json(json!({})),
+        403,
+        "cross-origin",
+    );
     cross.headers.push(("origin", "https://evil.example".into()));
     cases.extend([rebound, cross]);
     cases
@@ -982,11 +1140,19 @@ fn p2p(name: &'static str, protocol: &'static str, bytes: Vec<u8>, want: P2pWant
 }
 
 fn waku_message(timestamp: i64, payload: &[u8]) -> WakuMessage {
-    WakuMessage { payload: payload.to_vec(), content_topic: CONTENT.into(), timestamp: Some(timestamp), ..Default::default() }
+    WakuMessage {
+        payload: payload.to_vec(),
+        content_topic: CONTENT.into(),
+        timestamp: Some(timestamp),
+        ..Default::default()
+    }
 }
 
 fn lightpush_v3(topic: Option<&str>, message: Option<WakuMessage>) -> Vec<u8> {
-    framed(&LightpushRequest { request_id: "hostile".into(), pubsub_topic: topic.map(str::to_owned), message }.encode_to_vec())
+    framed(
+        &LightpushRequest { request_id: "hostile".into(), pubsub_topic: topic.map(str::to_owned), message }
+            .encode_to_vec(),
+    )
 }
 
 fn filter_frame(kind: i32, topic: Option<&str>, contents: &[&str]) -> Vec<u8> {
@@ -1012,8 +1178,18 @@ fn p2p_cases() -> Vec<P2pCase> {
     let unsubscribe = FilterSubscribeType::Unsubscribe as i32;
     let many: Vec<String> = (0..101).map(|i| format!("/app/1/t{i}/proto")).collect();
     vec![
-        p2p("lightpush v3: not protobuf", protocol_id::LIGHTPUSH_V3, garbage.clone(), Status(lightpush::status::BAD_REQUEST)),
-        p2p("lightpush v3: prefix not a varint", protocol_id::LIGHTPUSH_V3, not_varint.clone(), Status(lightpush::status::BAD_REQUEST)),
+        p2p(
+            "lightpush v3: not protobuf",
+            protocol_id::LIGHTPUSH_V3,
+            garbage.clone(),
+            Status(lightpush::status::BAD_REQUEST),
+        ),
+        p2p(
+            "lightpush v3: prefix not a varint",
+            protocol_id::LIGHTPUSH_V3,
+            not_varint.clone(),
+            Status(lightpush::status::BAD_REQUEST),
+        ),
         p2p(
             "lightpush v3: a 2 MiB length prefix",
             protocol_id::LIGHTPUSH_V3,
@@ -1021,7 +1197,12 @@ fn p2p_cases() -> Vec<P2pCase> {
             Status(lightpush::status::PAYLOAD_TOO_LARGE),
         ),
         p2p("lightpush v3: a frame cut short", protocol_id::LIGHTPUSH_V3, announced(100, 10), Closed),
-        p2p("lightpush v3: no message", protocol_id::LIGHTPUSH_V3, lightpush_v3(Some(TOPIC), None), Status(lightpush::status::BAD_REQUEST)),
+        p2p(
+            "lightpush v3: no message",
+            protocol_id::LIGHTPUSH_V3,
+            lightpush_v3(Some(TOPIC), None),
+            Status(lightpush::status::BAD_REQUEST),
+        ),
         p2p(
             "lightpush v3: an empty payload",
             protocol_id::LIGHTPUSH_V3,
@@ -1043,10 +1224,18 @@ fn p2p_cases() -> Vec<P2pCase> {
         p2p(
             "lightpush v3: no content topic",
             protocol_id::LIGHTPUSH_V3,
-            lightpush_v3(Some(TOPIC), Some(WakuMessage { payload: b"x".to_vec(), timestamp: Some(now), ..Default::default() })),
+            lightpush_v3(
+                Some(TOPIC),
+                Some(WakuMessage { payload: b"x".to_vec(), timestamp: Some(now), ..Default::default() }),
+            ),
             Status(lightpush::status::INVALID_MESSAGE),
         ),
-        p2p("lightpush v2: not protobuf", protocol_id::LIGHTPUSH_V2, garbage.clone(), Status(lightpush::status::INTERNAL_ERROR)),
+        p2p(
+            "lightpush v2: not protobuf",
+            protocol_id::LIGHTPUSH_V2,
+            garbage.clone(),
+            Status(lightpush::status::INTERNAL_ERROR),
+        ),
         p2p(
             "lightpush v2: a PushRpc without a request",
             protocol_id::LIGHTPUSH_V2,
@@ -1056,8 +1245,18 @@ fn p2p_cases() -> Vec<P2pCase> {
         p2p("filter: not protobuf", protocol_id::FILTER_SUBSCRIBE, garbage.clone(), Status(400)),
         p2p("filter: a 1 MiB length prefix", protocol_id::FILTER_SUBSCRIBE, announced(1024 * 1024, 100), Status(400)),
         p2p("filter: unknown request type", protocol_id::FILTER_SUBSCRIBE, filter_frame(7, None, &[]), Status(400)),
-        p2p("filter: subscribe without a pubsub topic", protocol_id::FILTER_SUBSCRIBE, filter_frame(subscribe, None, &[CONTENT]), Status(400)),
-        p2p("filter: subscribe to no content topic", protocol_id::FILTER_SUBSCRIBE, filter_frame(subscribe, Some(TOPIC), &[]), Status(400)),
+        p2p(
+            "filter: subscribe without a pubsub topic",
+            protocol_id::FILTER_SUBSCRIBE,
+            filter_frame(subscribe, None, &[CONTENT]),
+            Status(400),
+        ),
+        p2p(
+            "filter: subscribe to no content topic",
+            protocol_id::FILTER_SUBSCRIBE,
+            filter_frame(subscribe, Some(TOPIC), &[]),
+            Status(400),
+        ),
         p2p(
             "filter: subscribe to a bad pubsub topic",
             protocol_id::FILTER_SUBSCRIBE,
@@ -1071,7 +1270,12 @@ fn p2p_cases() -> Vec<P2pCase> {
             Status(404),
         ),
         p2p("peer exchange: not protobuf", protocol_id::PEER_EXCHANGE, garbage.clone(), Status(400)),
-        p2p("peer exchange: a 1 MiB length prefix", protocol_id::PEER_EXCHANGE, announced(1024 * 1024, 100), Status(400)),
+        p2p(
+            "peer exchange: a 1 MiB length prefix",
+            protocol_id::PEER_EXCHANGE,
+            announced(1024 * 1024, 100),
+            Status(400),
+        ),
         p2p(
             "peer exchange: an rpc without a query",
             protocol_id::PEER_EXCHANGE,
@@ -1081,13 +1285,18 @@ fn p2p_cases() -> Vec<P2pCase> {
         p2p(
             "peer exchange: zero peers asked",
             protocol_id::PEER_EXCHANGE,
-            framed(&PeerExchangeRpc { query: Some(PeerExchangeQuery { num_peers: 0 }), response: None }.encode_to_vec()),
+            framed(
+                &PeerExchangeRpc { query: Some(PeerExchangeQuery { num_peers: 0 }), response: None }.encode_to_vec(),
+            ),
             Status(400),
         ),
         p2p(
             "peer exchange: u64::MAX peers asked",
             protocol_id::PEER_EXCHANGE,
-            framed(&PeerExchangeRpc { query: Some(PeerExchangeQuery { num_peers: u64::MAX }), response: None }.encode_to_vec()),
+            framed(
+                &PeerExchangeRpc { query: Some(PeerExchangeQuery { num_peers: u64::MAX }), response: None }
+                    .encode_to_vec(),
+            ),
             Status(200),
         ),
         p2p("store: not protobuf", protocol_id::STORE_QUERY, garbage.clone(), Status(400)),
