@@ -3,7 +3,8 @@
 //! It writes responses and the hub's queued pushes (batched, within the write
 //! timeout), pings, keeps up to [`MAX_PUBLISHES_IN_FLIGHT`] publishes in flight
 //! with their answers in request order, and closes the socket when the consumer
-//! is too slow, the node shuts down or a limit is crossed.
+//! is too slow, the node shuts down or a limit is crossed (then after writing
+//! the answers still due).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -150,8 +151,20 @@ pub async fn pump<S, E>(
                     }
                 }
                 later.extend(reply.later);
-                if reply.close.is_some() {
-                    break reply.close;
+                if let Some(closing) = reply.close {
+                    // Answers still to come (this frame's among them) go out first, so the
+                    // client sees every answer and then why the socket closes.
+                    let drain = async {
+                        while let Some(answer) = later.next().await {
+                            if let Some(frame) = answer
+                                && !write(&mut socket, timeout, Message::Text(frame.into())).await
+                            {
+                                return;
+                            }
+                        }
+                    };
+                    let _ = tokio::time::timeout(timeout, drain).await;
+                    break Some(closing);
                 }
             }
         }

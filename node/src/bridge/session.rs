@@ -1,9 +1,10 @@
 //! The state of one bridge connection, without a socket: who the client is
 //! (its WalletConnect client id, its access token's subject, its IP), what it
 //! holds (`waku_*` subscriptions and WalletConnect topics), and its limits
-//! (the subscription cap, the rate limits, the bad-frame budget). [`Session::open`] registers the
-//! connection with the hub; the method modules read and change a session, the
-//! router hands it to them, and the pump owns it for the connection's life.
+//! (the subscription cap, the rate limits, the bad-frame budget).
+//! [`Session::open`] registers the connection with the hub; the method modules
+//! read and change a session, the router hands it to them, and the pump owns it
+//! for the connection's life.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
