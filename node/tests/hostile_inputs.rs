@@ -3,7 +3,7 @@
 //! bridge JSON-RPC frames (waku_* and WalletConnect irn_*/wc_* connections),
 //! bridge upgrades (WalletConnect auth JWTs, tokens, Host/Origin), the REST API,
 //! and the libp2p request-response protocols (lightpush v3/v2, filter, peer
-//! exchange, store, metadata). Each case asserts its specific clear error (a
+//! exchange, store, metadata) and relay (gossipsub). Each case asserts its specific clear error (a
 //! JSON-RPC code, an HTTP status, a protocol status code, or a closed stream or
 //! connection where that is the documented answer). After each group a healthy
 //! bridge client on its own connection publishes and receives, and every message
@@ -36,6 +36,7 @@ use heliograph_proto::metadata::{WakuMetadataRequest, WakuMetadataResponse};
 use heliograph_proto::peer_exchange::{PeerExchangeQuery, PeerExchangeRpc};
 use heliograph_proto::store::{StoreQueryRequest, StoreQueryResponse};
 use heliograph_proto::{Message as _, WakuMessage, protocol_id};
+use libp2p::gossipsub::{self, IdentTopic};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, SwarmBuilder, identify};
 use libp2p_stream::Control;
@@ -1420,6 +1421,95 @@ async fn run_p2p(tally: &mut Tally, node: &TestNode) {
 }
 
 // ---------------------------------------------------------------------------
+// Relay (gossipsub).
+
+/// A peer speaking Waku relay that publishes whatever bytes it likes on TOPIC.
+async fn rogue_relay_peer(target: &str) -> (libp2p::Swarm<gossipsub::Behaviour>, IdentTopic) {
+    let config = gossipsub::ConfigBuilder::default()
+        .protocol_id(protocol_id::RELAY, gossipsub::Version::V1_1)
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        .message_id_fn(|m| gossipsub::MessageId::new(&heliograph_node::waku::message::relay_id(&m.data)))
+        .heartbeat_interval(Duration::from_millis(200))
+        .build()
+        .expect("gossipsub config");
+    let relay = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config).expect("behaviour");
+    let mut swarm = SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_other_transport(heliograph_node::p2p::transport::build)
+        .expect("transport")
+        .with_behaviour(|_| relay)
+        .expect("behaviour")
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    let topic = IdentTopic::new(TOPIC);
+    swarm.behaviour_mut().subscribe(&topic).expect("subscribe");
+    swarm.dial(target.parse::<Multiaddr>().expect("addr")).expect("dial");
+    (swarm, topic)
+}
+
+/// Polls `swarm` for `wait`.
+async fn poll_for(swarm: &mut libp2p::Swarm<gossipsub::Behaviour>, wait: Duration) {
+    let until = tokio::time::Instant::now() + wait;
+    while tokio::time::Instant::now() < until {
+        let _ = tokio::time::timeout(Duration::from_millis(20), swarm.select_next_some()).await;
+    }
+}
+
+/// Messages a peer relays that the node must drop without forwarding or
+/// delivering them, each counted under its reason; the peer is not disconnected.
+/// Each comes from a fresh peer: gossipsub scoring rightly stops listening to a
+/// peer after a few invalid messages, and each case is to meet its own check.
+async fn run_relay(tally: &mut Tally, node: &TestNode) {
+    let now = now_ns();
+    let encode = |m: WakuMessage| m.encode_to_vec();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("relay: bytes that are not a WakuMessage", b"\xff\xff\xffnot protobuf".to_vec(), "malformed"),
+        ("relay: a message timestamped i64::MAX", encode(waku_message(i64::MAX, b"future")), "timestamp_out_of_window"),
+        (
+            "relay: a message timestamped an hour ago",
+            encode(waku_message(now - HOUR_NS, b"old")),
+            "timestamp_out_of_window",
+        ),
+        (
+            "relay: a message without a content topic",
+            encode(WakuMessage { payload: b"x".to_vec(), timestamp: Some(now), ..Default::default() }),
+            "no_content_topic",
+        ),
+        (
+            "relay: a message with meta of 65 bytes",
+            encode(WakuMessage { meta: Some(vec![1; 65]), ..waku_message(now, b"meta") }),
+            "meta_too_long",
+        ),
+    ];
+    node.take(TOPIC).await;
+    for (name, data, reason) in cases {
+        tally.case(name);
+        let (mut rogue, topic) = rogue_relay_peer(&node.addr()).await;
+        let filter = format!("reason=\"{reason}\"");
+        let before = node.metric("heliograph_relay_dropped_messages_total", &filter).await;
+        // The publish waits for the node's subscription to reach the rogue.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match rogue.behaviour_mut().publish(topic.clone(), data.clone()) {
+                Ok(_) => break,
+                Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
+                Err(e) => panic!("{name}: rogue publish: {e}"),
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{name}: the node never subscribed towards the rogue");
+            poll_for(&mut rogue, Duration::from_millis(50)).await;
+        }
+        let counted = tokio::time::Instant::now() + Duration::from_secs(10);
+        while node.metric("heliograph_relay_dropped_messages_total", &filter).await < before + 1.0 {
+            assert!(tokio::time::Instant::now() < counted, "{name}: not dropped as {reason}:\n{}", node.log());
+            poll_for(&mut rogue, Duration::from_millis(50)).await;
+        }
+        let rogue_id = rogue.local_peer_id().to_string();
+        assert!(node.peer_ids().await.contains(&rogue_id), "{name}: the relaying peer stays connected");
+    }
+    assert!(node.take(TOPIC).await.is_empty(), "a dropped message reached the node's subscribers");
+}
+
+// ---------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_and_more_hostile_inputs_get_clear_errors_and_lose_nothing_acknowledged() {
@@ -1449,6 +1539,9 @@ async fn sixty_and_more_hostile_inputs_get_clear_errors_and_lose_nothing_acknowl
 
     run_p2p(&mut tally, &node).await;
     healthy.check(&node, "libp2p protocols").await;
+
+    run_relay(&mut tally, &node).await;
+    healthy.check(&node, "relay").await;
 
     let count = tally.names.len();
     println!("hostile inputs and faults: {count} distinct cases, {} acknowledged messages kept", healthy.acked.len());
