@@ -147,8 +147,9 @@ pub struct BridgeConfig {
     #[serde(with = "humantime_serde")]
     pub write_timeout: Duration,
     /// Requests per minute per client (WalletConnect client id); 0 disables the limit.
+    /// Bad frames count as requests here too; acks do not.
     pub rate_limit_per_client: u32,
-    /// Requests per minute per IP address; 0 disables the limit.
+    /// Requests per minute per IP address, bad frames included; 0 disables the limit.
     pub rate_limit_per_ip: u32,
     /// Bad frames per minute per connection, also the burst: frames that are not JSON or
     /// not JSON-RPC, binary frames, unknown methods and params that fail validation. Each

@@ -1549,7 +1549,8 @@ async fn sixty_and_more_hostile_inputs_get_clear_errors_and_lose_nothing_acknowl
 }
 
 /// `--bridge-bad-frame-limit` reaches the bridge: with 3, the 4th bad frame in a
-/// row closes the socket with 1008 naming 3; with 0 there is no limit.
+/// row closes the socket with 1008 naming 3; with 0 there is no limit. Bad frames
+/// also count against `--bridge-rate-limit-per-ip`, across reconnects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bad_frame_limit_is_a_setting() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -1572,4 +1573,23 @@ async fn the_bad_frame_limit_is_a_setting() {
     }
     assert!(client.call("waku_info", json!({})).await["result"]["peerId"].is_string(), "no limit with 0");
     assert_eq!(off.metric("heliograph_bridge_rejected_total", "reason=\"bad_frames\"").await, 0.0);
+
+    // Bad frames count against the per-IP rate limit too, so reconnecting does not
+    // reset what one IP may send.
+    let limited = TestNode::tcp(&dir.path().join("per-ip"), &["--bridge-rate-limit-per-ip", "30"]).await;
+    let mut client = Client::waku(&limited).await;
+    for _ in 0..15 {
+        client.send_text("{".into()).await;
+        assert_eq!(client.frame().await["error"]["code"], -32700);
+    }
+    let _ = client.ws.close(None).await;
+    let mut again = Client::waku(&limited).await;
+    for _ in 0..15 {
+        again.send_text("[]".into()).await;
+        assert_eq!(again.frame().await["error"]["code"], -32600);
+    }
+    again.send_text("{".into()).await;
+    let refused = again.frame().await;
+    assert_eq!(refused["error"]["code"], -32029, "the 31st frame from the IP: {refused}");
+    assert_eq!(again.call("waku_info", json!({})).await["error"]["code"], -32029, "requests share the budget");
 }

@@ -1,10 +1,11 @@
 //! The method router: turns one incoming JSON-RPC text frame of a session
 //! into a [`Reply`] for the pump. It parses the frame, records WalletConnect
-//! acks, applies the session's rate limits and authorization, and hands the
-//! request to `waku_methods` or `walletconnect::methods`, and keeps each
-//! connection within its budget of bad frames (`bridge.bad_frame_limit`).
-//! Publishes are pipelined: a `waku_publish` is queued in the swarm task and
-//! answered when it is relayed, as [`Reply::later`].
+//! acks, applies the session's rate limits (to every frame but acks) and
+//! authorization, hands the request to `waku_methods` or
+//! `walletconnect::methods`, and keeps each connection within its budget of
+//! bad frames (`bridge.bad_frame_limit`). Publishes are pipelined: a
+//! `waku_publish` is queued in the swarm task and answered when it is relayed,
+//! as [`Reply::later`].
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -78,10 +79,31 @@ pub async fn handle(session: &mut Session, text: &str) -> Reply {
 /// Handles one binary frame of `session`: the bridge speaks JSON text only, so it
 /// is a bad frame.
 pub fn binary(session: &mut Session) -> Reply {
+    if let Some(reply) = refused(session, Some(&Value::Null)) {
+        return reply;
+    }
     let error = RpcError::new(code::INVALID_REQUEST, "binary frames are not supported: send JSON text frames");
     let mut reply = Reply::frame(jsonrpc::error(&Value::Null, &error));
     charge_bad_frame(session, &mut reply);
     reply
+}
+
+/// The reply to a frame the rate limits refuse, if they do: error -32029 (when there
+/// is an `id` to answer), or a close after too many refusals in a row. Every frame
+/// is charged, requests and bad frames alike, so reconnecting does not reset what an
+/// IP may send.
+fn refused(session: &mut Session, id: Option<&Value>) -> Option<Reply> {
+    match session.admit() {
+        Admission::Admitted => None,
+        Admission::Close => {
+            let closing = Closing::new(close::TRY_AGAIN_LATER, "rate_limited", "rate limit exceeded; reconnect later");
+            Some(Reply { close: Some(closing), ..Reply::default() })
+        }
+        Admission::Limited => {
+            let error = RpcError::new(code::RATE_LIMITED, "rate limit exceeded; slow down and retry later");
+            Some(Reply { frame: id.map(|id| jsonrpc::error(id, &error)), ..Reply::default() })
+        }
+    }
 }
 
 /// Whether `error` answers a bad frame: one the client got wrong (not JSON, not
@@ -106,7 +128,10 @@ fn charge_bad_frame(session: &mut Session, reply: &mut Reply) {
 /// The reply to one text frame, and whether the frame was bad.
 async fn route(session: &mut Session, text: &str) -> (Reply, bool) {
     match jsonrpc::parse(text) {
-        Incoming::Invalid { id, error } => (Reply::frame(jsonrpc::error(&id, &error)), true),
+        Incoming::Invalid { id, error } => match refused(session, Some(&id)) {
+            Some(reply) => (reply, false),
+            None => (Reply::frame(jsonrpc::error(&id, &error)), true),
+        },
         Incoming::Response { id, ok } => {
             if let (Some(push_id), Some(client)) = (id.as_u64(), &session.client)
                 && ok
@@ -117,17 +142,8 @@ async fn route(session: &mut Session, text: &str) -> (Reply, bool) {
         }
         Incoming::Request { id, method, params } => {
             session.hub.metrics.requests.inc();
-            match session.admit() {
-                Admission::Admitted => {}
-                Admission::Close => {
-                    let closing =
-                        Closing::new(close::TRY_AGAIN_LATER, "rate_limited", "rate limit exceeded; reconnect later");
-                    return (Reply { close: Some(closing), ..Reply::default() }, false);
-                }
-                Admission::Limited => {
-                    let error = RpcError::new(code::RATE_LIMITED, "rate limit exceeded; slow down and retry later");
-                    return (Reply { frame: id.map(|id| jsonrpc::error(&id, &error)), ..Reply::default() }, false);
-                }
+            if let Some(reply) = refused(session, id.as_ref()) {
+                return (reply, false);
             }
             if let Err(error) = session.authorize(&method) {
                 return (Reply { frame: id.map(|id| answer(id, &method, Err(error))), ..Reply::default() }, false);
