@@ -169,9 +169,14 @@ pub struct BridgeConfig {
     #[serde(with = "humantime_serde")]
     pub write_timeout: Duration,
     /// Requests per minute per client (WalletConnect client id); 0 disables the limit.
+    /// Bad frames count as requests here too; acks do not.
     pub rate_limit_per_client: u32,
-    /// Requests per minute per IP address; 0 disables the limit.
+    /// Requests per minute per IP address, bad frames included; 0 disables the limit.
     pub rate_limit_per_ip: u32,
+    /// Bad frames per minute per connection, also the burst: frames that are not JSON or
+    /// not JSON-RPC, binary frames, unknown methods and params that fail validation. Each
+    /// gets its JSON-RPC error; past the budget the connection is closed with 1008. 0: off.
+    pub bad_frame_limit: u32,
     /// Most connections at once.
     pub max_connections: usize,
     /// Most connections open at once from one IP address, counted from the TCP accept,
@@ -219,6 +224,7 @@ impl Default for BridgeConfig {
             write_timeout: Duration::from_secs(10),
             rate_limit_per_client: 100,
             rate_limit_per_ip: 1000,
+            bad_frame_limit: 20,
             max_connections: 10_000,
             max_connections_per_ip: 256,
             handshake_timeout: Duration::from_secs(10),
@@ -897,6 +903,12 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_BRIDGE_RATE_LIMIT_PER_IP", value_name = "N")]
     pub bridge_rate_limit_per_ip: Option<u32>,
 
+    /// Bad frames (not JSON or JSON-RPC, binary, unknown method, invalid params) per minute
+    /// per bridge connection, also the burst; past it the socket is closed with 1008; 0 turns
+    /// it off [default: 20].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_BAD_FRAME_LIMIT", value_name = "N")]
+    pub bridge_bad_frame_limit: Option<u32>,
+
     /// Most bridge connections at once [default: 10000].
     #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_CONNECTIONS", value_name = "N")]
     pub bridge_max_connections: Option<usize>,
@@ -1084,6 +1096,7 @@ impl Cli {
         set(&mut config.bridge.write_timeout, &self.bridge_write_timeout);
         set(&mut config.bridge.rate_limit_per_client, &self.bridge_rate_limit_per_client);
         set(&mut config.bridge.rate_limit_per_ip, &self.bridge_rate_limit_per_ip);
+        set(&mut config.bridge.bad_frame_limit, &self.bridge_bad_frame_limit);
         set(&mut config.bridge.max_connections, &self.bridge_max_connections);
         set(&mut config.bridge.wc_mailbox_max_bytes, &self.bridge_wc_mailbox_max_bytes);
         set(&mut config.bridge.wc_topic_max_bytes, &self.bridge_wc_topic_max_bytes);
@@ -1307,6 +1320,8 @@ mod tests {
             "7",
             "--bridge-rate-limit-per-ip",
             "70",
+            "--bridge-bad-frame-limit",
+            "9",
             "--bridge-max-connections",
             "5",
             "--bridge-wc-mailbox-max-bytes",
@@ -1338,6 +1353,7 @@ mod tests {
         assert_eq!((bridge.max_pubsub_topics_per_connection, bridge.max_pubsub_topics), (3, 30));
         assert_eq!((bridge.max_topic_bytes_per_connection, bridge.max_topic_bytes), (300, 3000));
         assert_eq!((bridge.rate_limit_per_client, bridge.rate_limit_per_ip, bridge.max_connections), (7, 70, 5));
+        assert_eq!(bridge.bad_frame_limit, 9);
         assert_eq!((bridge.max_connections_per_ip, bridge.handshake_timeout), (4, Duration::from_secs(2)));
         assert!(bridge.require_token);
         assert_eq!(bridge.token_keys, ["aa", "bb"]);
@@ -1371,6 +1387,7 @@ mod tests {
             "BRIDGE_WRITE_TIMEOUT",
             "BRIDGE_RATE_LIMIT_PER_CLIENT",
             "BRIDGE_RATE_LIMIT_PER_IP",
+            "BRIDGE_BAD_FRAME_LIMIT",
             "BRIDGE_MAX_CONNECTIONS",
             "BRIDGE_MAX_CONNECTIONS_PER_IP",
             "BRIDGE_HANDSHAKE_TIMEOUT",
