@@ -97,10 +97,12 @@ mod tests {
             let what = format!("{} {path}", method.to_uppercase());
             let forbidden = response(&doc, op, "403").unwrap_or_else(|| panic!("{what} lacks the gate's 403"));
             assert!(forbidden["description"].as_str().is_some_and(|d| d.contains("Host")), "{what}: {forbidden}");
-            let requires_secret = op["security"].as_array().is_some_and(|s| s.iter().any(|r| r.get("adminSecret").is_some()));
+            let requires_secret =
+                op["security"].as_array().is_some_and(|s| s.iter().any(|r| r.get("adminSecret").is_some()));
             if super::super::guard::needs_admin(path) {
                 assert!(requires_secret, "{what} is admin-gated but does not name the adminSecret scheme");
-                let unauthorized = response(&doc, op, "401").unwrap_or_else(|| panic!("{what} is admin-gated but lacks 401"));
+                let unauthorized =
+                    response(&doc, op, "401").unwrap_or_else(|| panic!("{what} is admin-gated but lacks 401"));
                 assert!(unauthorized["headers"].get("WWW-Authenticate").is_some(), "{what}: {unauthorized}");
             } else {
                 assert!(!requires_secret && op["responses"].get("401").is_none(), "{what} is not admin-gated");
