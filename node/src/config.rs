@@ -122,6 +122,10 @@ pub struct BridgeConfig {
     pub allowed_hosts: Vec<String>,
     /// Extra `Origin` values accepted (`*` accepts any); no-Origin and loopback origins always are.
     pub allowed_origins: Vec<String>,
+    /// The URLs WalletConnect clients are given for this relay (e.g. `wss://relay.example.org`):
+    /// the `aud` of their auth JWT must be one. Empty: `aud` must be a ws:// or wss:// URL
+    /// of the upgrade's Host header.
+    pub public_urls: Vec<String>,
     /// Interval of WebSocket ping frames (WalletConnect clients drop a socket silent for 35 s).
     #[serde(with = "humantime_serde")]
     pub ping_interval: Duration,
@@ -184,6 +188,7 @@ impl Default for BridgeConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8090)),
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
+            public_urls: Vec::new(),
             ping_interval: Duration::from_secs(20),
             max_frame_size: 1024 * 1024,
             max_subscriptions: 1000,
@@ -787,6 +792,16 @@ pub struct Cli {
     )]
     pub bridge_allowed_origins: Vec<String>,
 
+    /// URL WalletConnect clients are given for this relay, e.g. `wss://relay.example.org`: the
+    /// `aud` of their auth JWT must be one (repeatable). Unset: the upgrade's Host decides.
+    #[arg(
+        long = "bridge-public-url",
+        env = "HELIOGRAPH_BRIDGE_PUBLIC_URLS",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    pub bridge_public_urls: Vec<String>,
+
     /// Interval of the bridge's WebSocket pings, below 35 s [default: 20s].
     #[arg(long, env = "HELIOGRAPH_BRIDGE_PING_INTERVAL", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub bridge_ping_interval: Option<Duration>,
@@ -1011,6 +1026,7 @@ impl Cli {
         }
         set_list(&mut config.bridge.allowed_hosts, &self.bridge_allowed_hosts);
         set_list(&mut config.bridge.allowed_origins, &self.bridge_allowed_origins);
+        set_list(&mut config.bridge.public_urls, &self.bridge_public_urls);
         set(&mut config.bridge.ping_interval, &self.bridge_ping_interval);
         set(&mut config.bridge.max_frame_size, &self.bridge_max_frame_size);
         set(&mut config.bridge.max_subscriptions, &self.bridge_max_subscriptions);

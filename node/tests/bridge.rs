@@ -176,17 +176,29 @@ async fn bad_input_gets_clear_errors_and_the_node_keeps_serving() {
     }
     let key = common::wc_key();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
-    for jwt in [common::wc_jwt_at(&key, now - 100, now - 10), "garbage".to_owned()] {
+    // Expired, garbage, and signed for another relay (a relay the client once used
+    // replaying its token here).
+    for (jwt, says) in [
+        (common::wc_jwt_at(&key, &format!("ws://{bridge}"), now - 100, now - 10), "expired"),
+        ("garbage".to_owned(), "malformed"),
+        (common::wc_jwt_at(&key, "wss://relay.walletconnect.org", now, now + 600), "is not this relay"),
+    ] {
         match tokio_tungstenite::connect_async(format!("ws://{bridge}/?auth={jwt}")).await {
             Err(tungstenite::Error::Http(response)) => {
                 assert_eq!(response.status(), 401);
+                let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned();
+                assert!(body.contains(says), "{says}: {body}");
             }
             other => panic!("bad JWT accepted: {:?}", other.map(|_| ())),
         }
     }
 
     // A valid JWT: WalletConnect limits answer with errors a developer can act on.
-    let mut wc = Client::open(&format!("ws://{bridge}/?auth={}", common::wc_jwt_at(&key, now, now + 600))).await;
+    let mut wc = Client::open(&format!(
+        "ws://{bridge}/?auth={}",
+        common::wc_jwt_at(&key, &format!("ws://{bridge}"), now, now + 600)
+    ))
+    .await;
     let reply = wc.call("irn_subscribe", json!({"topic": "xyz"})).await;
     assert!(reply["error"]["message"].as_str().expect("message").contains("64 hex"), "{reply}");
     let topics: Vec<String> = (0..501).map(|i| format!("{i:064x}")).collect();
@@ -337,7 +349,8 @@ async fn tokens_are_required_checked_single_use_and_rate_limited() {
 }
 
 fn wc_url(node: &TestNode, key: &SigningKey) -> String {
-    format!("ws://{}/?auth={}", node.bridge.as_deref().expect("bridge"), common::wc_jwt(key))
+    let bridge = node.bridge.as_deref().expect("bridge");
+    format!("ws://{bridge}/?auth={}", common::wc_jwt(key, bridge))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,4 +404,29 @@ async fn walletconnect_messages_stored_before_a_restart_are_pushed_once_and_neve
     let (status, body) = node.get("/openapi.json").await;
     assert_eq!(status, 200);
     assert!(body.contains("/bridge/v1/tokens"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_proxy_the_operators_public_url_is_the_only_walletconnect_audience() {
+    // A TLS proxy forwards wss://relay.example.org to the loopback bridge and sets its
+    // own Host: clients sign for the public URL, which only the operator knows.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = TestNode::tcp(dir.path(), &["--bridge-public-url", "wss://relay.example.org"]).await;
+    let bridge = node.bridge.as_deref().expect("bridge");
+    let key = common::wc_key();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let public = common::wc_jwt_at(&key, "wss://relay.example.org", now, now + 600);
+    let mut client = Client::open(&format!("ws://{bridge}/?auth={public}")).await;
+    let reply = client.call("irn_subscribe", json!({"topic": "ab".repeat(32)})).await;
+    assert!(reply["result"].is_string(), "{reply}");
+    // The address the node happens to be reached at is no longer an audience.
+    let local = common::wc_jwt(&key, bridge);
+    match tokio_tungstenite::connect_async(format!("ws://{bridge}/?auth={local}")).await {
+        Err(tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 401);
+            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned();
+            assert!(body.contains("bridge.public_urls: wss://relay.example.org"), "{body}");
+        }
+        other => panic!("token for another audience accepted: {:?}", other.map(|_| ())),
+    }
 }

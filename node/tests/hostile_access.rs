@@ -41,7 +41,8 @@ async fn call(ws: &mut Socket, id: u64, method: &str, params: Value) -> Value {
 }
 
 fn wc_url(node: &TestNode, key: &ed25519_dalek::SigningKey) -> String {
-    format!("ws://{}/?auth={}", node.bridge.as_deref().expect("bridge"), common::wc_jwt(key))
+    let bridge = node.bridge.as_deref().expect("bridge");
+    format!("ws://{bridge}/?auth={}", common::wc_jwt(key, bridge))
 }
 
 /// Issue 18.1: with `--bridge-require-token`, a self-signed WalletConnect JWT

@@ -21,6 +21,7 @@ import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
+import { generateKeyPair, signJWT } from "@walletconnect/relay-auth";
 
 import { startNode, waitFor, withTimeout } from "../../lib/node.mjs";
 
@@ -91,6 +92,7 @@ before(async () => {
   site = replaceOnce(site, "listen [::]:443 ssl;", "", siteFile);
   site = replaceOnce(site, "/etc/nginx/tls/fullchain.pem", path.join(dir, "fullchain.pem"), siteFile);
   site = replaceOnce(site, "/etc/nginx/tls/privkey.pem", path.join(dir, "privkey.pem"), siteFile);
+  site = replaceOnce(site, "/var/log/nginx/access.log", path.join(dir, "access.log"), siteFile);
   const upstreamFile = path.join(ROOT, "deploy/nginx/upstream.conf");
   const upstream = replaceOnce(readFileSync(upstreamFile, "utf8"), "127.0.0.1:8090", node.bridge, upstreamFile);
   writeFileSync(path.join(dir, "site.conf"), site);
@@ -182,9 +184,10 @@ test("a page on an https origin subscribes and publishes through nginx over wss"
   assert.equal(outcome.push.params.result.message.payload, outcome.payload);
   assert.equal(outcome.push.params.result.message.contentTopic, CONTENT_TOPIC);
 
-  // It went through nginx: the upgrade is in its access log with status 101.
-  const access = readFileSync(path.join(dir, "access.log"), "utf8");
-  assert.match(access, /"GET \/ HTTP\/1\.1" 101 /, access);
+  // It went through nginx: the upgrade is in its access log with status 101 (written
+  // when the proxied connection ends, just after the page closed it).
+  await waitFor(() => /"GET \/ HTTP\/1\.1" 101 /.test(readFileSync(path.join(dir, "access.log"), "utf8")),
+    { timeoutMs: 10_000, what: "the upgrade in nginx's access log" });
   await context.close();
 });
 
@@ -200,5 +203,39 @@ test("the bridge behind nginx still refuses an origin it does not know", async (
   assert.equal(opened, false, "a cross-site page cannot use the bridge through the proxy");
   const access = readFileSync(path.join(dir, "access.log"), "utf8");
   assert.match(access, /"GET \/ HTTP\/1\.1" 403 /, access);
+  await context.close();
+});
+
+test("a WalletConnect client signing for the proxy's wss URL is admitted; one signed for another relay is not", async () => {
+  // The official relay-auth package signs as @walletconnect/sign-client does: aud is the
+  // relay URL as configured, here the public wss:// address of nginx with its port.
+  const keyPair = generateKeyPair();
+  const relayUrl = `wss://localhost:${port}`;
+  const ours = await signJWT("ab".repeat(32), relayUrl, 86_400, keyPair);
+  const theirs = await signJWT("ab".repeat(32), "wss://relay.walletconnect.org", 86_400, keyPair);
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  const page = await context.newPage();
+  await page.goto(`${dappOrigin}/`);
+  const outcome = await withTimeout(page.evaluate(async ({ relayUrl, ours, theirs }) => {
+    const open = (jwt) => new Promise((resolve) => {
+      const ws = new WebSocket(`${relayUrl}/?auth=${jwt}&projectId=e2e`);
+      ws.onopen = () => resolve(ws);
+      ws.onerror = () => resolve(null);
+    });
+    const refused = (await open(theirs)) === null;
+    const ws = await open(ours);
+    if (!ws) return { refused, subscribed: null };
+    const reply = new Promise((resolve) => { ws.onmessage = (event) => resolve(JSON.parse(event.data)); });
+    ws.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "irn_subscribe", params: { topic: "cd".repeat(32) } }));
+    const subscribed = await reply;
+    ws.close();
+    return { refused, subscribed };
+  }, { relayUrl, ours, theirs }), 20_000, "wss WalletConnect upgrade");
+  assert.equal(outcome.refused, true, "a token signed for another relay opened a socket");
+  assert.equal(typeof outcome.subscribed?.result, "string", JSON.stringify(outcome.subscribed));
+  const access = readFileSync(path.join(dir, "access.log"), "utf8");
+  assert.match(access, /"GET \/ HTTP\/1\.1" 401 /, access);
+  assert.ok(!access.includes(ours) && !access.includes(theirs) && !access.includes("auth="),
+    `the proxy logged a bearer token:\n${access}`);
   await context.close();
 });

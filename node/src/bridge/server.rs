@@ -22,7 +22,7 @@ use super::client_ip::client_ip;
 use super::hub::Hub;
 use super::pump::pump;
 use super::session::Session;
-use super::tokens::TokenError;
+use super::tokens::{TokenError, TokenSubject};
 use super::walletconnect::auth;
 use crate::http_server::{self, IpSlot, Limits};
 
@@ -64,7 +64,7 @@ async fn upgrade(
         return refuse(hub, StatusCode::FORBIDDEN, "origin", e.to_string());
     }
     let client = match query.get("auth") {
-        Some(jwt) => match auth::verify(jwt, crate::waku::time::now_secs()) {
+        Some(jwt) => match auth::verify(jwt, crate::waku::time::now_secs(), &hub.audience, header(header::HOST)) {
             Ok(client) => Some(client),
             Err(e) => return refuse(hub, StatusCode::UNAUTHORIZED, "auth", e.to_string()),
         },
@@ -75,7 +75,9 @@ async fn upgrade(
         header(header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
     });
     let subject = match presented {
-        Some(token) => match hub.tokens.verify(token.trim(), now) {
+        // A capability token's id is fsynced to the data dir before it is accepted:
+        // off the async workers, so a slow disk does not stall other connections.
+        Some(token) => match verify_token(hub.clone(), token.trim().to_owned(), now).await {
             Ok(subject) => Some(subject.0),
             Err(e) => return refuse(hub, StatusCode::UNAUTHORIZED, "token", e.to_string()),
         },
@@ -111,6 +113,15 @@ async fn upgrade(
             }
             .instrument(span)
         })
+}
+
+async fn verify_token(hub: Arc<Hub>, token: String, now: u64) -> Result<TokenSubject, TokenError> {
+    match tokio::task::spawn_blocking(move || hub.tokens.verify(&token, now)).await {
+        Ok(verified) => verified,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // The runtime is shutting down: the upgrade is refused anyway.
+        Err(_) => Err(TokenError::Invalid),
+    }
 }
 
 /// Binds the bridge listener; returns the bound address and the serving task.

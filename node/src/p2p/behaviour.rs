@@ -51,7 +51,7 @@ pub struct Behaviour {
     /// Caps on established, pending and per-peer connections.
     pub limits: connection_limits::Behaviour,
     /// Waku relay.
-    pub relay: gossipsub::Behaviour,
+    pub relay: super::relay::Relay,
     /// Identify: tells peers our protocols and addresses, and learns theirs.
     pub identify: identify::Behaviour,
     /// Liveness pings.

@@ -4,17 +4,21 @@
 //! ([`PEER_QUEUE_BYTES`] at most), loses score for every message that did
 //! not fit, and is disconnected by the swarm task once [`SlowPeers`] has seen
 //! it overflow in [`SLOW_STRIKES`] heartbeats within [`SLOW_WINDOW`].
+//! What a peer says it is subscribed to is bounded too ([`RelayTopicFilter`]):
+//! only Waku pubsub topics, at most [`MAX_PUBSUB_TOPICS`] per peer.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use libp2p::gossipsub::{
-    self, ConfigBuilder, IdentTopic, MessageAuthenticity, MessageId, PeerScoreParams, PeerScoreThresholds,
-    TopicScoreParams, ValidationMode, Version,
+    self, ConfigBuilder, IdentTopic, IdentityTransform, MaxCountSubscriptionFilter, MessageAuthenticity, MessageId,
+    PeerScoreParams, PeerScoreThresholds, TopicHash, TopicScoreParams, TopicSubscriptionFilter, ValidationMode,
+    Version,
 };
 
-use crate::waku::{MAX_MESSAGE_SIZE, message::relay_id};
+use crate::config::MAX_PUBSUB_TOPICS;
+use crate::waku::{MAX_MESSAGE_SIZE, PubsubTopic, message::relay_id};
 
 /// Room for the gossipsub RPC framing around one maximal WakuMessage.
 const RPC_OVERHEAD: usize = 16 * 1024;
@@ -43,11 +47,39 @@ pub enum RelayError {
     Config(String),
 }
 
+/// Admits a peer's subscription only to a well-formed Waku pubsub topic (static
+/// shard or named, at most 256 bytes): gossipsub keeps every topic each peer
+/// announces, so without a filter a peer could grow that map without end.
+#[derive(Debug, Clone, Default)]
+pub struct WakuTopics;
+
+impl TopicSubscriptionFilter for WakuTopics {
+    fn can_subscribe(&mut self, topic: &TopicHash) -> bool {
+        topic.as_str().parse::<PubsubTopic>().is_ok()
+    }
+}
+
+/// The subscription filter of the relay: Waku topics only, and no more per peer
+/// (or per RPC) than the node itself may join. An RPC over the cap has all its
+/// subscriptions ignored.
+pub type RelayTopicFilter = MaxCountSubscriptionFilter<WakuTopics>;
+
+/// gossipsub as the node runs it.
+pub type Relay = gossipsub::Behaviour<IdentityTransform, RelayTopicFilter>;
+
+fn topic_filter() -> RelayTopicFilter {
+    MaxCountSubscriptionFilter {
+        filter: WakuTopics,
+        max_subscribed_topics: MAX_PUBSUB_TOPICS,
+        max_subscriptions_per_request: MAX_PUBSUB_TOPICS,
+    }
+}
+
 /// The gossipsub behaviour configured as Waku relay.
-pub fn behaviour() -> Result<gossipsub::Behaviour, RelayError> {
+pub fn behaviour() -> Result<Relay, RelayError> {
     let config = config()?;
-    let mut relay =
-        gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config).map_err(|e| RelayError::Config(e.into()))?;
+    let mut relay = Relay::new_with_subscription_filter(MessageAuthenticity::Anonymous, config, topic_filter())
+        .map_err(|e| RelayError::Config(e.into()))?;
     relay.with_peer_score(score_params(), thresholds()).map_err(|e| RelayError::Config(e.to_string()))?;
     Ok(relay)
 }
@@ -94,7 +126,7 @@ pub fn topic_score_params() -> TopicScoreParams {
 }
 
 /// Registers score parameters for a newly joined topic.
-pub fn score_topic(relay: &mut gossipsub::Behaviour, topic: IdentTopic) {
+pub fn score_topic(relay: &mut Relay, topic: IdentTopic) {
     // Fails only if scoring is off, which `behaviour` never builds.
     let _ = relay.set_topic_params(topic, topic_score_params());
 }
@@ -175,6 +207,19 @@ mod tests {
         assert!(queued <= PEER_QUEUE_BYTES, "{queued} bytes can queue for one peer");
         assert!(queued <= 100 * 1024 * 1024, "{queued} bytes can queue for one peer");
         assert!(config.connection_handler_queue_len() >= 300, "room for bursts of small messages");
+    }
+
+    #[test]
+    fn peers_may_announce_only_waku_topics_and_no_more_than_the_node_joins() {
+        let mut filter = topic_filter();
+        for topic in ["/waku/2/rs/1/0", "/waku/2/rs/65535/1023", "/waku/2/default-waku/proto"] {
+            assert!(filter.can_subscribe(&TopicHash::from_raw(topic)), "{topic}");
+        }
+        for topic in ["junk", "", "/waku/2/rs/1/x", &format!("/waku/2/{}", "x".repeat(300))] {
+            assert!(!filter.can_subscribe(&TopicHash::from_raw(topic)), "{topic}");
+        }
+        // gossipsub's MaxCount filter ignores an RPC that passes either count.
+        assert_eq!((filter.max_subscribed_topics, filter.max_subscriptions_per_request), (1024, 1024));
     }
 
     #[test]

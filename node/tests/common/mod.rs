@@ -250,15 +250,17 @@ pub fn wc_key() -> ed25519_dalek::SigningKey {
     ed25519_dalek::SigningKey::from_bytes(&rand::random())
 }
 
-/// A relay-auth JWT as `@walletconnect/relay-auth` signs it, issued at `iat`, expiring at `exp`.
-pub fn wc_jwt_at(key: &ed25519_dalek::SigningKey, iat: u64, exp: u64) -> String {
+/// A relay-auth JWT as `@walletconnect/relay-auth` signs it for the relay URL `aud`,
+/// issued at `iat`, expiring at `exp`.
+pub fn wc_jwt_at(key: &ed25519_dalek::SigningKey, aud: &str, iat: u64, exp: u64) -> String {
     use heliograph_wc_wire::{Claims, did, jwt};
     let iss = did::encode(&key.verifying_key().to_bytes());
-    jwt::sign(key, &Claims { iss, sub: "00".into(), aud: "ws://127.0.0.1".into(), iat: Some(iat), exp })
+    jwt::sign(key, &Claims { iss, sub: "00".into(), aud: aud.into(), iat: Some(iat), exp })
 }
 
-/// A relay-auth JWT valid for an hour from now.
-pub fn wc_jwt(key: &ed25519_dalek::SigningKey) -> String {
+/// A relay-auth JWT for the bridge at `bridge` (`host:port`, so `aud` is `ws://host:port`
+/// as a client configured with that URL signs it), valid for an hour from now.
+pub fn wc_jwt(key: &ed25519_dalek::SigningKey, bridge: &str) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
-    wc_jwt_at(key, now, now + 3600)
+    wc_jwt_at(key, &format!("ws://{bridge}"), now, now + 3600)
 }

@@ -28,8 +28,8 @@ impl Client {
     }
 
     pub async fn wc(node: &TestNode, key: &SigningKey) -> Client {
-        let jwt = super::wc_jwt(key);
-        Self::open(&format!("ws://{}/?auth={jwt}", node.bridge.as_deref().expect("bridge on"))).await
+        let bridge = node.bridge.as_deref().expect("bridge on");
+        Self::open(&format!("ws://{bridge}/?auth={}", super::wc_jwt(key, bridge))).await
     }
 
     pub async fn open(url: &str) -> Client {

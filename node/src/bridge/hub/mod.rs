@@ -23,6 +23,7 @@ use super::jsonrpc;
 use super::metrics::BridgeMetrics;
 use super::tokens::Tokens;
 use super::topics::{BridgeTopics, TopicError};
+use super::walletconnect::auth::Audience;
 use super::walletconnect::mailbox::{ConnId, Limits, Mailbox, MailboxError};
 use super::walletconnect::message::WcMessage;
 use crate::access::AllowLists;
@@ -61,6 +62,8 @@ pub struct Hub {
     pub num_shards: u16,
     /// Host and Origin allow-lists.
     pub allow: AllowLists,
+    /// The relay URLs a WalletConnect auth JWT may name in `aud`.
+    pub audience: Audience,
     /// Requests per WalletConnect client id.
     pub client_limit: RateLimiter<String>,
     /// Requests per IP address.
@@ -100,6 +103,7 @@ impl Hub {
             cluster_id: config.relay.cluster_id,
             num_shards: config.relay.num_shards,
             allow: AllowLists::new("bridge", &config.bridge.allowed_hosts, &config.bridge.allowed_origins),
+            audience: Audience::new(&config.bridge.public_urls),
             client_limit: RateLimiter::new(config.bridge.rate_limit_per_client),
             ip_limit: RateLimiter::new(config.bridge.rate_limit_per_ip),
             config: config.bridge.clone(),
