@@ -2,6 +2,23 @@
 //! (the burst) per key, refilled evenly over a minute. Used by the bridge (per
 //! client and per IP) and the light-client protocols (per peer). Pure: time
 //! comes in as `now`; the number of buckets is bounded.
+//!
+//! Bounds: at most [`MAX_BUCKETS`] keys. A new key arriving at a full map first
+//! drops the buckets that have refilled (they hold no state a fresh bucket would
+//! not), and is refused if none has: an attacker cycling keys gets refused, it
+//! does not evict the buckets of clients being limited. The keys are small by
+//! construction (a `PeerId`, an `IpAddr`, a WalletConnect `did:key` of at most 73
+//! bytes, or the subject of an operator-signed token of at most 4 KiB), so the
+//! map stays within a few tens of MB.
+//!
+//! Why not `governor`: its keyed limiter (GCRA over a `DashMap`) would replace
+//! only the dozen lines of refill arithmetic below. It has no bound on the number
+//! of keys (`retain_recent` is a sweep the caller schedules, so the cap above
+//! would stay as it is), its quotas cannot be 0 (the "off" case would stay), and
+//! it reads time from its own clock, so the light-client server, which gets
+//! `now` from the swarm task, and the tests, which step `now` exactly, would
+//! need a clock type parameter threaded through instead. For that it would add
+//! `governor`, `dashmap`, a third `hashbrown`, `nonzero_ext` and `spinning_top`.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -77,5 +94,19 @@ mod tests {
         assert!(limiter.check("b", start), "another key has its own bucket");
         assert!(limiter.check("a", start + Duration::from_secs(1)), "one token per second comes back");
         assert!(RateLimiter::<String>::new(0).check("a", start));
+    }
+
+    #[test]
+    fn a_full_map_refuses_new_keys_until_buckets_refill() {
+        let limiter = RateLimiter::<u32>::new(60);
+        let start = Instant::now();
+        let max = u32::try_from(MAX_BUCKETS).expect("fits");
+        assert!((0..max).all(|k| limiter.check(&k, start)));
+        assert!(!limiter.check(&max, start), "no bucket has refilled: a new key is refused");
+        assert!(limiter.check(&0, start), "known keys still get their own bucket");
+        let later = start + Duration::from_secs(2);
+        assert!(limiter.check(&max, later), "refilled buckets made room");
+        let len = limiter.buckets.lock().expect("lock").len();
+        assert!(len <= 2, "only the buckets still draining are kept: {len}");
     }
 }

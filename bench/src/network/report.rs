@@ -10,6 +10,7 @@ use super::Params;
 use super::netsim::{REGIONS, RttModel};
 use super::phases::{Churn, Formed, MeshHealth, Partition, Propagation, Spread};
 use crate::plot::{self, Curve, Series};
+use crate::stats::quantile;
 
 /// Everything a run measured.
 pub struct Results<'a> {
@@ -42,11 +43,6 @@ fn ms(d: Duration) -> f64 {
 
 fn fmt_opt(d: Option<Duration>) -> String {
     d.map_or_else(|| "never".to_owned(), |d| format!("{:.1} s", d.as_secs_f64()))
-}
-
-/// Quantile `q` of sorted `v`.
-fn quantile(v: &[Duration], q: f64) -> Option<Duration> {
-    (!v.is_empty()).then(|| v[((v.len() - 1) as f64 * q).round() as usize])
 }
 
 fn mean(v: &[Duration]) -> Option<Duration> {

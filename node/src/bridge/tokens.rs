@@ -9,6 +9,18 @@
 //!   after a restart: [`super::seen_jti`] keeps them in the data dir).
 //!
 //! A token is passed as `?token=…` or `Authorization: Bearer …` on the upgrade.
+//!
+//! Why not `jsonwebtoken` for the capability tokens: it would take over only the
+//! split into three base64url parts and the `alg` check, a dozen lines; the
+//! signature check is ed25519-dalek's either way, and the time checks stay here,
+//! because it reads the system clock (with a 60 s default leeway) where this
+//! module takes `now`, and it has no notion of a longest lifetime or of a
+//! single-use `jti`. In exchange it needs a crypto backend: `rust_crypto` builds
+//! `rsa`, `p256`, `p384`, `hmac` and second majors of `sha2` and `base64` to verify
+//! one EdDSA signature, `aws_lc_rs` a C library, and a provider of our own would be
+//! a process-global `CryptoProvider` (set once; decoding panics when both backend
+//! features get unified into one build). It also had three major versions
+//! (10 to 12) in the last 14 months.
 
 use std::collections::HashMap;
 use std::path::Path;

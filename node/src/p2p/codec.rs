@@ -4,12 +4,21 @@
 //! status instead of a dropped stream. [`LightCodec`] goes one step further for
 //! the light-client protocols: an oversized or unframed request is handed up as
 //! an error to answer (413/400), not a failed stream.
+//!
+//! The varint itself is `unsigned-varint`'s (as in rust-libp2p): it refuses
+//! overlong and non-minimal prefixes. Reading the frame stays here rather than in
+//! an `asynchronous-codec` `Framed` with `UviBytes`: `request_response` hands
+//! the codec a bare stream for exactly one message, and a framed reader buffers
+//! ahead and reserves the announced length before its bytes arrive, where this
+//! reader's buffer grows only with what the peer has sent (tested below) and
+//! stops at the frame's end (the light codec then drains what follows).
 
 use std::io;
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
 use libp2p::request_response;
+use unsigned_varint::io::ReadError;
 
 /// A varint-length-prefixed frame codec with per-direction size limits.
 #[derive(Debug, Clone, Copy)]
@@ -27,50 +36,33 @@ impl FrameCodec {
 
 /// Reads one length-prefixed frame of at most `max` bytes.
 pub async fn read_frame<T: AsyncRead + Unpin>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
-    let mut len: u64 = 0;
-    for i in 0..10 {
-        let mut byte = [0u8; 1];
-        io.read_exact(&mut byte).await?;
-        len |= u64::from(byte[0] & 0x7f) << (7 * i);
-        if byte[0] & 0x80 == 0 {
-            let len = usize::try_from(len).unwrap_or(usize::MAX);
-            if len > max {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("frame of {len} bytes exceeds the {max}-byte limit"),
-                ));
-            }
-            // The buffer grows with the bytes that arrive, never to the announced
-            // length up front: a peer announcing a large frame and sending nothing
-            // holds no memory.
-            let mut buf = Vec::new();
-            (&mut *io).take(len as u64).read_to_end(&mut buf).await?;
-            if buf.len() < len {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("stream ended after {} of {len} frame bytes", buf.len()),
-                ));
-            }
-            return Ok(buf);
-        }
+    let len = unsigned_varint::aio::read_usize(&mut *io).await.map_err(|e| match e {
+        ReadError::Io(e) => e,
+        e => io::Error::new(io::ErrorKind::InvalidData, format!("length prefix is not a valid varint: {e}")),
+    })?;
+    if len > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("frame of {len} bytes exceeds the {max}-byte limit"),
+        ));
     }
-    Err(io::Error::new(io::ErrorKind::InvalidData, "length prefix is not a valid varint"))
+    // The buffer grows with the bytes that arrive, never to the announced
+    // length up front: a peer announcing a large frame and sending nothing
+    // holds no memory.
+    let mut buf = Vec::new();
+    (&mut *io).take(len as u64).read_to_end(&mut buf).await?;
+    if buf.len() < len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("stream ended after {} of {len} frame bytes", buf.len()),
+        ));
+    }
+    Ok(buf)
 }
 
 /// Writes one length-prefixed frame and flushes it.
 pub async fn write_frame<T: AsyncWrite + Unpin>(io: &mut T, frame: &[u8]) -> io::Result<()> {
-    let mut prefix = Vec::with_capacity(10);
-    let mut len = frame.len() as u64;
-    loop {
-        let byte = (len & 0x7f) as u8;
-        len >>= 7;
-        if len == 0 {
-            prefix.push(byte);
-            break;
-        }
-        prefix.push(byte | 0x80);
-    }
-    io.write_all(&prefix).await?;
+    io.write_all(unsigned_varint::encode::usize(frame.len(), &mut unsigned_varint::encode::usize_buffer())).await?;
     io.write_all(frame).await?;
     io.flush().await
 }
@@ -206,6 +198,11 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
         let err = block_on(read_frame(&mut Cursor::new(vec![0xff; 11]), 100)).expect_err("bad varint");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("not a valid varint"), "{err}");
+        let err = block_on(read_frame(&mut Cursor::new(vec![0x81, 0x00, 7]), 100)).expect_err("non-minimal");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "a padded prefix is refused: {err}");
+        let err = block_on(read_frame(&mut Cursor::new(vec![0x81]), 100)).expect_err("prefix cut short");
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     }
 
     /// A stream that announces a frame of `announced` bytes, sends `sent` of

@@ -46,7 +46,7 @@ impl Guard {
                 .check_origin(host, header(header::ORIGIN))
                 .map_err(|e| ApiError::forbidden(format!("cross-origin {method} refused: {e}")).into_response())?;
         }
-        if !(path.starts_with("/admin/") || path.starts_with("/bridge/")) {
+        if !needs_admin(path) {
             return Ok(());
         }
         match &self.admin {
@@ -77,6 +77,12 @@ impl Guard {
             )),
         }
     }
+}
+
+/// Whether `path` is admin-gated (token minting and `/admin/v1/*`): it needs the
+/// admin secret, or a loopback listener when none is configured.
+pub fn needs_admin(path: &str) -> bool {
+    path.starts_with("/admin/") || path.starts_with("/bridge/")
 }
 
 /// The middleware: passes the request on, or answers why it is refused.
