@@ -156,16 +156,16 @@ async fn bad_input_gets_clear_errors_and_the_node_keeps_serving() {
     assert!(reply["error"]["message"].as_str().expect("message").contains("subscription limit"), "{reply}");
 
     // A frame over 1 MiB closes the socket with 1009.
+    // (The node does not read past the refused header: under load the client may see the
+    // connection reset instead of the close frame, hostile_inputs accepts that.)
     let mut big = Client::waku(&node).await;
-    big.ws.send(Message::text("x".repeat(1024 * 1024 + 1))).await.expect("send");
-    let closed = loop {
+    if big.ws.send(Message::text("x".repeat(1024 * 1024 + 1))).await.is_ok() {
         match tokio::time::timeout(Duration::from_secs(10), big.ws.next()).await.expect("close in time") {
-            Some(Ok(Message::Close(frame))) => break frame,
-            Some(Ok(_)) => {}
+            Some(Ok(Message::Close(frame))) => assert_eq!(u16::from(frame.expect("close frame").code), 1009),
+            Some(Err(tungstenite::Error::Io(_))) => {}
             other => panic!("expected a close frame, got {other:?}"),
         }
-    };
-    assert_eq!(u16::from(closed.expect("close frame").code), 1009);
+    }
 
     // Wrong Origin, bad and expired WalletConnect JWTs: refused on the upgrade.
     let mut request = format!("ws://{bridge}/").into_client_request().expect("request");

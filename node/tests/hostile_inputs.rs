@@ -609,25 +609,41 @@ async fn huge_ids(tally: &mut Tally, node: &TestNode) {
 
 /// The next close frame on `client`'s socket, as (code, reason), skipping other frames.
 async fn close_of(client: &mut Client) -> (u16, String) {
-    loop {
-        let next = tokio::time::timeout(Duration::from_secs(10), client.ws.next()).await.expect("a close in time");
-        match next {
-            Some(Ok(Message::Close(Some(frame)))) => return (u16::from(frame.code), frame.reason.to_string()),
-            Some(Ok(Message::Close(None))) | None => panic!("closed without a close frame"),
-            Some(Ok(_)) => {}
-            Some(Err(e)) => panic!("socket failed before a close frame: {e}"),
-        }
-    }
+    reset_or_close(client).await.expect("a close frame, not a reset")
 }
 
 /// A frame over `bridge.max_frame_size` closes the socket with 1009.
 async fn oversized_frame(tally: &mut Tally, node: &TestNode) {
     tally.case("bridge: a frame over 1 MiB");
     let mut client = Client::waku(node).await;
-    client.ws.send(Message::text("x".repeat(1024 * 1024 + 1))).await.expect("send");
-    let (code, reason) = close_of(&mut client).await;
-    assert_eq!(code, 1009, "{reason}");
-    assert!(reason.contains("larger than 1048576"), "{reason}");
+    // The node refuses the frame from its header and does not read the rest: a client
+    // still writing it can see the connection reset before the close frame arrives
+    // (seen under load). Either way the frame is refused; when the close arrives it says why.
+    if let Err(e) = client.ws.send(Message::text("x".repeat(1024 * 1024 + 1))).await {
+        assert!(matches!(e, tungstenite::Error::Io(_)), "{e}");
+        return;
+    }
+    match reset_or_close(&mut client).await {
+        Some((code, reason)) => {
+            assert_eq!(code, 1009, "{reason}");
+            assert!(reason.contains("larger than 1048576"), "{reason}");
+        }
+        None => eprintln!("hostile_inputs: the oversized frame's connection was reset before its close frame"),
+    }
+}
+
+/// The close frame, or `None` if the connection was reset before it came.
+async fn reset_or_close(client: &mut Client) -> Option<(u16, String)> {
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(10), client.ws.next()).await.expect("a close in time");
+        match next {
+            Some(Ok(Message::Close(Some(frame)))) => return Some((u16::from(frame.code), frame.reason.to_string())),
+            Some(Err(tungstenite::Error::Io(_))) => return None,
+            Some(Ok(Message::Close(None))) | None => panic!("closed without a close frame"),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => panic!("socket failed before a close frame: {e}"),
+        }
+    }
 }
 
 /// The bad-frame budget: 20 bad frames in a burst are each answered, the 21st is
