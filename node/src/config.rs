@@ -9,6 +9,7 @@ use clap::Parser;
 use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
 
+pub use crate::logging::LogFormat;
 use crate::waku::bootstrap::BootstrapPeer;
 use crate::waku::{PubsubTopic, TopicError};
 
@@ -57,6 +58,8 @@ pub struct Config {
     pub node_key: Option<crate::identity::NodeKey>,
     /// Log filter in `tracing` syntax, e.g. `info` or `heliograph_node=debug,info`.
     pub log: String,
+    /// How log lines are written to stderr: `text`, or `json` (one object per line).
+    pub log_format: LogFormat,
     /// libp2p listeners, peers and connection limits.
     pub network: NetworkConfig,
     /// Waku relay (gossipsub) topics and cluster.
@@ -69,6 +72,21 @@ pub struct Config {
     pub bridge: BridgeConfig,
     /// The light-client protocols served (filter, lightpush, peer exchange).
     pub light: LightConfig,
+    /// Where Prometheus scrapes `/metrics`.
+    pub metrics: MetricsConfig,
+}
+
+/// Where Prometheus scrapes `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// A listener of its own for `GET /metrics` (plain HTTP), which the REST API then no
+    /// longer serves; unset: `/metrics` is a REST route. It has the REST listener's
+    /// header timeout and per-IP cap, and checks `Host` as REST does.
+    pub addr: Option<SocketAddr>,
+    /// Extra `Host` header values the metrics listener accepts (loopback names and the
+    /// bound address always are), e.g. the name Prometheus scrapes it by.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Limits of the light-client protocols served to `@waku/sdk` and other light nodes.
@@ -151,9 +169,14 @@ pub struct BridgeConfig {
     #[serde(with = "humantime_serde")]
     pub write_timeout: Duration,
     /// Requests per minute per client (WalletConnect client id); 0 disables the limit.
+    /// Bad frames count as requests here too; acks do not.
     pub rate_limit_per_client: u32,
-    /// Requests per minute per IP address; 0 disables the limit.
+    /// Requests per minute per IP address, bad frames included; 0 disables the limit.
     pub rate_limit_per_ip: u32,
+    /// Bad frames per minute per connection, also the burst: frames that are not JSON or
+    /// not JSON-RPC, binary frames, unknown methods and params that fail validation. Each
+    /// gets its JSON-RPC error; past the budget the connection is closed with 1008. 0: off.
+    pub bad_frame_limit: u32,
     /// Most connections at once.
     pub max_connections: usize,
     /// Most connections open at once from one IP address, counted from the TCP accept,
@@ -201,6 +224,7 @@ impl Default for BridgeConfig {
             write_timeout: Duration::from_secs(10),
             rate_limit_per_client: 100,
             rate_limit_per_ip: 1000,
+            bad_frame_limit: 20,
             max_connections: 10_000,
             max_connections_per_ip: 256,
             handshake_timeout: Duration::from_secs(10),
@@ -420,12 +444,14 @@ impl Default for Config {
             data_dir: PathBuf::from("heliograph-data"),
             node_key: None,
             log: "info".into(),
+            log_format: LogFormat::Text,
             network: NetworkConfig::default(),
             relay: RelayConfig::default(),
             rest: RestConfig::default(),
             store: StoreConfig::default(),
             bridge: BridgeConfig::default(),
             light: LightConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -640,6 +666,26 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_LOG", value_name = "FILTER")]
     pub log: Option<String>,
 
+    /// Log lines on stderr as `text` or `json` (one object per line, with the span fields)
+    /// [default: text].
+    #[arg(long, env = "HELIOGRAPH_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
+    /// Serve `/metrics` on a listener of its own (plain HTTP, e.g. `0.0.0.0:9464`) instead of
+    /// the REST address [default: unset: on the REST address].
+    #[arg(long, env = "HELIOGRAPH_METRICS_ADDR", value_name = "IP:PORT")]
+    pub metrics_addr: Option<SocketAddr>,
+
+    /// Host header value the metrics listener accepts besides loopback names and the bound
+    /// address, e.g. the name Prometheus scrapes it by (repeatable).
+    #[arg(
+        long = "metrics-allowed-host",
+        env = "HELIOGRAPH_METRICS_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "HOST"
+    )]
+    pub metrics_allowed_hosts: Vec<String>,
+
     /// Address to listen on (repeatable). Use `/ip4/0.0.0.0/tcp/8000/ws` for WebSocket
     /// [default: /ip4/0.0.0.0/tcp/60000 and /ip4/0.0.0.0/tcp/8000/ws].
     #[arg(long = "listen", env = "HELIOGRAPH_LISTEN", value_delimiter = ',', value_name = "MULTIADDR")]
@@ -693,7 +739,7 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_MAX_TIMESTAMP_DRIFT", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub max_timestamp_drift: Option<Duration>,
 
-    /// Address of the REST API and /metrics [default: 127.0.0.1:8645].
+    /// Address of the REST API, and of /metrics without `--metrics-addr` [default: 127.0.0.1:8645].
     #[arg(long, env = "HELIOGRAPH_REST_ADDR", value_name = "IP:PORT")]
     pub rest_addr: Option<SocketAddr>,
 
@@ -857,6 +903,12 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_BRIDGE_RATE_LIMIT_PER_IP", value_name = "N")]
     pub bridge_rate_limit_per_ip: Option<u32>,
 
+    /// Bad frames (not JSON or JSON-RPC, binary, unknown method, invalid params) per minute
+    /// per bridge connection, also the burst; past it the socket is closed with 1008; 0 turns
+    /// it off [default: 20].
+    #[arg(long, env = "HELIOGRAPH_BRIDGE_BAD_FRAME_LIMIT", value_name = "N")]
+    pub bridge_bad_frame_limit: Option<u32>,
+
     /// Most bridge connections at once [default: 10000].
     #[arg(long, env = "HELIOGRAPH_BRIDGE_MAX_CONNECTIONS", value_name = "N")]
     pub bridge_max_connections: Option<usize>,
@@ -981,6 +1033,11 @@ impl Cli {
             config.node_key.clone_from(&self.node_key);
         }
         set(&mut config.log, &self.log);
+        set(&mut config.log_format, &self.log_format);
+        if self.metrics_addr.is_some() {
+            config.metrics.addr = self.metrics_addr;
+        }
+        set_list(&mut config.metrics.allowed_hosts, &self.metrics_allowed_hosts);
         set_list(&mut config.network.listen, &self.listen);
         set_list(&mut config.network.external_addresses, &self.external_addresses);
         set_list(&mut config.network.bootstrap, &self.bootstrap);
@@ -1039,6 +1096,7 @@ impl Cli {
         set(&mut config.bridge.write_timeout, &self.bridge_write_timeout);
         set(&mut config.bridge.rate_limit_per_client, &self.bridge_rate_limit_per_client);
         set(&mut config.bridge.rate_limit_per_ip, &self.bridge_rate_limit_per_ip);
+        set(&mut config.bridge.bad_frame_limit, &self.bridge_bad_frame_limit);
         set(&mut config.bridge.max_connections, &self.bridge_max_connections);
         set(&mut config.bridge.wc_mailbox_max_bytes, &self.bridge_wc_mailbox_max_bytes);
         set(&mut config.bridge.wc_topic_max_bytes, &self.bridge_wc_topic_max_bytes);
@@ -1197,6 +1255,40 @@ mod tests {
     }
 
     #[test]
+    fn log_format_and_metrics_listener_come_from_toml_and_flags() {
+        assert_eq!(Config::default().log_format, LogFormat::Text);
+        assert_eq!(Config::default().metrics.addr, None, "unset: /metrics stays on the REST listener");
+        let mut config = Config::from_toml(
+            "log_format = \"json\"\n[metrics]\naddr = \"0.0.0.0:9464\"\nallowed_hosts = [\"node1\"]\n",
+        )
+        .expect("valid");
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.metrics.addr, Some(SocketAddr::from(([0, 0, 0, 0], 9464))));
+        assert_eq!(config.metrics.allowed_hosts, ["node1"]);
+        let printed = toml::to_string(&config).expect("serializes");
+        assert_eq!(Config::from_toml(&printed).expect("round trip"), config);
+        let cli = Cli::parse_from([
+            "heliograph",
+            "--log-format",
+            "text",
+            "--metrics-addr",
+            "127.0.0.1:9100",
+            "--metrics-allowed-host",
+            "a,b",
+        ]);
+        cli.apply(&mut config);
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.metrics.addr, Some(SocketAddr::from(([127, 0, 0, 1], 9100))));
+        assert_eq!(config.metrics.allowed_hosts, ["a", "b"]);
+        assert!(Cli::try_parse_from(["heliograph", "--log-format", "yaml"]).is_err());
+        assert!(Config::from_toml("log_format = \"xml\"\n").is_err());
+        let help = <Cli as clap::CommandFactory>::command().render_long_help().to_string();
+        for key in ["LOG_FORMAT", "METRICS_ADDR", "METRICS_ALLOWED_HOSTS"] {
+            assert!(help.contains(&format!("[env: HELIOGRAPH_{key}=")), "HELIOGRAPH_{key} is not documented");
+        }
+    }
+
+    #[test]
     fn every_bridge_setting_has_a_flag_and_an_env_variable() {
         let flags = Cli::try_parse_from([
             "heliograph",
@@ -1228,6 +1320,8 @@ mod tests {
             "7",
             "--bridge-rate-limit-per-ip",
             "70",
+            "--bridge-bad-frame-limit",
+            "9",
             "--bridge-max-connections",
             "5",
             "--bridge-wc-mailbox-max-bytes",
@@ -1259,6 +1353,7 @@ mod tests {
         assert_eq!((bridge.max_pubsub_topics_per_connection, bridge.max_pubsub_topics), (3, 30));
         assert_eq!((bridge.max_topic_bytes_per_connection, bridge.max_topic_bytes), (300, 3000));
         assert_eq!((bridge.rate_limit_per_client, bridge.rate_limit_per_ip, bridge.max_connections), (7, 70, 5));
+        assert_eq!(bridge.bad_frame_limit, 9);
         assert_eq!((bridge.max_connections_per_ip, bridge.handshake_timeout), (4, Duration::from_secs(2)));
         assert!(bridge.require_token);
         assert_eq!(bridge.token_keys, ["aa", "bb"]);
@@ -1292,6 +1387,7 @@ mod tests {
             "BRIDGE_WRITE_TIMEOUT",
             "BRIDGE_RATE_LIMIT_PER_CLIENT",
             "BRIDGE_RATE_LIMIT_PER_IP",
+            "BRIDGE_BAD_FRAME_LIMIT",
             "BRIDGE_MAX_CONNECTIONS",
             "BRIDGE_MAX_CONNECTIONS_PER_IP",
             "BRIDGE_HANDSHAKE_TIMEOUT",

@@ -5,10 +5,12 @@
 //! between keep-alive requests), and a cap on connections open at once per
 //! client IP refuses more with a short 503. Each request carries the peer's
 //! [`ConnectInfo`] and the connection's [`IpSlot`]; a WebSocket handler keeps
-//! the slot for as long as its socket lives.
+//! the slot for as long as its socket lives. Both defences are counted in
+//! [`Refusals`] (`heliograph_http_refused_connections_total{listener, reason}`).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -18,6 +20,10 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use ipnet::IpNet;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -40,6 +46,62 @@ pub struct Limits {
     pub max_per_ip: usize,
     /// Peers the per-IP cap does not count (trusted reverse proxies, which carry many clients).
     pub uncapped: Vec<IpNet>,
+    /// Where this listener's refusals are counted.
+    pub refused: Refused,
+}
+
+/// `reason` of a connection refused by the per-IP cap.
+const PER_IP_CAP: &str = "per_ip_cap";
+/// `reason` of a connection cut off by the header timeout before a whole request head.
+const HEADER_TIMEOUT: &str = "header_timeout";
+
+/// Labels of a refused or cut-off connection.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabel {
+    listener: &'static str,
+    reason: &'static str,
+}
+
+/// Connections the listeners refused (`per_ip_cap`: answered 503) or cut off
+/// (`header_timeout`: no whole request head in time; on the bridge, the
+/// WebSocket handshake), per listener. A keep-alive connection closed by the
+/// timeout after a request is not counted: idle clients are no attack, and a
+/// scraper's kept connection would count at every scrape. Clones count into
+/// the same family.
+#[derive(Debug, Clone, Default)]
+pub struct Refusals(Family<RefusalLabel, Counter>);
+
+impl Refusals {
+    /// Registers `heliograph_http_refused_connections_total`.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "heliograph_http_refused_connections",
+            "Connections refused by a listener's per-IP cap or cut off by its header timeout, per listener and reason",
+            self.0.clone(),
+        );
+    }
+
+    /// The counters of one listener, labelled `listener` (`rest`, `bridge`, `metrics`),
+    /// exported at 0 from the start so that rates and alerts have a series before the first refusal.
+    pub fn listener(&self, listener: &'static str) -> Refused {
+        for reason in [PER_IP_CAP, HEADER_TIMEOUT] {
+            let _ = self.0.get_or_create(&RefusalLabel { listener, reason });
+        }
+        Refused { family: self.0.clone(), listener }
+    }
+}
+
+/// One listener's part of [`Refusals`].
+#[derive(Debug, Clone)]
+pub struct Refused {
+    family: Family<RefusalLabel, Counter>,
+    listener: &'static str,
+}
+
+impl Refused {
+    fn count(&self, reason: &'static str) {
+        self.family.get_or_create(&RefusalLabel { listener: self.listener, reason }).inc();
+    }
 }
 
 /// Connections open per IP address.
@@ -116,12 +178,15 @@ pub async fn run(listener: TcpListener, router: Router, limits: Limits, shutdown
                 Some(slot) => Some(slot),
                 None => {
                     debug!(%peer, max = limits.max_per_ip, "connection refused: too many from this address");
+                    limits.refused.count(PER_IP_CAP);
                     let _ = stream.try_write(OVER_CAP);
                     continue;
                 }
             }
         };
-        let connection = serve_connection(builder.clone(), stream, peer, slot, router.clone(), shutdown.clone());
+        let refused = limits.refused.clone();
+        let connection =
+            serve_connection(builder.clone(), stream, peer, slot, router.clone(), refused, shutdown.clone());
         connections.spawn(connection.in_current_span());
     }
     while connections.join_next().await.is_some() {}
@@ -134,13 +199,19 @@ fn serve_connection(
     peer: SocketAddr,
     slot: Option<IpSlot>,
     router: Router,
+    refused: Refused,
     shutdown: CancellationToken,
 ) -> impl Future<Output = ()> + Send + 'static {
     // Small frames (acks, pushes) must not wait for Nagle's algorithm.
     if let Err(e) = stream.set_nodelay(true) {
         debug!(error = %e, "cannot set TCP_NODELAY");
     }
+    // Whether a whole request head came: a keep-alive connection idle after its
+    // requests also ends in a header timeout, which is no slow client.
+    let answered = Arc::new(AtomicBool::new(false));
+    let seen = Arc::clone(&answered);
     let service = router.map_request(move |mut request: axum::http::Request<Incoming>| {
+        seen.store(true, Ordering::Relaxed);
         request.extensions_mut().insert(ConnectInfo(peer));
         if let Some(slot) = &slot {
             request.extensions_mut().insert(slot.clone());
@@ -163,6 +234,9 @@ fn serve_connection(
         };
         if let Err(e) = ended {
             // A header read timeout lands here: hyper closed a slow or silent client.
+            if e.is_timeout() && !answered.load(Ordering::Relaxed) {
+                refused.count(HEADER_TIMEOUT);
+            }
             debug!(%peer, error = %e, "HTTP connection closed");
         }
     }

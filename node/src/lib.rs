@@ -8,8 +8,11 @@ pub mod config;
 pub mod http_server;
 pub mod identity;
 pub mod light;
+pub mod logging;
 pub mod metrics;
+pub mod metrics_server;
 pub mod p2p;
+pub mod process_metrics;
 pub mod publish;
 pub mod rate_limit;
 pub mod rest;
@@ -53,6 +56,14 @@ pub enum StartError {
         /// The IO error.
         source: std::io::Error,
     },
+    /// The metrics listener could not be bound.
+    #[error("cannot bind the metrics listener on {addr}: {source}")]
+    Metrics {
+        /// The configured address.
+        addr: SocketAddr,
+        /// The IO error.
+        source: std::io::Error,
+    },
 }
 
 /// A running node.
@@ -65,6 +76,8 @@ pub struct Node {
     pub rest_addr: Option<SocketAddr>,
     /// Bound bridge (WebSocket JSON-RPC) address, if the bridge is on.
     pub bridge_addr: Option<SocketAddr>,
+    /// Bound metrics address, if `metrics.addr` gives `/metrics` a listener of its own.
+    pub metrics_addr: Option<SocketAddr>,
     /// Handle to the swarm task.
     pub network: p2p::NetworkHandle,
     store: Option<store::Store>,
@@ -99,7 +112,10 @@ impl Node {
         let mut registry = Registry::default();
         let metrics = metrics::NodeMetrics::default();
         metrics.register(&mut registry);
-        let bridge_metrics = bridge::BridgeMetrics::default();
+        let refusals = http_server::Refusals::default();
+        refusals.register(&mut registry);
+        process_metrics::register(&mut registry);
+        let bridge_metrics = bridge::BridgeMetrics { refusals: refusals.clone(), ..Default::default() };
         bridge_metrics.register(&mut registry);
         let store = if config.store.enabled {
             match store::Store::open(&config.store, &config.data_dir, metrics.clone(), shutdown.clone()) {
@@ -219,17 +235,26 @@ impl Node {
                 tasks.extend(client.spawn_receiver(&state, shutdown.clone())?);
             }
             let admin = config.rest.admin_secret()?;
-            let (addr, task) = rest::serve(&config, state, admin.as_ref(), shutdown.clone())
+            let (addr, task) = rest::serve(&config, state, admin.as_ref(), refusals.listener("rest"), shutdown.clone())
                 .await
                 .map_err(|source| StartError::Rest { addr: config.rest.addr, source })?;
             tasks.push(task);
             rest_addr = Some(addr);
+        }
+        let mut metrics_addr = None;
+        if let Some(addr) = config.metrics.addr {
+            let (bound, task) = metrics_server::serve(addr, &config, registry.clone(), &refusals, shutdown.clone())
+                .await
+                .map_err(|source| StartError::Metrics { addr, source })?;
+            tasks.push(task);
+            metrics_addr = Some(bound);
         }
         Ok(Node {
             peer_id: network.peer_id(),
             listen_addrs: info.map(|i| i.listen_addrs).unwrap_or_default(),
             rest_addr,
             bridge_addr,
+            metrics_addr,
             network,
             store,
             registry,
@@ -244,10 +269,8 @@ impl Node {
 
     /// The node's metrics in the Prometheus text format, as `GET /metrics` serves them.
     pub fn metrics_text(&self) -> String {
-        let mut out = String::new();
         // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        metrics::encode(&self.registry).unwrap_or_default()
     }
 
     /// Waits until every task of the node has stopped (after shutdown).

@@ -1,15 +1,12 @@
 //! The `heliograph` binary: parses configuration, sets up logging, runs the
 //! node until SIGINT or SIGTERM, then shuts it down gracefully.
 
-use std::io::IsTerminal;
-
 use anyhow::Context;
 use clap::Parser;
 use heliograph_node::config::{Command, KeyCommand};
 use heliograph_node::identity::NodeKey;
 use heliograph_node::{Cli, Config, Node};
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
     let mut cli = Cli::parse();
@@ -22,12 +19,7 @@ fn main() -> anyhow::Result<()> {
         print!("{}", toml::to_string_pretty(&config).context("cannot render the configuration")?);
         return Ok(());
     }
-    let filter = EnvFilter::try_new(&config.log).with_context(|| format!("invalid log filter `{}`", config.log))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    heliograph_node::logging::init(&config.log, config.log_format)?;
 
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(config))
 }
@@ -61,6 +53,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "listenAddresses": node.listen_addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "rest": node.rest_addr.map(|a| a.to_string()),
         "bridge": node.bridge_addr.map(|a| a.to_string()),
+        "metrics": node.metrics_addr.map(|a| a.to_string()),
     });
     println!("{ready}");
 

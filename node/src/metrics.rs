@@ -1,5 +1,6 @@
 //! Prometheus metrics of the node, served at `/metrics`: peers, messages and
-//! bytes relayed per topic, messages dropped and why, plus libp2p's own.
+//! bytes relayed per topic, messages dropped and why, plus libp2p's own; and
+//! [`encode`], the one text rendering every `/metrics` answer uses.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -7,6 +8,16 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+/// The `Content-Type` of [`encode`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The registry in the OpenMetrics text format.
+pub fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry)?;
+    Ok(text)
+}
 
 /// Labels naming a pubsub topic.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

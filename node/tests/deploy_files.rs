@@ -2,8 +2,10 @@
 //! every `HELIOGRAPH_*` variable that the compose file, the Dockerfile, the
 //! systemd unit and the rendered Helm chart set is a documented flag, and the
 //! node's own loader (`heliograph --print-config`) accepts each set; the
-//! container, compose file and chart serve the bridge off loopback. The
-//! Grafana dashboard only charts metrics a running node exports.
+//! container, compose file and chart serve the bridge off loopback, and serve
+//! `/metrics` on a listener of their own that Prometheus scrapes; the chart
+//! hands the REST admin secret over as a mounted Secret file. The Grafana
+//! dashboard only charts metrics a running node exports.
 
 mod common;
 
@@ -70,6 +72,7 @@ fn compose_nodes_use_real_settings_and_bootstrap_to_node1() {
     let compose: Yaml = serde_yaml::from_str(&read("compose.yaml")).expect("compose.yaml is YAML");
     let services = compose["services"].as_mapping().expect("services");
     let mut nodes = 0;
+    let mut scraped = Vec::new();
     for (name, service) in services {
         let name = name.as_str().expect("name");
         let env = yaml_env(&service["environment"]);
@@ -78,7 +81,15 @@ fn compose_nodes_use_real_settings_and_bootstrap_to_node1() {
         }
         nodes += 1;
         let config = print_config(&format!("compose service {name}"), &env, &[]);
-        assert_eq!(config.rest.addr.to_string(), "0.0.0.0:8645", "{name}: REST reachable by Prometheus");
+        assert_eq!(config.rest.addr.to_string(), "0.0.0.0:8645", "{name}: REST off the container's loopback");
+        // /metrics on a listener of its own, exposed in the network, accepting the name it is scraped by.
+        let metrics = config.metrics.addr.unwrap_or_else(|| panic!("{name}: no metrics listener"));
+        assert!(metrics.ip().is_unspecified(), "{name}: metrics reachable by Prometheus: {metrics}");
+        let expose: Vec<&str> =
+            service["expose"].as_sequence().expect("expose").iter().filter_map(|p| p.as_str()).collect();
+        assert!(expose.contains(&metrics.port().to_string().as_str()), "{name} exposes {metrics}: {expose:?}");
+        assert_eq!(config.metrics.allowed_hosts, [name], "{name}: Prometheus' Host header is accepted");
+        scraped.push(format!("{name}:{}", metrics.port()));
         assert_eq!(config.relay.cluster_id, 1);
         if name == "node1" {
             assert!(config.network.bootstrap.is_empty());
@@ -97,7 +108,7 @@ fn compose_nodes_use_real_settings_and_bootstrap_to_node1() {
     }
     assert_eq!(nodes, 3, "three nodes in the compose mesh");
 
-    // Prometheus scrapes exactly those three on the REST port.
+    // Prometheus scrapes exactly those three on their metrics listeners.
     let prom: Yaml = serde_yaml::from_str(&read("prometheus/prometheus.yml")).expect("YAML");
     let targets: Vec<&str> = prom["scrape_configs"][0]["static_configs"][0]["targets"]
         .as_sequence()
@@ -105,7 +116,7 @@ fn compose_nodes_use_real_settings_and_bootstrap_to_node1() {
         .iter()
         .map(|t| t.as_str().expect("str"))
         .collect();
-    assert_eq!(targets, ["node1:8645", "node2:8645", "node3:8645"]);
+    assert_eq!(targets, scraped);
 }
 
 #[test]
@@ -189,7 +200,29 @@ fn rendered_helm_chart_env_loads_and_bootstraps_to_pod_0() {
         let extra = env.remove("EXTRA_BOOTSTRAP").unwrap_or_default();
         let bootstrap = if extra.is_empty() { pod0.to_owned() } else { format!("{pod0},{extra}") };
         env.insert("HELIOGRAPH_BOOTSTRAP".into(), bootstrap);
+        // The admin secret: a Secret's key mounted read-only as the file the node reads.
+        let secret_file = admin_token_file(file, &container);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let local = dir.path().join("admin-token");
+        std::fs::write(&local, "a-secret-from-the-mounted-file\n").expect("write");
+        if let Some(path) = &secret_file {
+            assert_eq!(env.get("HELIOGRAPH_REST_ADMIN_TOKEN_FILE"), Some(path), "{file}");
+            env.insert("HELIOGRAPH_REST_ADMIN_TOKEN_FILE".into(), local.to_str().expect("utf8").to_owned());
+        }
         let config = print_config(&format!("helm {file}"), &env, &[]);
+        assert_eq!(config.rest.admin_token_file.is_some(), secret_file.is_some(), "{file}");
+        // /metrics on its own port: a container port, a port of the Service, the ServiceMonitor's.
+        let metrics = config.metrics.addr.unwrap_or_else(|| panic!("{file}: no metrics listener"));
+        assert!(metrics.ip().is_unspecified(), "{file}: {metrics}");
+        let ports = container["ports"].as_sequence().expect("ports");
+        let port = u64::from(metrics.port());
+        assert!(ports.iter().any(|p| p["name"] == "metrics" && p["containerPort"].as_u64() == Some(port)), "{file}");
+        let service = rendered(file, "Service").expect("client Service");
+        let service_ports = service["spec"]["ports"].as_sequence().expect("service ports");
+        assert!(service_ports.iter().any(|p| p["targetPort"] == "metrics"), "{file}: the Service serves metrics");
+        if let Some(monitor) = rendered(file, "ServiceMonitor") {
+            assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics", "{file}: scraped on the metrics port");
+        }
         assert_eq!(config.network.bootstrap[0].to_string(), pod0);
         assert!(config.network.external_addresses.iter().any(|a| a.to_string() == "/ip4/10.1.2.3/tcp/60000"));
         assert_eq!(config.rest.addr.to_string(), "0.0.0.0:8645");
@@ -215,8 +248,37 @@ fn rendered_helm_chart_env_loads_and_bootstraps_to_pod_0() {
             assert_eq!(config.network.bootstrap.len(), 2);
             assert_eq!(config.network.dns_discovery_urls.len(), 1);
             assert_eq!(config.store.max_age, std::time::Duration::from_secs(12 * 3600));
+            assert_eq!(config.log_format, heliograph_node::config::LogFormat::Json);
+            assert!(secret_file.is_some(), "all-options names an admin Secret");
+        } else {
+            assert!(secret_file.is_none(), "no admin Secret by default");
         }
     }
+}
+
+/// The admin secret file a rendered container reads, after checking that it is a
+/// key of a Secret volume mounted read-only; `None` when the chart sets none.
+fn admin_token_file(file: &str, container: &Yaml) -> Option<String> {
+    let set = rendered(file, "StatefulSet").expect("StatefulSet");
+    let volumes = set["spec"]["template"]["spec"]["volumes"].as_sequence().cloned().unwrap_or_default();
+    let volume = volumes.iter().find(|v| v["name"] == "admin-token");
+    let env = container["env"].as_sequence().expect("env");
+    let var = env.iter().find(|v| v["name"] == "HELIOGRAPH_REST_ADMIN_TOKEN_FILE");
+    assert!(!env.iter().any(|v| v["name"] == "HELIOGRAPH_REST_ADMIN_TOKEN"), "{file}: the secret is never in env");
+    let (Some(volume), Some(var)) = (volume, var) else {
+        assert!(volume.is_none() && var.is_none(), "{file}: a volume without the variable or the reverse");
+        return None;
+    };
+    let path = var["value"].as_str().expect("path").to_owned();
+    let mounts = container["volumeMounts"].as_sequence().expect("mounts");
+    let mount = mounts.iter().find(|m| m["name"] == "admin-token").expect("the admin Secret is mounted");
+    assert_eq!(mount["readOnly"].as_bool(), Some(true), "{file}");
+    let dir = mount["mountPath"].as_str().expect("mount path");
+    let item = &volume["secret"]["items"][0];
+    assert_eq!(format!("{dir}/{}", item["path"].as_str().expect("item path")), path, "{file}: the file is the key");
+    assert!(volume["secret"]["secretName"].as_str().is_some_and(|n| !n.is_empty()), "{file}");
+    assert!(item["key"].as_str().is_some(), "{file}");
+    Some(path)
 }
 
 #[tokio::test]
@@ -227,7 +289,8 @@ async fn grafana_dashboard_charts_metrics_the_node_exports() {
     for panel in dashboard["panels"].as_array().expect("panels") {
         for target in panel["targets"].as_array().expect("targets") {
             let expr = target["expr"].as_str().expect("expr");
-            for (i, _) in expr.match_indices("heliograph_") {
+            let starts = expr.match_indices("heliograph_").chain(expr.match_indices("process_"));
+            for (i, _) in starts.filter(|(i, _)| *i == 0 || !expr[..*i].ends_with('_')) {
                 let name: String = expr[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
                 // Prometheus sample suffixes of counters and histograms.
                 let base = ["_total", "_bucket", "_sum", "_count"]
@@ -240,6 +303,9 @@ async fn grafana_dashboard_charts_metrics_the_node_exports() {
         }
     }
     assert!(names.len() >= 10, "{names:?}");
+    for name in ["heliograph_build_info", "process_cpu_seconds", "heliograph_http_refused_connections"] {
+        assert!(names.contains(name), "the dashboard charts {name}: {names:?}");
+    }
 
     // Two nodes and one message published twice, so that the per-topic and
     // per-reason families have samples (empty families are not exported).

@@ -21,9 +21,9 @@ use std::path::{Path, PathBuf};
 /// independent of each other. `waku` is the `heliograph-waku` crate re-exported.
 const LAYERS: &[&[&str]] = &[
     &["waku"],
-    &["identity", "metrics", "rate_limit", "http_server", "access"],
+    &["identity", "metrics", "rate_limit", "http_server", "access", "logging", "process_metrics"],
     &["config"],
-    &["p2p"],
+    &["p2p", "metrics_server"],
     &["store"],
     &["publish"],
     &["light"],

@@ -129,7 +129,10 @@ export async function rustDappFullFlow(dappUrl, wallet, { disconnectFrom = 'dapp
     // extend: the dapp takes the wallet's new expiry
     await sdk('extend', wallet.extend({ topic }));
     const extended = await dapp.next('session_extend');
-    assert.equal(extended.expiry, wallet.session(topic).expiry);
+    // The official wallet computes the expiry it sends and the one it stores with two
+    // calls of its clock (seen 1 s apart when a second boundary falls between them).
+    const stored = wallet.session(topic).expiry;
+    assert.ok(Math.abs(extended.expiry - stored) <= 1, `dapp took ${extended.expiry}, wallet stored ${stored}`);
     assert.equal((await dapp.send({ cmd: 'session', session: topic })).info.expiry, extended.expiry);
 
     trace('ping, both');

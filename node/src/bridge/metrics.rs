@@ -28,10 +28,16 @@ pub struct BridgeMetrics {
     pub slow_consumer_disconnects: Counter,
     /// Requests refused by a rate limit.
     pub rate_limited: Counter,
+    /// Bad frames received (not JSON or JSON-RPC, binary, unknown method, invalid params).
+    pub bad_frames: Counter,
     /// Bytes of WalletConnect messages the relay's mailbox keeps.
     pub wc_mailbox_bytes: Gauge,
     /// Upgrades refused and connections closed by the bridge, per reason.
     pub rejected: Family<ReasonLabel, Counter>,
+    /// Connections the listeners refused by their per-IP cap or cut off by their
+    /// handshake timeout, shared with REST and registered by the node (not by
+    /// [`BridgeMetrics::register`]); the bridge counts under `listener="bridge"`.
+    pub refusals: crate::http_server::Refusals,
 }
 
 impl BridgeMetrics {
@@ -48,6 +54,11 @@ impl BridgeMetrics {
             self.slow_consumer_disconnects.clone(),
         );
         r.register("rate_limited", "Bridge requests refused by a rate limit", self.rate_limited.clone());
+        r.register(
+            "bad_frames",
+            "Bad bridge frames: not JSON or JSON-RPC, binary, unknown method, invalid params",
+            self.bad_frames.clone(),
+        );
         r.register(
             "wc_mailbox_bytes",
             "Bytes of WalletConnect messages the relay's mailbox keeps for receivers",

@@ -3,7 +3,8 @@
 //! It writes responses and the hub's queued pushes (batched, within the write
 //! timeout), pings, keeps up to [`MAX_PUBLISHES_IN_FLIGHT`] publishes in flight
 //! with their answers in request order, and closes the socket when the consumer
-//! is too slow, the node shuts down or a limit is crossed.
+//! is too slow, the node shuts down or a limit is crossed (then after writing
+//! the answers still due).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,13 +13,11 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures::future::BoxFuture;
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
-use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::jsonrpc::{self, RpcError, code};
-use super::router::{self, close};
+use super::router::{self, Closing, close};
 use super::session::Session;
 
 /// Most queued frames written with one flush.
@@ -88,12 +87,12 @@ pub async fn pump<S, E>(
     tokio::pin!(shutting_down, killed);
     // Answers to queued publishes, in the order the publishes came.
     let mut later: FuturesOrdered<BoxFuture<'static, Option<String>>> = FuturesOrdered::new();
-    let closing: Option<(u16, String)> = loop {
+    let closing: Option<Closing> = loop {
         tokio::select! {
             biased;
-            () = &mut shutting_down => break Some((close::GOING_AWAY, "node shutting down".into())),
+            () = &mut shutting_down => break Some(Closing::new(close::GOING_AWAY, "shutdown", "node shutting down")),
             () = &mut killed => {
-                break Some((close::POLICY, "slow consumer: too many unsent messages".into()));
+                break Some(Closing::new(close::POLICY, "slow_consumer", "slow consumer: too many unsent messages"));
             }
             frame = queue.recv() => {
                 let Some(frame) = frame else { break None };
@@ -108,7 +107,7 @@ pub async fn pump<S, E>(
                 pending.fetch_sub(batch.iter().map(String::len).sum(), Ordering::Relaxed);
                 if !write_batch(&mut socket, timeout, batch).await {
                     session.hub.metrics.slow_consumer_disconnects.inc();
-                    break Some((close::POLICY, "slow consumer: write timed out".into()));
+                    break Some(Closing::new(close::POLICY, "slow_consumer", "slow consumer: write timed out"));
                 }
                 // Written: room for the next piece of a backlog.
                 session.stream_backlog();
@@ -125,53 +124,56 @@ pub async fn pump<S, E>(
                     break None;
                 }
             }
-            incoming = socket.next(), if later.len() < MAX_PUBLISHES_IN_FLIGHT => match incoming {
-                Some(Ok(Message::Text(text))) => {
-                    let reply = router::handle(&mut session, text.as_str()).await;
-                    if let Some(frame) = reply.frame {
-                        if later.is_empty() {
-                            if !write(&mut socket, timeout, Message::Text(frame.into())).await {
-                                break None;
-                            }
-                        } else {
-                            // Behind answers still to come: wait in line, so answers keep request order.
-                            later.push_back(futures::future::ready(Some(frame)).boxed());
+            incoming = socket.next(), if later.len() < MAX_PUBLISHES_IN_FLIGHT => {
+                let reply = match incoming {
+                    Some(Ok(Message::Text(text))) => router::handle(&mut session, text.as_str()).await,
+                    Some(Ok(Message::Binary(_))) => router::binary(&mut session),
+                    Some(Ok(Message::Close(_))) | None => break None,
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => {
+                        let text = e.to_string();
+                        debug!(error = %text, "bridge socket read failed");
+                        if text.contains("too long") || text.contains("Space limit") || text.contains("size") {
+                            let reason = format!("frame larger than {} bytes", config.max_frame_size);
+                            break Some(Closing::new(close::TOO_BIG, "frame_too_large", reason));
                         }
-                    }
-                    later.extend(reply.later);
-                    if reply.close.is_some() {
-                        break reply.close;
-                    }
-                }
-                Some(Ok(Message::Binary(_))) => {
-                    let error = RpcError::new(code::INVALID_REQUEST, "binary frames are not supported: send JSON text frames");
-                    if !write(&mut socket, timeout, Message::Text(jsonrpc::error(&Value::Null, &error).into())).await {
                         break None;
                     }
-                }
-                Some(Ok(Message::Close(_))) | None => break None,
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    let text = e.to_string();
-                    debug!(error = %text, "bridge socket read failed");
-                    if text.contains("too long") || text.contains("Space limit") || text.contains("size") {
-                        break Some((close::TOO_BIG, format!("frame larger than {} bytes", config.max_frame_size)));
+                };
+                if let Some(frame) = reply.frame {
+                    if later.is_empty() {
+                        if !write(&mut socket, timeout, Message::Text(frame.into())).await {
+                            break None;
+                        }
+                    } else {
+                        // Behind answers still to come: wait in line, so answers keep request order.
+                        later.push_back(futures::future::ready(Some(frame)).boxed());
                     }
-                    break None;
+                }
+                later.extend(reply.later);
+                if let Some(closing) = reply.close {
+                    // Answers still to come (this frame's among them) go out first, so the
+                    // client sees every answer and then why the socket closes.
+                    let drain = async {
+                        while let Some(answer) = later.next().await {
+                            if let Some(frame) = answer
+                                && !write(&mut socket, timeout, Message::Text(frame.into())).await
+                            {
+                                return;
+                            }
+                        }
+                    };
+                    let _ = tokio::time::timeout(timeout, drain).await;
+                    break Some(closing);
                 }
             }
         }
     };
-    if let Some((code, reason)) = closing {
-        session.hub.metrics.reject(match code {
-            close::POLICY => "slow_consumer",
-            close::TOO_BIG => "frame_too_large",
-            close::TRY_AGAIN_LATER => "rate_limited",
-            _ => "shutdown",
-        });
+    if let Some(closing) = closing {
+        session.hub.metrics.reject(closing.label);
         let _ = tokio::time::timeout(
             config.write_timeout.min(std::time::Duration::from_secs(1)),
-            socket.send(close_frame(code, &reason)),
+            socket.send(close_frame(closing.code, &closing.reason)),
         )
         .await;
     }
@@ -186,10 +188,11 @@ mod tests {
 
     use base64::Engine as _;
     use futures::channel::mpsc as chan;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
     use crate::bridge::hub::Hub;
+    use crate::bridge::jsonrpc::code;
     use crate::bridge::metrics::BridgeMetrics;
     use crate::bridge::tokens::Tokens;
     use crate::config::Config;

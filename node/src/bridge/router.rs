@@ -1,9 +1,11 @@
 //! The method router: turns one incoming JSON-RPC text frame of a session
 //! into a [`Reply`] for the pump. It parses the frame, records WalletConnect
-//! acks, applies the session's rate limits and authorization, and hands the
-//! request to `waku_methods` or `walletconnect::methods`. Publishes are
-//! pipelined: a `waku_publish` is queued in the swarm task and answered when it
-//! is relayed, as [`Reply::later`].
+//! acks, applies the session's rate limits (to every frame but acks) and
+//! authorization, hands the request to `waku_methods` or
+//! `walletconnect::methods`, and keeps each connection within its budget of
+//! bad frames (`bridge.bad_frame_limit`). Publishes are pipelined: a
+//! `waku_publish` is queued in the swarm task and answered when it is relayed,
+//! as [`Reply::later`].
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -19,12 +21,30 @@ use super::walletconnect::methods as wc_methods;
 pub mod close {
     /// The node is shutting down.
     pub const GOING_AWAY: u16 = 1001;
-    /// Policy violation: the consumer is too slow.
+    /// Policy violation: the consumer is too slow, or sent too many bad frames.
     pub const POLICY: u16 = 1008;
     /// A frame over the size cap.
     pub const TOO_BIG: u16 = 1009;
     /// Rate limited: try again later.
     pub const TRY_AGAIN_LATER: u16 = 1013;
+}
+
+/// Why and how the pump closes a socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closing {
+    /// The WebSocket close code.
+    pub code: u16,
+    /// The reason sent in the close frame (at most 123 bytes).
+    pub reason: String,
+    /// The `heliograph_bridge_rejected` reason it is counted under.
+    pub label: &'static str,
+}
+
+impl Closing {
+    /// A close with `code`, counted under `label`, telling the client `reason`.
+    pub fn new(code: u16, label: &'static str, reason: impl Into<String>) -> Self {
+        Closing { code, reason: reason.into(), label }
+    }
 }
 
 /// What the pump should do after a frame.
@@ -35,8 +55,8 @@ pub struct Reply {
     /// A response to send when it is ready (a queued publish), if any; `None` inside
     /// for a notification, which gets no response.
     pub later: Option<BoxFuture<'static, Option<String>>>,
-    /// Close the socket with this code and reason.
-    pub close: Option<(u16, String)>,
+    /// Close the socket after the response.
+    pub close: Option<Closing>,
 }
 
 impl Reply {
@@ -45,47 +65,104 @@ impl Reply {
     }
 }
 
-/// Handles one text frame of `session`.
+/// Handles one text frame of `session`. A bad frame (see [`is_bad`]) is answered
+/// with its error and counted against the session's bad-frame budget; the one
+/// past the budget also closes the socket.
 pub async fn handle(session: &mut Session, text: &str) -> Reply {
+    let (mut reply, bad) = route(session, text).await;
+    if bad {
+        charge_bad_frame(session, &mut reply);
+    }
+    reply
+}
+
+/// Handles one binary frame of `session`: the bridge speaks JSON text only, so it
+/// is a bad frame.
+pub fn binary(session: &mut Session) -> Reply {
+    if let Some(reply) = refused(session, Some(&Value::Null)) {
+        return reply;
+    }
+    let error = RpcError::new(code::INVALID_REQUEST, "binary frames are not supported: send JSON text frames");
+    let mut reply = Reply::frame(jsonrpc::error(&Value::Null, &error));
+    charge_bad_frame(session, &mut reply);
+    reply
+}
+
+/// The reply to a frame the rate limits refuse, if they do: error -32029 (when there
+/// is an `id` to answer), or a close after too many refusals in a row. Every frame
+/// is charged, requests and bad frames alike, so reconnecting does not reset what an
+/// IP may send.
+fn refused(session: &mut Session, id: Option<&Value>) -> Option<Reply> {
+    match session.admit() {
+        Admission::Admitted => None,
+        Admission::Close => {
+            let closing = Closing::new(close::TRY_AGAIN_LATER, "rate_limited", "rate limit exceeded; reconnect later");
+            Some(Reply { close: Some(closing), ..Reply::default() })
+        }
+        Admission::Limited => {
+            let error = RpcError::new(code::RATE_LIMITED, "rate limit exceeded; slow down and retry later");
+            Some(Reply { frame: id.map(|id| jsonrpc::error(id, &error)), ..Reply::default() })
+        }
+    }
+}
+
+/// Whether `error` answers a bad frame: one the client got wrong (not JSON, not
+/// JSON-RPC, an unknown method, params that fail validation), not a rate limit, a
+/// missing grant, a connection limit or a node-side failure.
+fn is_bad(error: &RpcError) -> bool {
+    matches!(error.code, code::PARSE_ERROR | code::INVALID_REQUEST | code::METHOD_NOT_FOUND | code::INVALID_PARAMS)
+}
+
+fn charge_bad_frame(session: &mut Session, reply: &mut Reply) {
+    if session.bad_frame() {
+        let limit = session.hub.config.bad_frame_limit;
+        debug!(limit, "bridge connection over its bad-frame budget");
+        reply.close = Some(Closing::new(
+            close::POLICY,
+            "bad_frames",
+            format!("too many bad frames: over {limit} a minute (bridge.bad_frame_limit)"),
+        ));
+    }
+}
+
+/// The reply to one text frame, and whether the frame was bad.
+async fn route(session: &mut Session, text: &str) -> (Reply, bool) {
     match jsonrpc::parse(text) {
-        Incoming::Invalid { id, error } => Reply::frame(jsonrpc::error(&id, &error)),
+        Incoming::Invalid { id, error } => match refused(session, Some(&id)) {
+            Some(reply) => (reply, false),
+            None => (Reply::frame(jsonrpc::error(&id, &error)), true),
+        },
         Incoming::Response { id, ok } => {
             if let (Some(push_id), Some(client)) = (id.as_u64(), &session.client)
                 && ok
             {
                 session.hub.wc_ack(push_id, &client.0);
             }
-            Reply::default()
+            (Reply::default(), false)
         }
         Incoming::Request { id, method, params } => {
             session.hub.metrics.requests.inc();
-            match session.admit() {
-                Admission::Admitted => {}
-                Admission::Close => {
-                    return Reply {
-                        close: Some((close::TRY_AGAIN_LATER, "rate limit exceeded; reconnect later".into())),
-                        ..Reply::default()
-                    };
-                }
-                Admission::Limited => {
-                    let error = RpcError::new(code::RATE_LIMITED, "rate limit exceeded; slow down and retry later");
-                    return Reply { frame: id.map(|id| jsonrpc::error(&id, &error)), ..Reply::default() };
-                }
+            if let Some(reply) = refused(session, id.as_ref()) {
+                return (reply, false);
             }
             if let Err(error) = session.authorize(&method) {
-                return Reply { frame: id.map(|id| answer(id, &method, Err(error))), ..Reply::default() };
+                return (Reply { frame: id.map(|id| answer(id, &method, Err(error))), ..Reply::default() }, false);
             }
             if method == "waku_publish" {
                 return match waku_methods::start_publish(session, params).await {
-                    Ok(pending) => Reply {
-                        later: Some(pending.map(move |outcome| Some(answer(id?, &method, outcome))).boxed()),
-                        ..Reply::default()
-                    },
-                    Err(error) => Reply { frame: id.map(|id| answer(id, &method, Err(error))), ..Reply::default() },
+                    Ok(pending) => {
+                        let later = pending.map(move |outcome| Some(answer(id?, &method, outcome))).boxed();
+                        (Reply { later: Some(later), ..Reply::default() }, false)
+                    }
+                    Err(error) => {
+                        let bad = is_bad(&error);
+                        (Reply { frame: id.map(|id| answer(id, &method, Err(error))), ..Reply::default() }, bad)
+                    }
                 };
             }
             let outcome = dispatch(session, &method, params).await;
-            Reply { frame: id.map(|id| answer(id, &method, outcome)), ..Reply::default() }
+            let bad = outcome.as_ref().is_err_and(is_bad);
+            (Reply { frame: id.map(|id| answer(id, &method, outcome)), ..Reply::default() }, bad)
         }
     }
 }

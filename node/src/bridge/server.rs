@@ -137,6 +137,7 @@ pub async fn serve(
         header_timeout: hub.config.handshake_timeout,
         max_per_ip: hub.config.max_connections_per_ip,
         uncapped: hub.config.trusted_proxies.clone(),
+        refused: hub.metrics.refusals.listener("bridge"),
     };
     let router = app(hub, shutdown.clone());
     let task =

@@ -1,14 +1,16 @@
 //! The state of one bridge connection, without a socket: who the client is
 //! (its WalletConnect client id, its access token's subject, its IP), what it
 //! holds (`waku_*` subscriptions and WalletConnect topics), and its limits
-//! (the subscription cap, the rate limits). [`Session::open`] registers the
-//! connection with the hub; the method modules read and change a session, the
-//! router hands it to them, and the pump owns it for the connection's life.
+//! (the subscription cap, the rate limits, the bad-frame budget).
+//! [`Session::open`] registers the connection with the hub; the method modules
+//! read and change a session, the router hands it to them, and the pump owns it
+//! for the connection's life.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -18,6 +20,7 @@ use super::hub::registry::{ConnHandle, SEND_QUEUE};
 use super::jsonrpc::{RpcError, code};
 use super::walletconnect::auth::ClientId;
 use super::walletconnect::mailbox::ConnId;
+use crate::rate_limit::RateLimiter;
 
 /// Rate-limited requests in a row after which the socket is closed with 1013.
 const MAX_LIMITED_IN_A_ROW: u32 = 20;
@@ -61,6 +64,8 @@ pub struct Session {
     /// Set while the hub has backlog left to stream to this connection.
     streaming: Arc<AtomicBool>,
     limited_in_a_row: u32,
+    /// This connection's budget of bad frames (`bridge.bad_frame_limit`), one bucket.
+    bad_frames: RateLimiter<()>,
 }
 
 impl Session {
@@ -75,6 +80,7 @@ impl Session {
         let (tx, rx) = mpsc::channel(SEND_QUEUE);
         let (handle, pending, kill, streaming) = ConnHandle::new(tx, hub.config.max_pending_bytes);
         let conn = hub.register(handle);
+        let bad_frames = RateLimiter::new(hub.config.bad_frame_limit);
         let session = Session {
             hub,
             conn,
@@ -85,6 +91,7 @@ impl Session {
             wc_topics: HashSet::new(),
             streaming,
             limited_in_a_row: 0,
+            bad_frames,
         };
         (session, rx, pending, kill)
     }
@@ -143,6 +150,13 @@ impl Session {
         }
         self.limited_in_a_row = 0;
         Admission::Admitted
+    }
+
+    /// Counts one bad frame (see [`router`](super::router)) against `bridge.bad_frame_limit`;
+    /// true once the connection is past its budget and is to be closed.
+    pub fn bad_frame(&mut self) -> bool {
+        self.hub.metrics.bad_frames.inc();
+        !self.bad_frames.check(&(), Instant::now())
     }
 
     /// Tops up the send queue from the hub's WalletConnect backlog, if one is waiting.

@@ -1,8 +1,8 @@
-//! Debug, admin and metrics endpoints (health is [`super::health`]).
+//! Debug, admin (peers, log level) and metrics endpoints (health is [`super::health`]).
 
 use axum::Json;
-use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use libp2p::Multiaddr;
@@ -79,10 +79,18 @@ pub async fn connect(
     }
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics`: Prometheus text format (when `metrics.addr` does not serve it elsewhere).
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &state.registry)
+    let text = crate::metrics::encode(&state.registry)
         .map_err(|e| ApiError::unavailable(format!("cannot encode metrics: {e}")))?;
-    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text))
+    Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text))
+}
+
+/// `POST /admin/v1/log-level/{level}`: replaces the log filter by `level` for every target.
+pub async fn log_level(Path(level): Path<String>) -> Result<String, ApiError> {
+    match crate::logging::set_level(&level) {
+        Ok(level) => Ok(format!("log level set to {level}")),
+        Err(e @ crate::logging::LogError::Level(_)) => Err(ApiError::bad_request(e.to_string())),
+        Err(e) => Err(ApiError::unavailable(e.to_string())),
+    }
 }

@@ -26,6 +26,8 @@ pub struct TestNode {
     pub listen: Vec<String>,
     /// The bridge (WebSocket JSON-RPC) address, `127.0.0.1:port`.
     pub bridge: Option<String>,
+    /// The metrics listener's address, `127.0.0.1:port`, with `--metrics-addr`.
+    pub metrics: Option<String>,
     pub http: reqwest::Client,
 }
 
@@ -78,6 +80,7 @@ impl TestNode {
             peer_id: ready["peerId"].as_str().expect("peer id").to_owned(),
             listen: serde_json::from_value(ready["listenAddresses"].clone()).expect("addresses"),
             bridge: ready["bridge"].as_str().map(str::to_owned),
+            metrics: ready["metrics"].as_str().map(str::to_owned),
             http: reqwest::Client::new(),
         }
     }
