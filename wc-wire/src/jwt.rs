@@ -91,14 +91,14 @@ struct Header {
 }
 
 /// A compact JWS (`header.claims.signature`, base64url) whose header names EdDSA,
-/// taken apart. Nothing is verified yet: check [`EdDsaJws::signed_by`] before
-/// trusting [`EdDsaJws::claims`].
+/// taken apart. Nothing is verified yet: check [`EdDsaJws::check_signature`]
+/// before trusting [`EdDsaJws::claims`].
 #[derive(Debug)]
 pub struct EdDsaJws<'a> {
     /// `header.claims` as sent: the bytes the signature covers.
     signing_input: &'a str,
     claims: Vec<u8>,
-    signature: Signature,
+    signature_b64: &'a str,
 }
 
 impl<'a> EdDsaJws<'a> {
@@ -114,16 +114,14 @@ impl<'a> EdDsaJws<'a> {
         else {
             return Err(JwtError::Malformed("expected three dot-separated segments"));
         };
-        let decode =
-            |s: &str| URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).map_err(|_| JwtError::Malformed("bad base64url"));
         let header: Header =
             serde_json::from_slice(&decode(header_b64)?).map_err(|_| JwtError::Malformed("bad header"))?;
         if header.alg != "EdDSA" {
             return Err(JwtError::Algorithm);
         }
         let claims = decode(claims_b64)?;
-        let signature = Signature::from_slice(&decode(sig_b64)?).map_err(|_| JwtError::Signature)?;
-        Ok(EdDsaJws { signing_input: &jwt[..header_b64.len() + 1 + claims_b64.len()], claims, signature })
+        let signing_input = &jwt[..header_b64.len() + 1 + claims_b64.len()];
+        Ok(EdDsaJws { signing_input, claims, signature_b64: sig_b64 })
     }
 
     /// The claims' JSON bytes, as sent.
@@ -131,10 +129,18 @@ impl<'a> EdDsaJws<'a> {
         &self.claims
     }
 
-    /// Whether `key` signed it (ed25519-dalek's `verify_strict`: canonical `S`, no small-order key).
-    pub fn signed_by(&self, key: &VerifyingKey) -> bool {
-        key.verify_strict(self.signing_input.as_bytes(), &self.signature).is_ok()
+    /// Checks that `key` signed it (ed25519-dalek's `verify_strict`: canonical `S`,
+    /// no small-order key). The signature part is decoded here, so a token whose
+    /// claims are bad is refused for its claims first.
+    pub fn check_signature(&self, key: &VerifyingKey) -> Result<(), JwtError> {
+        let signature = Signature::from_slice(&decode(self.signature_b64)?).map_err(|_| JwtError::Signature)?;
+        key.verify_strict(self.signing_input.as_bytes(), &signature).map_err(|_| JwtError::Signature)
     }
+}
+
+/// Decodes one base64url part, tolerating padding.
+fn decode(part: &str) -> Result<Vec<u8>, JwtError> {
+    URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).map_err(|_| JwtError::Malformed("bad base64url"))
 }
 
 /// Signs `claims` with `key` as `@walletconnect/relay-auth` does.
@@ -152,9 +158,7 @@ pub fn verify(jwt: &str, now: u64, max_lifetime_secs: u64) -> Result<VerifiedCli
     let jws = EdDsaJws::parse(jwt)?;
     let claims: Claims = serde_json::from_slice(jws.claims()).map_err(|_| JwtError::Malformed("bad claims"))?;
     let key = did::decode(&claims.iss).ok_or(JwtError::Issuer)?;
-    if !jws.signed_by(&key) {
-        return Err(JwtError::Signature);
-    }
+    jws.check_signature(&key)?;
     if claims.exp <= now {
         return Err(JwtError::Expired);
     }
@@ -224,9 +228,14 @@ mod tests {
         let jws = EdDsaJws::parse(&jwt).expect("parsed");
         let claims: Claims = serde_json::from_slice(jws.claims()).expect("claims");
         assert_eq!(claims.exp, NOW + 10);
-        assert!(jws.signed_by(&key.verifying_key()));
-        assert!(!jws.signed_by(&SigningKey::from_bytes(&[4; 32]).verifying_key()));
+        assert_eq!(jws.check_signature(&key.verifying_key()), Ok(()));
+        let stranger = SigningKey::from_bytes(&[4; 32]).verifying_key();
+        assert_eq!(jws.check_signature(&stranger), Err(JwtError::Signature));
         let padded = jwt.replacen('.', "=.", 1);
-        assert!(EdDsaJws::parse(&padded).is_ok_and(|j| !j.signed_by(&key.verifying_key())), "padding is signed text");
+        let padded = EdDsaJws::parse(&padded).expect("padding is tolerated");
+        assert_eq!(padded.check_signature(&key.verifying_key()), Err(JwtError::Signature), "padding is signed text");
+        let bad_sig = format!("{}.!", &jwt[..jwt.rfind('.').expect("dot")]);
+        let bad_sig = EdDsaJws::parse(&bad_sig).expect("the signature is decoded when checked");
+        assert_eq!(bad_sig.check_signature(&key.verifying_key()), Err(JwtError::Malformed("bad base64url")));
     }
 }
