@@ -6,10 +6,11 @@
 //! Bounds: at most [`MAX_BUCKETS`] keys. A new key arriving at a full map first
 //! drops the buckets that have refilled (they hold no state a fresh bucket would
 //! not), and is refused if none has: an attacker cycling keys gets refused, it
-//! does not evict the buckets of clients being limited. The keys are small by
-//! construction (a `PeerId`, an `IpAddr`, a WalletConnect `did:key` of at most 73
-//! bytes, or the subject of an operator-signed token of at most 4 KiB), so the
-//! map stays within a few tens of MB.
+//! does not evict the buckets of clients being limited. Keys a remote party can
+//! choose are small by construction (a `PeerId`, an `IpAddr`, a WalletConnect
+//! `did:key` of at most 73 bytes), so that map stays within about 15 MB; the
+//! longer keys, token subjects of up to 4 KiB, are chosen by the operator who
+//! signs or mints the tokens.
 //!
 //! Why not `governor`: its keyed limiter (GCRA over a `DashMap`) would replace
 //! only the dozen lines of refill arithmetic below. It has no bound on the number

@@ -1,12 +1,23 @@
 //! The relay-auth JWT (`@walletconnect/relay-auth`): header `{"alg":"EdDSA","typ":"JWT"}`,
 //! claims `{iss, sub, aud, iat, exp}` where `iss` is the client's ed25519 `did:key` and the
-//! token is signed with that key. Written here rather than with a general JWT crate because
-//! the verifying key comes from the (not yet verified) `iss` claim and only EdDSA is valid:
-//! a general crate would decode twice and need its algorithm list narrowed to one.
+//! token is signed with that key. [`EdDsaJws`] takes a compact EdDSA JWS apart; the node's
+//! bridge capability tokens are read with it too.
+//!
+//! Why not `jsonwebtoken`: the verifying key comes from the not yet verified `iss` claim,
+//! so it would decode twice (`dangerous::insecure_decode` for `iss`, then `decode`); its
+//! `exp`/`nbf` checks read the system clock with a leeway where [`verify`] takes `now`, it
+//! has no bound on the lifetime (`exp - iat`), and its `aud` check is a set of exact strings
+//! where the node's rule normalises URLs or follows the upgrade's Host, so all of those stay
+//! here and it would take over only the split and the `alg` check of [`EdDsaJws::parse`].
+//! For that it would bring a crypto backend: `rust_crypto` builds `rsa`, `p256`, `p384`,
+//! `hmac` and second majors of `sha2` and `base64` (and verifies EdDSA with ed25519-dalek's
+//! lenient `verify`, where this module uses `verify_strict`: canonical `S`, no small-order
+//! keys), `aws_lc_rs` a C library. The session driver, a client library, signs with
+//! [`sign`] and would have to carry that backend too.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::{Signature, Signer, SigningKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::did;
@@ -79,6 +90,59 @@ struct Header {
     alg: String,
 }
 
+/// A compact JWS (`header.claims.signature`, base64url) whose header names EdDSA,
+/// taken apart. Nothing is verified yet: check [`EdDsaJws::check_signature`]
+/// before trusting [`EdDsaJws::claims`].
+#[derive(Debug)]
+pub struct EdDsaJws<'a> {
+    /// `header.claims` as sent: the bytes the signature covers.
+    signing_input: &'a str,
+    claims: Vec<u8>,
+    signature_b64: &'a str,
+}
+
+impl<'a> EdDsaJws<'a> {
+    /// Splits `jwt` (at most [`MAX_JWT_LEN`] bytes) into its three parts and checks
+    /// that the header's `alg` is EdDSA. Padding (`=`) on a part is tolerated.
+    pub fn parse(jwt: &'a str) -> Result<Self, JwtError> {
+        if jwt.len() > MAX_JWT_LEN {
+            return Err(JwtError::Malformed("too long"));
+        }
+        let mut parts = jwt.split('.');
+        let (Some(header_b64), Some(claims_b64), Some(sig_b64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(JwtError::Malformed("expected three dot-separated segments"));
+        };
+        let header: Header =
+            serde_json::from_slice(&decode(header_b64)?).map_err(|_| JwtError::Malformed("bad header"))?;
+        if header.alg != "EdDSA" {
+            return Err(JwtError::Algorithm);
+        }
+        let claims = decode(claims_b64)?;
+        let signing_input = &jwt[..header_b64.len() + 1 + claims_b64.len()];
+        Ok(EdDsaJws { signing_input, claims, signature_b64: sig_b64 })
+    }
+
+    /// The claims' JSON bytes, as sent.
+    pub fn claims(&self) -> &[u8] {
+        &self.claims
+    }
+
+    /// Checks that `key` signed it (ed25519-dalek's `verify_strict`: canonical `S`,
+    /// no small-order key). The signature part is decoded here, so a token whose
+    /// claims are bad is refused for its claims first.
+    pub fn check_signature(&self, key: &VerifyingKey) -> Result<(), JwtError> {
+        let signature = Signature::from_slice(&decode(self.signature_b64)?).map_err(|_| JwtError::Signature)?;
+        key.verify_strict(self.signing_input.as_bytes(), &signature).map_err(|_| JwtError::Signature)
+    }
+}
+
+/// Decodes one base64url part, tolerating padding.
+fn decode(part: &str) -> Result<Vec<u8>, JwtError> {
+    URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).map_err(|_| JwtError::Malformed("bad base64url"))
+}
+
 /// Signs `claims` with `key` as `@walletconnect/relay-auth` does.
 pub fn sign(key: &SigningKey, claims: &Claims) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","typ":"JWT"}"#);
@@ -91,26 +155,10 @@ pub fn sign(key: &SigningKey, claims: &Claims) -> String {
 /// Verifies `jwt` at `now` (Unix seconds): EdDSA signed by its `iss` did:key, not
 /// expired, not issued in the future, and living at most `max_lifetime_secs`.
 pub fn verify(jwt: &str, now: u64, max_lifetime_secs: u64) -> Result<VerifiedClient, JwtError> {
-    if jwt.len() > MAX_JWT_LEN {
-        return Err(JwtError::Malformed("too long"));
-    }
-    let mut parts = jwt.split('.');
-    let (Some(header_b64), Some(claims_b64), Some(sig_b64), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(JwtError::Malformed("expected three dot-separated segments"));
-    };
-    let decode =
-        |s: &str| URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).map_err(|_| JwtError::Malformed("bad base64url"));
-    let header: Header = serde_json::from_slice(&decode(header_b64)?).map_err(|_| JwtError::Malformed("bad header"))?;
-    if header.alg != "EdDSA" {
-        return Err(JwtError::Algorithm);
-    }
-    let claims: Claims = serde_json::from_slice(&decode(claims_b64)?).map_err(|_| JwtError::Malformed("bad claims"))?;
+    let jws = EdDsaJws::parse(jwt)?;
+    let claims: Claims = serde_json::from_slice(jws.claims()).map_err(|_| JwtError::Malformed("bad claims"))?;
     let key = did::decode(&claims.iss).ok_or(JwtError::Issuer)?;
-    let signature = Signature::from_slice(&decode(sig_b64)?).map_err(|_| JwtError::Signature)?;
-    let signed = &jwt[..header_b64.len() + 1 + claims_b64.len()];
-    key.verify_strict(signed.as_bytes(), &signature).map_err(|_| JwtError::Signature)?;
+    jws.check_signature(&key)?;
     if claims.exp <= now {
         return Err(JwtError::Expired);
     }
@@ -169,5 +217,25 @@ mod tests {
         let none_alg =
             format!("{}.{}", URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#), &jwt[jwt.find('.').expect("dot") + 1..]);
         assert_eq!(verify(&none_alg, NOW, DAY), Err(JwtError::Algorithm));
+        let short_sig = format!("{}.AAAA", &jwt[..jwt.rfind('.').expect("dot")]);
+        assert_eq!(verify(&short_sig, NOW, DAY), Err(JwtError::Signature));
+    }
+
+    #[test]
+    fn a_parsed_jws_names_its_claims_and_verifies_only_with_its_signer() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let jwt = sign(&key, &claims(&key, NOW, NOW + 10));
+        let jws = EdDsaJws::parse(&jwt).expect("parsed");
+        let claims: Claims = serde_json::from_slice(jws.claims()).expect("claims");
+        assert_eq!(claims.exp, NOW + 10);
+        assert_eq!(jws.check_signature(&key.verifying_key()), Ok(()));
+        let stranger = SigningKey::from_bytes(&[4; 32]).verifying_key();
+        assert_eq!(jws.check_signature(&stranger), Err(JwtError::Signature));
+        let padded = jwt.replacen('.', "=.", 1);
+        let padded = EdDsaJws::parse(&padded).expect("padding is tolerated");
+        assert_eq!(padded.check_signature(&key.verifying_key()), Err(JwtError::Signature), "padding is signed text");
+        let bad_sig = format!("{}.!", &jwt[..jwt.rfind('.').expect("dot")]);
+        let bad_sig = EdDsaJws::parse(&bad_sig).expect("the signature is decoded when checked");
+        assert_eq!(bad_sig.check_signature(&key.verifying_key()), Err(JwtError::Malformed("bad base64url")));
     }
 }

@@ -10,17 +10,20 @@
 //!
 //! A token is passed as `?token=…` or `Authorization: Bearer …` on the upgrade.
 //!
-//! Why not `jsonwebtoken` for the capability tokens: it would take over only the
-//! split into three base64url parts and the `alg` check, a dozen lines; the
-//! signature check is ed25519-dalek's either way, and the time checks stay here,
-//! because it reads the system clock (with a 60 s default leeway) where this
-//! module takes `now`, and it has no notion of a longest lifetime or of a
-//! single-use `jti`. In exchange it needs a crypto backend: `rust_crypto` builds
-//! `rsa`, `p256`, `p384`, `hmac` and second majors of `sha2` and `base64` to verify
-//! one EdDSA signature, `aws_lc_rs` a C library, and a provider of our own would be
-//! a process-global `CryptoProvider` (set once; decoding panics when both backend
-//! features get unified into one build). It also had three major versions
-//! (10 to 12) in the last 14 months.
+//! Capability tokens are read with [`EdDsaJws`], the compact-JWS parser shared
+//! with the WalletConnect relay-auth JWT, and verified with ed25519-dalek's strict
+//! check against each configured key before their claims are parsed.
+//!
+//! Why not `jsonwebtoken`: it would take over only that split into three base64url
+//! parts and the `alg` check; the time checks stay here, because it reads the
+//! system clock (with a 60 s default leeway) where this module takes `now`, and it
+//! has no notion of a longest lifetime or of a single-use `jti`. In exchange it
+//! needs a crypto backend: `rust_crypto` builds `rsa`, `p256`, `p384`, `hmac` and
+//! second majors of `sha2` and `base64` to verify one EdDSA signature, `aws_lc_rs`
+//! a C library, and a provider of our own would be a process-global
+//! `CryptoProvider` (set once; decoding panics when both backend features get
+//! unified into one build). It also had three major versions (10 to 12) in the
+//! last 14 months.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -28,6 +31,8 @@ use std::sync::Mutex;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ed25519_dalek::VerifyingKey;
+use heliograph_wc_wire::jwt::EdDsaJws;
 use libp2p::identity::ed25519;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -75,11 +80,6 @@ pub enum TokenError {
 }
 
 #[derive(Deserialize)]
-struct Header {
-    alg: String,
-}
-
-#[derive(Deserialize)]
 struct Claims {
     exp: u64,
     jti: String,
@@ -95,7 +95,7 @@ pub struct TokenSubject(pub String);
 pub struct Tokens {
     opaque: Mutex<HashMap<[u8; 32], u64>>,
     seen_jti: Mutex<SeenJti>,
-    keys: Vec<ed25519::PublicKey>,
+    keys: Vec<VerifyingKey>,
 }
 
 impl Tokens {
@@ -106,7 +106,8 @@ impl Tokens {
             .map(|k| {
                 let bytes =
                     hex::decode(k).or_else(|_| STANDARD.decode(k)).map_err(|_| TokenError::BadKey(k.clone()))?;
-                ed25519::PublicKey::try_from_bytes(&bytes).map_err(|_| TokenError::BadKey(k.clone()))
+                let bytes: [u8; 32] = bytes.try_into().map_err(|_| TokenError::BadKey(k.clone()))?;
+                VerifyingKey::from_bytes(&bytes).map_err(|_| TokenError::BadKey(k.clone()))
             })
             .collect::<Result<_, _>>()?;
         Ok(Tokens { opaque: Mutex::new(HashMap::new()), seen_jti: Mutex::new(SeenJti::in_memory()), keys })
@@ -155,25 +156,16 @@ impl Tokens {
     }
 
     fn verify_capability(&self, token: &str, now: u64) -> Result<TokenSubject, TokenError> {
-        if self.keys.is_empty() || token.len() > 4096 {
+        if self.keys.is_empty() {
             return Err(TokenError::Invalid);
         }
-        let mut parts = token.split('.');
-        let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-            return Err(TokenError::Invalid);
-        };
-        let decode = |s: &str| URL_SAFE_NO_PAD.decode(s).map_err(|_| TokenError::Invalid);
-        let header: Header = serde_json::from_slice(&decode(h)?).map_err(|_| TokenError::Invalid)?;
-        if header.alg != "EdDSA" {
-            return Err(TokenError::Invalid);
-        }
-        let signature = decode(s)?;
-        let signed = &token.as_bytes()[..h.len() + 1 + c.len()];
+        // At most 4 KiB, three base64url parts, header alg EdDSA.
+        let jws = EdDsaJws::parse(token).map_err(|_| TokenError::Invalid)?;
         // Any configured key: two are listed while an operator rotates keys.
-        if !self.keys.iter().any(|k| k.verify(signed, &signature)) {
+        if !self.keys.iter().any(|k| jws.check_signature(k).is_ok()) {
             return Err(TokenError::Invalid);
         }
-        let claims: Claims = serde_json::from_slice(&decode(c)?).map_err(|_| TokenError::Invalid)?;
+        let claims: Claims = serde_json::from_slice(jws.claims()).map_err(|_| TokenError::Invalid)?;
         if claims.exp <= now {
             return Err(TokenError::Expired);
         }
@@ -234,5 +226,30 @@ mod tests {
         let stranger = ed25519::Keypair::generate();
         assert_eq!(tokens.verify(&sign_capability(&stranger, "app", "j4", NOW + 10), NOW), Err(TokenError::Invalid));
         assert!(matches!(Tokens::new(&["zz".into()]), Err(TokenError::BadKey(_))));
+        assert!(matches!(Tokens::new(&[hex::encode([1u8; 31])]), Err(TokenError::BadKey(_))), "31 bytes");
+    }
+
+    #[test]
+    fn tampered_unsigned_and_oversized_capability_tokens_are_invalid() {
+        let key = ed25519::Keypair::generate();
+        let tokens = Tokens::new(&[hex::encode(key.public().to_bytes())]).expect("key");
+        let token = sign_capability(&key, "app", "t1", NOW + 10);
+        let (head, rest) = token.split_once('.').expect("dot");
+        let (_, signature) = rest.split_once('.').expect("dot");
+        let other_claims = URL_SAFE_NO_PAD.encode(br#"{"sub":"admin","jti":"t2","exp":1800000010}"#);
+        let hs256 = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let unsigned = URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#);
+        let claims = rest.split_once('.').expect("dot").0;
+        for bad in [
+            format!("{head}.{other_claims}.{signature}"),
+            format!("{hs256}.{claims}.{signature}"),
+            format!("{unsigned}.{claims}."),
+            format!("{head}.{claims}"),
+            format!("{token}.{signature}"),
+            format!("{head}.{}.{signature}", "A".repeat(4096)),
+        ] {
+            assert_eq!(tokens.verify(&bad, NOW), Err(TokenError::Invalid), "{bad}");
+        }
+        assert!(tokens.verify(&token, NOW).is_ok(), "the untouched token still verifies once");
     }
 }

@@ -5,9 +5,9 @@
 //! ([`super::guard::needs_admin`]) documents the admin secret and its 401.
 //!
 //! Why not generated with `utoipa` or `aide`: both derive schemas from the
-//! handlers' typed bodies (`ToSchema` / `JsonSchema`), and these handlers answer
-//! nwaku's JSON shapes built as `serde_json::Value` (`json!`), so there are no
-//! types to derive from. Generating the document would mean re-typing every
+//! handlers' typed bodies (`ToSchema` / `JsonSchema`), and most of these handlers
+//! answer nwaku's JSON shapes built as `serde_json::Value` (`json!`), so there
+//! are no types to derive from. Generating the document would mean re-typing every
 //! response of the nwaku-compatible API (and the proto crate's messages) just
 //! for the document, at the risk of changing the JSON clients rely on, or
 //! writing the same schemas as attribute text instead of JSON; `aide` would
