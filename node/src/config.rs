@@ -74,6 +74,56 @@ pub struct Config {
     pub light: LightConfig,
     /// Where Prometheus scrapes `/metrics`.
     pub metrics: MetricsConfig,
+    /// The TURN server whose short-lived credentials the bridge hands out (`turn_credentials`).
+    pub turn: TurnConfig,
+}
+
+/// A TURN server the operator runs (e.g. coturn with `use-auth-secret`) that shares a
+/// secret with the node: bridge clients get short-lived credentials for it from the
+/// `turn_credentials` method. Off without a secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TurnConfig {
+    /// The URLs clients are given, e.g. `turn:turn.example.org:3478?transport=udp`,
+    /// `turns:turn.example.org:5349` or `stun:turn.example.org:3478`.
+    pub urls: Vec<String>,
+    /// The secret shared with the TURN server (coturn's `static-auth-secret`, at least 16
+    /// characters). Never printed by `--print-config`, never logged.
+    #[serde(skip_serializing)]
+    pub secret: Option<Secret>,
+    /// File holding the shared secret (trailing whitespace ignored), instead of `secret`.
+    pub secret_file: Option<PathBuf>,
+    /// How long handed-out credentials stay valid (60 s to 24 h).
+    #[serde(with = "humantime_serde")]
+    pub ttl: Duration,
+}
+
+impl Default for TurnConfig {
+    fn default() -> Self {
+        TurnConfig { urls: Vec::new(), secret: None, secret_file: None, ttl: Duration::from_secs(3600) }
+    }
+}
+
+impl TurnConfig {
+    /// The credential issuer, or `None` when no secret is configured.
+    pub fn issuer(&self) -> Result<Option<crate::turn::Issuer>, ConfigError> {
+        let Some(secret) = read_secret("turn.secret", self.secret.as_ref(), self.secret_file.as_deref())? else {
+            if !self.urls.is_empty() {
+                return Err(ConfigError::Invalid("turn.urls need turn.secret or turn.secret_file".into()));
+            }
+            return Ok(None);
+        };
+        if self.urls.is_empty() {
+            return Err(ConfigError::Invalid("turn.secret needs at least one turn.urls entry".into()));
+        }
+        if let Some(url) = self.urls.iter().find(|u| !["turn:", "turns:", "stun:"].iter().any(|p| u.starts_with(p))) {
+            return Err(ConfigError::Invalid(format!("turn.urls entry {url} must start with turn:, turns: or stun:")));
+        }
+        if !(Duration::from_secs(60)..=Duration::from_secs(86_400)).contains(&self.ttl) {
+            return Err(ConfigError::Invalid("turn.ttl must be between 60s and 24h".into()));
+        }
+        Ok(Some(crate::turn::Issuer::new(self.urls.clone(), secret.expose(), self.ttl)))
+    }
 }
 
 /// Where Prometheus scrapes `/metrics`.
@@ -358,26 +408,31 @@ impl RestConfig {
     /// The admin secret: `admin_token`, or the content of `admin_token_file`.
     /// An empty `admin_token` (e.g. an unset variable in compose) means none.
     pub fn admin_secret(&self) -> Result<Option<Secret>, ConfigError> {
-        let token = self.admin_token.as_ref().filter(|t| !t.0.is_empty());
-        let secret = match (token, &self.admin_token_file) {
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::Invalid("set rest.admin_token or rest.admin_token_file, not both".into()));
-            }
-            (Some(token), None) => token.clone(),
-            (None, Some(path)) => {
-                let text =
-                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-                Secret(text.trim_end().to_owned())
-            }
-            (None, None) => return Ok(None),
-        };
-        if secret.0.chars().count() < MIN_SECRET_LEN {
-            return Err(ConfigError::Invalid(format!(
-                "the REST admin secret must be at least {MIN_SECRET_LEN} characters"
-            )));
-        }
-        Ok(Some(secret))
+        read_secret("rest.admin_token", self.admin_token.as_ref(), self.admin_token_file.as_deref())
     }
+}
+
+/// The secret named `key`: given inline, or as the content of `file` (trailing whitespace
+/// ignored); at least [`MIN_SECRET_LEN`] characters. An empty inline value (e.g. an unset
+/// variable in compose) means none.
+fn read_secret(key: &str, inline: Option<&Secret>, file: Option<&Path>) -> Result<Option<Secret>, ConfigError> {
+    let inline = inline.filter(|t| !t.0.is_empty());
+    let secret = match (inline, file) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::Invalid(format!("set {key} or {key}_file, not both")));
+        }
+        (Some(secret), None) => secret.clone(),
+        (None, Some(path)) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+            Secret(text.trim_end().to_owned())
+        }
+        (None, None) => return Ok(None),
+    };
+    if secret.0.chars().count() < MIN_SECRET_LEN {
+        return Err(ConfigError::Invalid(format!("{key} must be at least {MIN_SECRET_LEN} characters")));
+    }
+    Ok(Some(secret))
 }
 
 /// How hard the store works to keep what it acknowledged.
@@ -452,6 +507,7 @@ impl Default for Config {
             bridge: BridgeConfig::default(),
             light: LightConfig::default(),
             metrics: MetricsConfig::default(),
+            turn: TurnConfig::default(),
         }
     }
 }
@@ -634,6 +690,7 @@ impl Config {
             ));
         }
         self.rest.admin_secret()?;
+        self.turn.issuer()?;
         self.pubsub_topics()?;
         Ok(())
     }
@@ -986,6 +1043,24 @@ pub struct Cli {
     #[arg(long, env = "HELIOGRAPH_STORE_NODE", value_name = "MULTIADDR")]
     pub store_node: Option<Multiaddr>,
 
+    /// TURN URL handed out with `turn_credentials`, e.g. `turn:turn.example.org:3478`
+    /// (repeatable; needs `--turn-secret` or `--turn-secret-file`).
+    #[arg(long = "turn-url", env = "HELIOGRAPH_TURN_URLS", value_delimiter = ',', value_name = "URL")]
+    pub turn_urls: Vec<String>,
+
+    /// Secret shared with the TURN server (coturn's `static-auth-secret`, 16+ characters).
+    /// Never logged; prefer the variable or `--turn-secret-file` over the flag (visible in `ps`).
+    #[arg(long, env = "HELIOGRAPH_TURN_SECRET", value_name = "SECRET", hide_env_values = true)]
+    pub turn_secret: Option<Secret>,
+
+    /// File holding the TURN shared secret (trailing whitespace ignored).
+    #[arg(long, env = "HELIOGRAPH_TURN_SECRET_FILE", value_name = "FILE")]
+    pub turn_secret_file: Option<PathBuf>,
+
+    /// How long handed-out TURN credentials stay valid, 60s to 24h [default: 1h].
+    #[arg(long, env = "HELIOGRAPH_TURN_TTL", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub turn_ttl: Option<Duration>,
+
     /// Print the effective configuration as TOML (without the node key) and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -1062,6 +1137,16 @@ impl Cli {
             config.rest.admin_token_file.clone_from(&self.rest_admin_token_file);
             config.rest.admin_token = None;
         }
+        set_list(&mut config.turn.urls, &self.turn_urls);
+        if self.turn_secret.is_some() {
+            config.turn.secret.clone_from(&self.turn_secret);
+            config.turn.secret_file = None;
+        }
+        if self.turn_secret_file.is_some() {
+            config.turn.secret_file.clone_from(&self.turn_secret_file);
+            config.turn.secret = None;
+        }
+        set(&mut config.turn.ttl, &self.turn_ttl);
         if self.rest_publish_without_peers {
             config.rest.publish_without_peers = true;
         }

@@ -17,6 +17,7 @@ pub mod publish;
 pub mod rate_limit;
 pub mod rest;
 pub mod store;
+pub mod turn;
 
 pub use heliograph_waku as waku;
 

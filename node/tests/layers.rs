@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 /// independent of each other. `waku` is the `heliograph-waku` crate re-exported.
 const LAYERS: &[&[&str]] = &[
     &["waku"],
-    &["identity", "metrics", "rate_limit", "http_server", "access", "logging", "process_metrics"],
+    &["identity", "metrics", "rate_limit", "http_server", "access", "logging", "process_metrics", "turn"],
     &["config"],
     &["p2p", "metrics_server"],
     &["store"],
@@ -53,7 +53,7 @@ const BRIDGE_LAYERS: &[&[&str]] = &[
     // per-connection state; the fan-out task feeding the hub
     &["session", "fanout"],
     // the methods
-    &["waku_methods", "walletconnect/methods"],
+    &["waku_methods", "turn_methods", "walletconnect/methods"],
     // dispatch of one request to the methods
     &["router"],
     // the connection pump

@@ -1,11 +1,34 @@
-// Shared pieces of the demo pages: relay address, DOM helpers, the status pill,
-// the SAS box and the chat panel over a PeerCall.
-import { PeerCall, RelayClient, SessionClient, type CallState } from '@heliograph/client';
+// Shared pieces of the demo pages: relay address, ICE settings, DOM helpers, the
+// status pill, the SAS box and the chat panel over a PeerCall.
+import { PeerCall, RelayClient, SessionClient, iceServersFromTurn, type CallState, type IceOptions } from '@heliograph/client';
+
+declare global {
+  interface Window {
+    /** The page's call, for the end-to-end tests (stats of the peer connection). */
+    heliographCall?: PeerCall;
+  }
+}
 
 /** The bridge URL from `?relay=ws://host:port` (default: the node's default bridge address). */
 export function relayUrl(): string {
   return new URLSearchParams(location.search).get('relay') ?? 'ws://127.0.0.1:8090';
 }
+
+/**
+ * ICE settings: `?iceServers=<JSON RTCIceServer[]>` if given, else the node's TURN
+ * credentials (`turn_credentials`; none when the node has no TURN server), and
+ * `?icePolicy=relay` for TURN only (default `all`).
+ */
+export async function iceOptions(relay: RelayClient): Promise<IceOptions> {
+  const q = new URLSearchParams(location.search);
+  const given = q.get('iceServers');
+  const iceServers = given !== null ? (JSON.parse(given) as RTCIceServer[]) : iceServersFromTurn(await relay.turnCredentials());
+  const policy = q.get('icePolicy');
+  if (policy !== null && policy !== 'relay' && policy !== 'all') throw new Error(`icePolicy must be relay or all, not ${policy}`);
+  return { iceServers, iceTransportPolicy: policy ?? 'all' };
+}
+
+let ice: Promise<IceOptions> = Promise.resolve({});
 
 type Attrs = Record<string, string | boolean | ((ev: Event) => void)>;
 
@@ -50,6 +73,7 @@ export async function connect(
     relay.onClose = (code, reason) => status(`relay closed (${code}${reason ? ' ' + reason : ''})`, 'bad');
     relay.onStatus = (s) => (s === 'connected' ? status('relay connected', 'ok') : status('reconnecting…', 'warn'));
     status('relay connected', 'ok');
+    ice = iceOptions(relay);
     return new SessionClient(relay, { metadata, requestTimeoutMs: 120_000 });
   } catch (e) {
     status('relay unreachable', 'bad');
@@ -159,7 +183,9 @@ export function chatCard(canStart: boolean): { el: HTMLElement; bind: (client: S
           onError: (e) => err.show(e.message),
         },
         hooks,
+        await ice,
       );
+      window.heliographCall = call;
       start.disabled = false;
       start.addEventListener('click', () => {
         start.disabled = true;

@@ -51,6 +51,18 @@ function nextId(): string {
   return id.toString();
 }
 
+/** Short-lived TURN credentials from the node's `turn_credentials` method. */
+export interface TurnCredentials {
+  urls: string[];
+  username: string;
+  credential: string;
+  /** Seconds they stay valid. */
+  ttl: number;
+}
+
+/** The bridge's error code when the node has no TURN server configured. */
+export const TURN_NOT_CONFIGURED = -32002;
+
 /** Options of a relay connection. */
 export interface RelayOptions {
   /** Ed25519 seed of the client id (did:key); kept across reconnects. */
@@ -184,6 +196,24 @@ export class RelayClient implements Transport {
 
   async publish(topic: string, message: string, opts: PublishOptions): Promise<void> {
     await this.call('irn_publish', { topic, message, ttl: opts.ttl, tag: opts.tag, prompt: opts.prompt ?? false });
+  }
+
+  /**
+   * Short-lived credentials for the node operator's TURN server, or `undefined` when
+   * the node has none configured (other errors, e.g. rate limits, are thrown).
+   */
+  async turnCredentials(): Promise<TurnCredentials | undefined> {
+    let r: unknown;
+    try {
+      r = await this.call('turn_credentials', {});
+    } catch (e) {
+      if (e instanceof RelayError && e.code === TURN_NOT_CONFIGURED) return undefined;
+      throw e;
+    }
+    const c = r as Partial<TurnCredentials> | null;
+    const ok = c && Array.isArray(c.urls) && c.urls.every((u) => typeof u === 'string') && typeof c.username === 'string' && typeof c.credential === 'string' && typeof c.ttl === 'number';
+    if (!ok) throw new RelayError(`turn_credentials returned a malformed result: ${JSON.stringify(r)}`);
+    return c as TurnCredentials;
   }
 
   /** Closes the socket for good. */

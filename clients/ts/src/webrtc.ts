@@ -1,5 +1,6 @@
 /**
  * A WebRTC DataChannel call over a session (browser): drives an RTCPeerConnection
+ * (host candidates only unless given STUN/TURN servers and a transport policy)
  * with the signaling `Call`, trickles ICE candidates, shows the SAS, and after DTLS
  * checks the certificate the peer actually presented against the authenticated one.
  */
@@ -29,6 +30,19 @@ export interface PeerCallHandlers {
 export interface PeerCallHooks {
   /** Rewrites our outgoing SDP after the fingerprint was authenticated. */
   tamperSdp?: (sdp: string) => string;
+}
+
+/** How the peer connection finds a path (default: host candidates only, as on a LAN). */
+export interface IceOptions {
+  /** STUN/TURN servers, e.g. from `iceServersFromTurn(await relay.turnCredentials())`. */
+  iceServers?: RTCIceServer[];
+  /** `relay` uses TURN only (hides the IP addresses; the path a strict NAT leaves). */
+  iceTransportPolicy?: RTCIceTransportPolicy;
+}
+
+/** The `RTCIceServer` list for TURN credentials from the node (none: no servers). */
+export function iceServersFromTurn(c: { urls: string[]; username: string; credential: string } | undefined): RTCIceServer[] {
+  return c ? [{ urls: c.urls, username: c.username, credential: c.credential }] : [];
 }
 
 /** Canonical fingerprint of a DER certificate. */
@@ -62,13 +76,13 @@ export class PeerCall {
   ) {}
 
   /** Prepares a call (certificate, peer connection) and starts listening for the peer's signaling. */
-  static async create(client: SessionClient, session: string, handlers: PeerCallHandlers = {}, hooks: PeerCallHooks = {}): Promise<PeerCall> {
+  static async create(client: SessionClient, session: string, handlers: PeerCallHandlers = {}, hooks: PeerCallHooks = {}, ice: IceOptions = {}): Promise<PeerCall> {
     const c = new PeerCall(client, session, handlers, hooks);
     const cert = await RTCPeerConnection.generateCertificate({ name: 'ECDSA', namedCurve: 'P-256' } as EcKeyGenParams);
     const fp = cert.getFingerprints().find((f) => f.algorithm === 'sha-256');
     if (!fp?.value) throw new Error('the browser gave no sha-256 certificate fingerprint');
     c.call = new Call(client.sessionKey(session), `sha-256 ${fp.value}`);
-    c.pc = new RTCPeerConnection({ iceServers: [], certificates: [cert] });
+    c.pc = new RTCPeerConnection({ iceServers: ice.iceServers ?? [], iceTransportPolicy: ice.iceTransportPolicy ?? 'all', certificates: [cert] });
     c.pc.onicecandidate = (ev) => {
       const cand: CandidateInit | null = ev.candidate ? { candidate: ev.candidate.candidate, sdpMid: ev.candidate.sdpMid, sdpMLineIndex: ev.candidate.sdpMLineIndex } : null;
       c.localCandidates.push(cand);
@@ -83,6 +97,11 @@ export class PeerCall {
       if (r.session === session && (SIGNALING_METHODS as readonly string[]).includes(r.method)) c.enqueue(() => c.onSignal(r));
     });
     return c;
+  }
+
+  /** The underlying peer connection (for stats). */
+  get connection(): RTCPeerConnection {
+    return this.pc;
   }
 
   get localFingerprint(): string {

@@ -25,6 +25,8 @@ pub mod code {
     pub const LIMIT_EXCEEDED: i64 = -32005;
     /// The method needs authentication the connection does not have.
     pub const UNAUTHORIZED: i64 = -32001;
+    /// The node does not offer the method (e.g. `turn_credentials` without a TURN server).
+    pub const NOT_CONFIGURED: i64 = -32002;
 }
 
 /// A JSON-RPC error: code and a message a developer can act on.

@@ -15,6 +15,7 @@ pub mod server;
 pub mod session;
 pub mod tokens;
 pub mod topics;
+pub mod turn_methods;
 pub mod waku_methods;
 pub mod walletconnect;
 
@@ -42,6 +43,9 @@ pub enum BridgeError {
     /// The token configuration is invalid.
     #[error(transparent)]
     Tokens(#[from] tokens::TokenError),
+    /// The TURN settings are invalid, or the secret file cannot be read.
+    #[error(transparent)]
+    Turn(#[from] crate::config::ConfigError),
 }
 
 /// Starts the bridge: its listener and its fan-out task. Returns the bound address and the tasks.
@@ -54,7 +58,8 @@ pub async fn spawn(
     tokens: Arc<tokens::Tokens>,
     shutdown: CancellationToken,
 ) -> Result<(SocketAddr, Vec<tokio::task::JoinHandle<()>>), BridgeError> {
-    let hub = hub::Hub::new(config, network, publisher, store, metrics, tokens);
+    let turn = config.turn.issuer()?;
+    let hub = hub::Hub::new(config, network, publisher, store, metrics, tokens, turn);
     let fanout = fanout::spawn(Arc::clone(&hub), shutdown.clone());
     let (addr, server) = server::serve(config.bridge.addr, hub, shutdown)
         .await

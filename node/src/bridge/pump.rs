@@ -252,7 +252,7 @@ mod tests {
             .expect("network");
         let tokens = Arc::new(Tokens::new(&[]).expect("tokens"));
         let publisher = crate::publish::Publisher::new(network.clone(), None);
-        let hub = Hub::new(&config, network, publisher, None, BridgeMetrics::default(), tokens);
+        let hub = Hub::new(&config, network, publisher, None, BridgeMetrics::default(), tokens, None);
 
         let _fanout = crate::bridge::fanout::spawn(hub.clone(), shutdown.clone());
         let (to_pump, incoming) = chan::unbounded();

@@ -1,7 +1,7 @@
 //! The method router: turns one incoming JSON-RPC text frame of a session
 //! into a [`Reply`] for the pump. It parses the frame, records WalletConnect
 //! acks, applies the session's rate limits (to every frame but acks) and
-//! authorization, hands the request to `waku_methods` or
+//! authorization, hands the request to `waku_methods`, `turn_methods` or
 //! `walletconnect::methods`, and keeps each connection within its budget of
 //! bad frames (`bridge.bad_frame_limit`). Publishes are pipelined: a
 //! `waku_publish` is queued in the swarm task and answered when it is relayed,
@@ -14,6 +14,7 @@ use tracing::debug;
 
 use super::jsonrpc::{self, Incoming, RpcError, code};
 use super::session::{Admission, Session};
+use super::turn_methods;
 use super::waku_methods;
 use super::walletconnect::methods as wc_methods;
 
@@ -170,6 +171,8 @@ async fn route(session: &mut Session, text: &str) -> (Reply, bool) {
 async fn dispatch(session: &mut Session, method: &str, params: Value) -> Result<Value, RpcError> {
     if method.starts_with("waku_") {
         waku_methods::call(session, method, params).await
+    } else if method.starts_with("turn_") {
+        turn_methods::call(session, method, params)
     } else {
         wc_methods::call(session, method, params).await
     }

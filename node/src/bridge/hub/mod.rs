@@ -70,6 +70,8 @@ pub struct Hub {
     pub ip_limit: RateLimiter<IpAddr>,
     /// Access tokens.
     pub tokens: Arc<Tokens>,
+    /// Mints TURN credentials, when a TURN server is configured.
+    pub turn: Option<crate::turn::Issuer>,
 }
 
 impl Hub {
@@ -81,6 +83,7 @@ impl Hub {
         store: Option<Store>,
         metrics: BridgeMetrics,
         tokens: Arc<Tokens>,
+        turn: Option<crate::turn::Issuer>,
     ) -> Arc<Hub> {
         let first_push = now_ms().saturating_mul(1000);
         Arc::new(Hub {
@@ -108,6 +111,7 @@ impl Hub {
             ip_limit: RateLimiter::new(config.bridge.rate_limit_per_ip),
             config: config.bridge.clone(),
             tokens,
+            turn,
         })
     }
 
