@@ -1,9 +1,10 @@
 // Real parts for the browser end-to-end tests: heliograph node processes (with the
-// WalletConnect-relay bridge), a static HTTP server for the built demo pages, and
+// WalletConnect-relay bridge), Debian's coturn for relay-only calls, a static HTTP server for the built demo pages, and
 // Debian's Chromium driven by playwright-core.
 import { spawn } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { connect, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -16,6 +17,7 @@ const targetDir = process.env.CARGO_TARGET_DIR ?? join(process.env.HOME ?? '', '
 export const BIN = process.env.HELIOGRAPH_BIN ?? join(targetDir, 'debug/heliograph');
 export const ARTIFACTS = process.env.HELIOGRAPH_E2E_ARTIFACTS ?? join(targetDir, 'e2e-artifacts');
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const TURNSERVER = process.env.TURNSERVER_PATH ?? '/usr/bin/turnserver';
 
 /** Flags that work on these machines (see /work/shared/webrtc-e2e.md). */
 export const CHROMIUM_ARGS = [
@@ -73,6 +75,55 @@ export async function startNode(extra = []) {
     relayUrl: `ws://${ready.bridge}`,
     rest: `http://${ready.rest}`,
     addr: ready.listenAddresses[0].includes('/p2p/') ? ready.listenAddresses[0] : `${ready.listenAddresses[0]}/p2p/${ready.peerId}`,
+    log,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('exit', r));
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A free loopback port (TCP, and in practice UDP too, for coturn's listener). */
+async function freePort() {
+  const srv = createNetServer();
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address();
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/**
+ * Starts Debian's coturn (`turnserver`) on loopback with TURN REST auth (`use-auth-secret`,
+ * `static-auth-secret`), relaying on loopback only; resolves once its TCP listener accepts.
+ */
+export async function startTurn(secret) {
+  if (!existsSync(TURNSERVER)) throw new Error(`no coturn at ${TURNSERVER}: run scripts/setup --test (apt-get install coturn)`);
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'heliograph-turn-'));
+  const logPath = join(dir, 'turn.log');
+  const args = [
+    '-n', '--no-cli', '--no-tls', '--no-dtls', '--listening-ip=127.0.0.1', '--relay-ip=127.0.0.1', `--listening-port=${port}`,
+    '--allow-loopback-peers', '--use-auth-secret', `--static-auth-secret=${secret}`, '--realm=heliograph.test', '--fingerprint',
+    '--min-port=49152', '--max-port=65535', `--pidfile=${join(dir, 'turn.pid')}`, `--log-file=${logPath}`, '--simple-log', '--no-stdout-log',
+  ];
+  const child = spawn(TURNSERVER, args, { stdio: ['ignore', 'ignore', openSync(join(dir, 'stderr.log'), 'a')] });
+  const log = () => ['turn.log', 'stderr.log'].map((f) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), 'utf8') : '')).join('');
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`turnserver exited (${child.exitCode}):\n${log()}`);
+    const up = await new Promise((r) => {
+      const s = connect(port, '127.0.0.1', () => (s.end(), r(true)));
+      s.on('error', () => r(false));
+    });
+    if (up) break;
+    if (Date.now() > deadline) throw new Error(`turnserver not listening on ${port} in 15 s:\n${log()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url: `turn:127.0.0.1:${port}?transport=udp`,
     log,
     async stop() {
       if (child.exitCode === null) {
