@@ -7,19 +7,23 @@ rendered environment) binds the bridge and REST on all container interfaces,
 and node1 publishes both ports on the host; every node serves /metrics on a
 listener of its own that it exposes in the network and Prometheus scrapes. With a reverse proxy service,
 it must publish 443 and forward to node1's bridge port, and node1 must trust
-its fixed address for X-Forwarded-For.
+its fixed address for X-Forwarded-For. The coturn service and node1 share the
+TURN secret (HELIOGRAPH_TURN_SECRET, set here to a check value for rendering),
+coturn uses TURN REST auth, and node1 hands out URLs of coturn's port.
 
 Usage: deploy/compose_check.py <heliograph binary>
 """
 
 import ipaddress
 import json
+import os
 import pathlib
 import subprocess
 import sys
 import tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+CHECK_SECRET = "compose-check-turn-secret-0123456789"
 
 
 def fail(message: str) -> None:
@@ -34,11 +38,32 @@ def node_config(binary: str, env: dict) -> dict:
     return tomllib.loads(out.stdout)
 
 
+def check_turn(services: dict, node1: dict) -> None:
+    coturn = services.get("coturn")
+    if coturn is None:
+        fail("no coturn service")
+    command = coturn.get("command") or []
+    if f"--static-auth-secret={CHECK_SECRET}" not in command:
+        fail(f"coturn is not given HELIOGRAPH_TURN_SECRET as --static-auth-secret: {command}")
+    if node1["environment"].get("HELIOGRAPH_TURN_SECRET") != CHECK_SECRET:
+        fail("node1 does not get HELIOGRAPH_TURN_SECRET")
+    conf = next(v for v in coturn["volumes"] if v["target"] == "/etc/coturn/turnserver.conf")
+    lines = [line.strip() for line in pathlib.Path(conf["source"]).read_text().splitlines()]
+    if "use-auth-secret" not in lines:
+        fail("coturn's turnserver.conf lacks use-auth-secret (TURN REST credentials)")
+    port = next((line.split("=", 1)[1] for line in lines if line.startswith("listening-port=")), "3478")
+    urls = node1["environment"].get("HELIOGRAPH_TURN_URLS", "").split(",")
+    if not urls or not all(u.startswith("turn:") and f":{port}?" in u for u in urls):
+        fail(f"node1's TURN URLs {urls} do not name coturn's port {port}")
+    print(f"compose check: coturn (use-auth-secret, port {port}) shares its secret with node1: {urls}")
+
+
 def main() -> None:
     binary = sys.argv[1]
     rendered = subprocess.run(
         ["docker-compose", "-f", str(ROOT / "deploy/compose.yaml"), "config", "--format", "json"],
         capture_output=True, text=True, check=False,
+        env={**os.environ, "HELIOGRAPH_TURN_SECRET": CHECK_SECRET},
     )
     if rendered.returncode != 0:
         fail(f"docker-compose config failed: {rendered.stderr}")
@@ -82,6 +107,8 @@ def main() -> None:
             fail(f"node1 does not publish its {what} port {port}: {published}")
     host_side = [f"{ip or '*'}:{p}" for (t, ip), p in published.items() if t == bridge_port]
     print(f"compose check: node1 bridge 0.0.0.0:{bridge_port} published as {host_side}")
+
+    check_turn(services, nodes["node1"])
 
     proxy = services.get("proxy")
     if proxy is not None:

@@ -4,8 +4,9 @@
 //! node's own loader (`heliograph --print-config`) accepts each set; the
 //! container, compose file and chart serve the bridge off loopback, and serve
 //! `/metrics` on a listener of their own that Prometheus scrapes; the chart
-//! hands the REST admin secret over as a mounted Secret file. The Grafana
-//! dashboard only charts metrics a running node exports.
+//! hands the REST admin secret over as a mounted Secret file. The compose
+//! file's coturn and node1 share the TURN secret. The Grafana dashboard only
+//! charts metrics a running node exports.
 
 mod common;
 
@@ -117,6 +118,43 @@ fn compose_nodes_use_real_settings_and_bootstrap_to_node1() {
         .map(|t| t.as_str().expect("str"))
         .collect();
     assert_eq!(targets, scraped);
+}
+
+/// coturn (TURN REST auth) and node1 get the same `HELIOGRAPH_TURN_SECRET`, and node1
+/// hands out URLs of coturn's port, which the node's loader accepts.
+#[test]
+fn compose_coturn_shares_its_secret_with_node1() {
+    let compose: Yaml = serde_yaml::from_str(&read("compose.yaml")).expect("compose.yaml is YAML");
+    let coturn = &compose["services"]["coturn"];
+    let command: Vec<&str> =
+        coturn["command"].as_sequence().expect("coturn command").iter().filter_map(|c| c.as_str()).collect();
+    let secret_arg =
+        command.iter().find_map(|c| c.strip_prefix("--static-auth-secret=")).expect("coturn gets --static-auth-secret");
+    assert!(
+        secret_arg.starts_with("${HELIOGRAPH_TURN_SECRET:?"),
+        "coturn's secret is the required variable: {secret_arg}"
+    );
+    let conf = read("coturn/turnserver.conf");
+    let lines: Vec<&str> = conf.lines().map(str::trim).collect();
+    assert!(lines.contains(&"use-auth-secret"), "coturn uses TURN REST credentials");
+    let port = lines.iter().find_map(|l| l.strip_prefix("listening-port=")).expect("coturn's port");
+    let volumes: Vec<&str> =
+        coturn["volumes"].as_sequence().expect("volumes").iter().filter_map(|v| v.as_str()).collect();
+    assert!(volumes.contains(&"./coturn/turnserver.conf:/etc/coturn/turnserver.conf:ro"), "{volumes:?}");
+
+    let mut env = yaml_env(&compose["services"]["node1"]["environment"]);
+    assert_eq!(env["HELIOGRAPH_TURN_SECRET"], secret_arg, "node1 and coturn use the same variable");
+    // What compose would substitute, so the node's loader sees real values.
+    env.insert("HELIOGRAPH_TURN_SECRET".into(), "deploy-files-turn-secret-0123".into());
+    let urls = env["HELIOGRAPH_TURN_URLS"].replace("${HELIOGRAPH_PUBLIC_HOST:-localhost}", "turn.example.org");
+    env.insert("HELIOGRAPH_TURN_URLS".into(), urls);
+    let config = print_config("compose service node1", &env, &[]);
+    assert!(!config.turn.urls.is_empty());
+    for url in &config.turn.urls {
+        assert!(url.starts_with(&format!("turn:turn.example.org:{port}?")), "node1 names coturn's port {port}: {url}");
+    }
+    // --print-config never prints the secret; the loaded config has it.
+    assert_eq!(config.turn.secret, None);
 }
 
 #[test]
