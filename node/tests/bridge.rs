@@ -430,3 +430,43 @@ async fn behind_a_proxy_the_operators_public_url_is_the_only_walletconnect_audie
         other => panic!("token for another audience accepted: {:?}", other.map(|_| ())),
     }
 }
+
+/// `turn_credentials` hands out TURN REST credentials that the shared secret signs
+/// (recomputed here with HMAC-SHA1, as coturn does), expiring after the TTL; a node
+/// without a TURN secret answers -32002, and under `require_token` a connection
+/// without a token gets -32001.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turn_credentials_are_signed_by_the_shared_secret_and_off_without_one() {
+    use hmac::{Hmac, Mac};
+    let secret = "bridge-test-turn-secret-0123";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = ["--turn-url", "turn:127.0.0.1:3478?transport=udp", "--turn-secret", secret, "--turn-ttl", "10m"];
+    let node = TestNode::tcp(dir.path(), &args).await;
+    let mut client = Client::waku(&node).await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let answer = client.call("turn_credentials", json!({})).await;
+    let result = &answer["result"];
+    assert_eq!(result["urls"], json!(["turn:127.0.0.1:3478?transport=udp"]), "{answer}");
+    assert_eq!(result["ttl"], 600);
+    let username = result["username"].as_str().expect("username");
+    let (expiry, user) = username.split_once(':').expect("<expiry>:<user>");
+    let expiry: u64 = expiry.parse().expect("unix time");
+    assert!((now + 600..=now + 605).contains(&expiry), "expires after the TTL: {expiry} vs {now}");
+    assert!(!user.is_empty() && !user.contains(':'), "{user}");
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(username.as_bytes());
+    assert_eq!(result["credential"], STANDARD.encode(mac.finalize().into_bytes()));
+    let bad = client.call("turn_credentials", json!({"user": "root"})).await;
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
+    let log = std::fs::read_to_string(dir.path().join("node.log")).expect("node log");
+    assert!(!log.is_empty() && !log.contains(secret), "the secret is never logged");
+    drop(client);
+    node.stop().await;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = TestNode::tcp(dir.path(), &[]).await;
+    let mut client = Client::waku(&node).await;
+    let off = client.call("turn_credentials", json!({})).await;
+    assert_eq!(off["error"]["code"], -32002, "{off}");
+    assert!(off["error"]["message"].as_str().expect("message").contains("no TURN credentials"), "{off}");
+}
