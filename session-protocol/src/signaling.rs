@@ -1,6 +1,7 @@
 //! WebRTC signaling inside an established session: offer, answer, trickled ICE
-//! candidates, ICE restart and hang-up, as JSON-RPC methods (`wrtc_offer`,
-//! `wrtc_answer`, `wrtc_candidate`, `wrtc_restart`, `wrtc_hangup`) that travel
+//! candidates, ICE restart, renegotiation (tracks added or removed mid-call) and
+//! hang-up, as JSON-RPC methods (`wrtc_offer`, `wrtc_answer`, `wrtc_candidate`,
+//! `wrtc_restart`, `wrtc_renegotiate`, `wrtc_hangup`) that travel
 //! as `wc_sessionRequest`s on the session topic, so they are encrypted with the
 //! session key and never appear on an address-derived topic.
 //!
@@ -39,16 +40,20 @@ use crate::keys::SymKey;
 
 /// Method carrying an offer.
 pub const METHOD_OFFER: &str = "wrtc_offer";
-/// Method carrying an answer (to an offer or to a restart).
+/// Method carrying an answer (to an offer, a restart or a renegotiation).
 pub const METHOD_ANSWER: &str = "wrtc_answer";
 /// Method carrying one trickled ICE candidate (or the end of candidates).
 pub const METHOD_CANDIDATE: &str = "wrtc_candidate";
 /// Method carrying an ICE-restart offer on an established call.
 pub const METHOD_RESTART: &str = "wrtc_restart";
+/// Method carrying a new offer on an established call whose media changed (a track
+/// added or removed), same ICE credentials and DTLS fingerprint.
+pub const METHOD_RENEGOTIATE: &str = "wrtc_renegotiate";
 /// Method ending a call.
 pub const METHOD_HANGUP: &str = "wrtc_hangup";
 /// Every signaling method; a dapp asks for them in its proposal so the wallet grants them.
-pub const METHODS: [&str; 5] = [METHOD_OFFER, METHOD_ANSWER, METHOD_CANDIDATE, METHOD_RESTART, METHOD_HANGUP];
+pub const METHODS: [&str; 6] =
+    [METHOD_OFFER, METHOD_ANSWER, METHOD_CANDIDATE, METHOD_RESTART, METHOD_RENEGOTIATE, METHOD_HANGUP];
 /// JSON-RPC error code used to refuse a signaling message.
 pub const REFUSED_CODE: i64 = 5300;
 /// Largest SDP accepted, in bytes.
@@ -225,6 +230,16 @@ pub enum Signal {
         /// Must be the fingerprint already covered by the SAS.
         fingerprint: Fingerprint,
     },
+    /// `wrtc_renegotiate {callId, sdp, fingerprint}`: a new offer on an established call
+    /// whose tracks changed.
+    Renegotiate {
+        /// Call id.
+        call: String,
+        /// SDP offer with the changed media sections.
+        sdp: String,
+        /// Must be the fingerprint already covered by the SAS.
+        fingerprint: Fingerprint,
+    },
     /// `wrtc_hangup {callId, reason}`.
     Hangup {
         /// Call id.
@@ -242,6 +257,7 @@ impl Signal {
             Signal::Answer { .. } => METHOD_ANSWER,
             Signal::Candidate { .. } => METHOD_CANDIDATE,
             Signal::Restart { .. } => METHOD_RESTART,
+            Signal::Renegotiate { .. } => METHOD_RENEGOTIATE,
             Signal::Hangup { .. } => METHOD_HANGUP,
         }
     }
@@ -253,6 +269,7 @@ impl Signal {
             | Signal::Answer { call, .. }
             | Signal::Candidate { call, .. }
             | Signal::Restart { call, .. }
+            | Signal::Renegotiate { call, .. }
             | Signal::Hangup { call, .. } => call,
         }
     }
@@ -262,7 +279,8 @@ impl Signal {
         match self {
             Signal::Offer { call, sdp, fingerprint }
             | Signal::Answer { call, sdp, fingerprint }
-            | Signal::Restart { call, sdp, fingerprint } => {
+            | Signal::Restart { call, sdp, fingerprint }
+            | Signal::Renegotiate { call, sdp, fingerprint } => {
                 json!({"callId": call, "sdp": sdp, "fingerprint": fingerprint.as_str()})
             }
             Signal::Candidate { call, candidate } => json!({
@@ -275,7 +293,7 @@ impl Signal {
         }
     }
 
-    /// Parses a received request. Offers, answers and restarts must carry the
+    /// Parses a received request. Offers, answers, restarts and renegotiations must carry the
     /// fingerprint that their SDP has.
     pub fn parse(method: &str, params: &Value) -> Result<Self, SignalingError> {
         let method: &'static str = METHODS
@@ -309,6 +327,10 @@ impl Signal {
             METHOD_RESTART => {
                 let (sdp, fingerprint) = described()?;
                 Signal::Restart { call, sdp, fingerprint }
+            }
+            METHOD_RENEGOTIATE => {
+                let (sdp, fingerprint) = described()?;
+                Signal::Renegotiate { call, sdp, fingerprint }
             }
             METHOD_CANDIDATE => {
                 let c = params.get("candidate").ok_or(malformed("no candidate"))?;
@@ -362,7 +384,7 @@ pub enum CallEvent {
         /// Our abandoned call id.
         call: String,
     },
-    /// The peer answered our offer or restart: set it as remote description.
+    /// The peer answered our offer, restart or renegotiation: set it as remote description.
     Answered {
         /// Call id.
         call: String,
@@ -373,6 +395,14 @@ pub enum CallEvent {
     },
     /// The peer restarts ICE: set it as remote description, then [`Call::answer`].
     RestartOffer {
+        /// Call id.
+        call: String,
+        /// Remote SDP.
+        sdp: String,
+    },
+    /// The peer renegotiates (its tracks changed): set it as remote description, then
+    /// [`Call::answer`].
+    RenegotiateOffer {
         /// Call id.
         call: String,
         /// Remote SDP.
@@ -417,7 +447,7 @@ enum State {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Restart {
     None,
-    /// We sent a restart offer.
+    /// We sent a new offer (ICE restart or renegotiation).
     Sent,
     /// We received one and owe an answer.
     Due,
@@ -430,7 +460,7 @@ impl State {
             State::Offering { .. } => "offering",
             State::AnswerDue { .. } => "waiting for our answer",
             State::Established { restart: Restart::None, .. } => "established",
-            State::Established { .. } => "restarting ICE",
+            State::Established { .. } => "renegotiating",
         }
     }
 
@@ -508,7 +538,7 @@ impl Call {
         Ok(())
     }
 
-    /// Answers the offer (or restart offer) the peer made.
+    /// Answers the offer (or restart or renegotiation offer) the peer made.
     pub fn answer(&mut self, sdp: &str) -> Result<(), SignalingError> {
         check_sdp(sdp, &self.local)?;
         let (call, remote) = match &self.state {
@@ -535,13 +565,29 @@ impl Call {
 
     /// Restarts ICE on the established call with a new offer (same DTLS fingerprint).
     pub fn restart(&mut self, sdp: &str) -> Result<(), SignalingError> {
+        self.reoffer(sdp, "ICE restart", |call, sdp, fingerprint| Signal::Restart { call, sdp, fingerprint })
+    }
+
+    /// Renegotiates the established call after a track was added or removed: a new
+    /// offer with the same DTLS fingerprint (and SAS), answered with `wrtc_answer`.
+    pub fn renegotiate(&mut self, sdp: &str) -> Result<(), SignalingError> {
+        self.reoffer(sdp, "renegotiation", |call, sdp, fingerprint| Signal::Renegotiate { call, sdp, fingerprint })
+    }
+
+    /// A new offer on the established call, one at a time (restart or renegotiation).
+    fn reoffer(
+        &mut self,
+        sdp: &str,
+        action: &'static str,
+        signal: fn(String, String, Fingerprint) -> Signal,
+    ) -> Result<(), SignalingError> {
         check_sdp(sdp, &self.local)?;
         let State::Established { call, restart: restart @ Restart::None, .. } = &mut self.state else {
-            return Err(SignalingError::WrongState { action: "ICE restart", state: self.state.name() });
+            return Err(SignalingError::WrongState { action, state: self.state.name() });
         };
         *restart = Restart::Sent;
         let call = call.clone();
-        self.outbox.push_back(Signal::Restart { call, sdp: sdp.to_owned(), fingerprint: self.local.clone() });
+        self.outbox.push_back(signal(call, sdp.to_owned(), self.local.clone()));
         Ok(())
     }
 
@@ -572,6 +618,7 @@ impl Call {
     /// On error, answer the request with [`REFUSED_CODE`] and the error's text.
     pub fn handle(&mut self, method: &str, params: &Value) -> Result<(), SignalingError> {
         let signal = Signal::parse(method, params)?;
+        let renegotiate = matches!(signal, Signal::Renegotiate { .. });
         let current = self.state.call().map(str::to_owned);
         let same_call = current.as_deref() == Some(signal.call());
         match signal {
@@ -621,24 +668,29 @@ impl Call {
                     other => return Err(SignalingError::WrongState { action: "answer", state: other.name() }),
                 }
             }
-            Signal::Restart { call, sdp, fingerprint } => {
+            Signal::Restart { call, sdp, fingerprint } | Signal::Renegotiate { call, sdp, fingerprint } => {
                 if !same_call {
                     return Err(SignalingError::UnknownCall(call));
                 }
+                let action = if renegotiate { "renegotiation" } else { "ICE restart" };
                 let local = &self.local;
                 match &mut self.state {
                     State::Established { remote, restart, .. } if *restart != Restart::Due => {
                         if *remote != fingerprint {
                             return Err(mismatch(remote, &fingerprint));
                         }
-                        // Restart glare: the higher fingerprint's restart wins.
+                        // Glare of new offers (restarts, renegotiations): the higher fingerprint's wins.
                         if *restart == Restart::Sent && fingerprint < *local {
                             return Ok(());
                         }
                         *restart = Restart::Due;
-                        self.events.push_back(CallEvent::RestartOffer { call, sdp });
+                        self.events.push_back(if renegotiate {
+                            CallEvent::RenegotiateOffer { call, sdp }
+                        } else {
+                            CallEvent::RestartOffer { call, sdp }
+                        });
                     }
-                    other => return Err(SignalingError::WrongState { action: "ICE restart", state: other.name() }),
+                    other => return Err(SignalingError::WrongState { action, state: other.name() }),
                 }
             }
             Signal::Candidate { call, candidate } => {
@@ -761,6 +813,22 @@ mod tests {
         a.answer(&sdp(&fp(1), "a2")).unwrap();
         assert!(pump(&mut a, &mut b).iter().all(Result::is_ok));
         assert!(matches!(b.poll_event(), Some(CallEvent::Answered { sas: s, .. }) if s == sas));
+
+        // A track added mid-call: a renegotiation offer, answered, same SAS; one at a time.
+        a.renegotiate(&sdp(&fp(1), "a2")).unwrap();
+        assert_eq!(
+            a.renegotiate(&sdp(&fp(1), "a2")),
+            Err(SignalingError::WrongState { action: "renegotiation", state: "renegotiating" })
+        );
+        assert!(pump(&mut a, &mut b).iter().all(Result::is_ok));
+        assert_eq!(b.poll_event(), Some(CallEvent::RenegotiateOffer { call: "c1".into(), sdp: sdp(&fp(1), "a2") }));
+        b.answer(&sdp(&fp(2), "b2")).unwrap();
+        assert!(pump(&mut b, &mut a).iter().all(Result::is_ok));
+        assert!(matches!(a.poll_event(), Some(CallEvent::Answered { sas: s, .. }) if s == sas));
+        // A renegotiation naming another fingerprint than the authenticated one is refused.
+        let forged = json!({"callId": "c1", "sdp": sdp(&fp(3), "x"), "fingerprint": fp(3).as_str()});
+        assert!(matches!(b.handle(METHOD_RENEGOTIATE, &forged), Err(SignalingError::FingerprintMismatch { .. })));
+        assert_eq!(b.poll_event(), None);
 
         a.hangup("bye");
         assert!(pump(&mut a, &mut b).iter().all(Result::is_ok));

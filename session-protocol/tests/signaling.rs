@@ -251,6 +251,29 @@ fn vectors() -> Value {
         .iter()
         .map(|s| json!({"method": s.method(), "params": s.params()}))
         .collect();
+    // Renegotiation: the dapp (fingerprint 0x11) calls, the wallet (0x22) answers, then the
+    // dapp adds a track and sends a new offer on the same call.
+    let renegotiation = {
+        let key = SymKey::from_bytes([0x42; 32]);
+        let (mut dapp, mut wallet) = (Call::new(key.clone(), fp(0x11)), Call::new(key.clone(), fp(0x22)));
+        dapp.offer("call-1", &sdp(&fp(0x11), "dapp")).unwrap();
+        let offer = dapp.poll_signal().unwrap();
+        wallet.handle(offer.method(), &offer.params()).unwrap();
+        wallet.answer(&sdp(&fp(0x22), "wallet")).unwrap();
+        let answer = wallet.poll_signal().unwrap();
+        dapp.handle(answer.method(), &answer.params()).unwrap();
+        dapp.renegotiate(&sdp(&fp(0x11), "dapp-track")).unwrap();
+        let reoffer = dapp.poll_signal().unwrap();
+        wallet.handle(reoffer.method(), &reoffer.params()).unwrap();
+        wallet.answer(&sdp(&fp(0x22), "wallet-track")).unwrap();
+        let reanswer = wallet.poll_signal().unwrap();
+        let signal = |s: &Signal| json!({"method": s.method(), "params": s.params()});
+        json!({
+            "symKey": key.to_hex().as_str(),
+            "signals": [signal(&offer), signal(&answer), signal(&reoffer), signal(&reanswer)],
+            "sas": dapp.sas().unwrap(),
+        })
+    };
     let tampered = {
         let mut p = offer.params();
         p["sdp"] = Value::String(sdp(&fp(0x66), "dapp"));
@@ -294,6 +317,7 @@ fn vectors() -> Value {
         "sdpFingerprint": {"sdp": sdp(&fp(0x11), "dapp"), "fingerprint": fp(0x11).as_str()},
         "signals": signals,
         "tamperedOffer": tampered,
+        "renegotiation": renegotiation,
         "session": {
             "privateA": a.secret_hex().as_str(), "publicA": a.public().to_hex(),
             "privateB": b.secret_hex().as_str(), "publicB": b.public().to_hex(),

@@ -107,3 +107,30 @@ export async function hangup(dapp, wallet) {
   assert.match(await wallet.textContent('#call-state'), /ended: hung up/);
   assert.equal(await dapp.getAttribute('#call-state', 'data-state'), 'closed');
 }
+
+/**
+ * The dapp adds its (fake) camera mid-call: a renegotiation over the same signaling; the
+ * wallet gets the track and its inbound-rtp stats count video packets; chat still works.
+ */
+export async function addCamera(dapp, wallet) {
+  const before = await dapp.textContent('#call-sas');
+  await dapp.click('#call-camera');
+  await wallet.waitForSelector('#chat-card[data-remote-tracks="1"]', { timeout: T });
+  for (const p of [dapp, wallet]) await p.waitForSelector('#chat-card[data-renegotiations="1"]', { timeout: T });
+  assert.equal(await wallet.textContent('#call-sas'), before, 'the code survives a renegotiation');
+  const inbound = () =>
+    wallet.evaluate(async () => {
+      let packets = 0;
+      (await window.heliographCall.connection.getStats()).forEach((r) => {
+        if (r.type === 'inbound-rtp' && r.kind === 'video') packets += r.packetsReceived ?? 0;
+      });
+      return packets;
+    });
+  const deadline = Date.now() + T;
+  let packets = 0;
+  while ((packets = await inbound()) < 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+  assert.ok(packets >= 10, `the wallet receives the dapp's video: ${packets} inbound-rtp packets`);
+  await dapp.fill('#chat-input', 'Camera on');
+  await dapp.click('#chat-send');
+  await wallet.waitForFunction(() => [...document.querySelectorAll('#chat-log .msg.them')].some((m) => m.textContent === 'Camera on'), null, { timeout: T });
+}

@@ -1,9 +1,10 @@
 // Two real browser pages pair through heliograph's WalletConnect-relay bridge,
 // approve, sign, open a WebRTC DataChannel and chat: on one node, and on two
-// nodes of a mesh. A tampered DTLS fingerprint makes the wallet refuse the call.
+// nodes of a mesh. A fake camera added mid-call reaches the other page by
+// renegotiation. A tampered DTLS fingerprint makes the wallet refuse the call.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { call, chat, glare, hangup, pairAndApprove, restartIce, sign } from './flow.mjs';
+import { addCamera, call, chat, glare, hangup, pairAndApprove, restartIce, sign } from './flow.mjs';
 import { launchBrowser, openPage, screenshot, serveDist, startNode, waitForPeers } from './harness.mjs';
 
 let browser;
@@ -70,6 +71,24 @@ test('two-node mesh: dapp on node A, wallet on node B', async () => {
   } finally {
     await b.stop();
     await a.stop();
+  }
+});
+
+test('a fake camera track added mid-call: renegotiation over the session, the wallet receives video packets', async () => {
+  const node = await startNode();
+  try {
+    await scenario(async (d, w) => {
+      await pairAndApprove(d.page, w.page);
+      await call(d.page, w.page);
+      await addCamera(d.page, w.page);
+      console.log('screenshot:', await screenshot(w.page, 'camera-wallet'));
+      assert.deepEqual([...d.errors, ...w.errors].filter((e) => !/favicon/.test(e)), [], 'no page errors');
+    }, node.relayUrl, node.relayUrl);
+  } catch (e) {
+    e.message += `\n--- node log ---\n${node.log().slice(-3000)}`;
+    throw e;
+  } finally {
+    await node.stop();
   }
 });
 

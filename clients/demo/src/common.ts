@@ -128,7 +128,11 @@ export function chatCard(canStart: boolean): { el: HTMLElement; bind: (client: S
   const start = h('button', { id: 'call-start', disabled: true }, 'Start secure chat');
   const hang = h('button', { id: 'call-hangup', class: 'danger', disabled: true }, 'Hang up');
   const restart = h('button', { id: 'call-restart', class: 'secondary', disabled: true }, 'Reconnect (ICE restart)');
+  const camera = h('button', { id: 'call-camera', class: 'secondary', disabled: true }, 'Send camera');
+  const video = h('video', { id: 'remote-video', autoplay: true, muted: true, playsinline: true, hidden: true });
   let restarts = 0;
+  let renegotiations = 0;
+  let remoteTracks = 0;
   const err = errorBox('call-error');
   const form = h('form', {}, input, send);
   const el = h(
@@ -137,7 +141,8 @@ export function chatCard(canStart: boolean): { el: HTMLElement; bind: (client: S
     h('div', { class: 'row', style: 'margin-top:0;justify-content:space-between' }, h('h2', {}, 'Secure chat (WebRTC DataChannel)'), state),
     h('p', { class: 'sub' }, 'Offer, answer and ICE candidates travel inside the encrypted session; the media path is peer-to-peer.'),
     h('div', { style: 'display:grid;grid-template-columns:1fr 2fr;gap:16px;align-items:start' }, sas.el, h('div', {}, log, form)),
-    h('div', { class: 'row' }, ...(canStart ? [start] : []), restart, hang),
+    video,
+    h('div', { class: 'row' }, ...(canStart ? [start] : []), restart, camera, hang),
     err.el,
   );
   const line = (text: string, cls: string) => {
@@ -161,6 +166,7 @@ export function chatCard(canStart: boolean): { el: HTMLElement; bind: (client: S
             input.disabled = send.disabled = !open;
             hang.disabled = !(open || s === 'connecting' || s === 'calling');
             restart.disabled = !open;
+            camera.disabled = !open || camera.dataset.sent === 'true';
             start.disabled = true;
             if (open) line('Secure channel open: compare the code before sharing anything sensitive.', 'sys');
             if (s === 'closed') line(detail ? `Call ended: ${detail}` : 'Call ended', 'sys');
@@ -180,6 +186,17 @@ export function chatCard(canStart: boolean): { el: HTMLElement; bind: (client: S
             el.dataset.restarts = String(restarts);
             line(`Connection renewed (ICE restart); the code is still ${code.slice(0, 3)} ${code.slice(3)}.`, 'sys');
           },
+          onTrack(track, streams) {
+            remoteTracks += 1;
+            el.dataset.remoteTracks = String(remoteTracks);
+            video.srcObject = streams[0] ?? new MediaStream([track]);
+            video.hidden = false;
+            line(`The other side sends ${track.kind}.`, 'sys');
+          },
+          onRenegotiated() {
+            renegotiations += 1;
+            el.dataset.renegotiations = String(renegotiations);
+          },
           onError: (e) => err.show(e.message),
         },
         hooks,
@@ -194,6 +211,17 @@ export function chatCard(canStart: boolean): { el: HTMLElement; bind: (client: S
       });
       hang.addEventListener('click', () => call.hangup('hung up'));
       restart.addEventListener('click', () => void call.restart());
+      camera.addEventListener('click', async () => {
+        camera.disabled = true;
+        camera.dataset.sent = 'true';
+        try {
+          const stream = await navigator.mediaDevices.getUserMedia({ video: true });
+          for (const track of stream.getTracks()) await call.addTrack(track, stream);
+          line('Sending camera.', 'sys');
+        } catch (e) {
+          err.show(`camera: ${(e as Error).message}`);
+        }
+      });
       form.addEventListener('submit', (ev) => {
         ev.preventDefault();
         const text = input.value.trim();

@@ -1,7 +1,8 @@
 /**
  * WebRTC signaling inside a session, the same wire format as the Rust module
  * `heliograph_session::signaling`: `wrtc_offer`, `wrtc_answer`, `wrtc_candidate`,
- * `wrtc_restart`, `wrtc_hangup` carried as `wc_sessionRequest`s; offers and answers
+ * `wrtc_restart`, `wrtc_renegotiate` (a new offer after a track was added or removed),
+ * `wrtc_hangup` carried as `wc_sessionRequest`s; offers and answers
  * name the sender's DTLS fingerprint, which must match its SDP; a 6-digit short
  * authentication string binds the session key and both fingerprints:
  *
@@ -17,9 +18,10 @@ export const METHOD_OFFER = 'wrtc_offer';
 export const METHOD_ANSWER = 'wrtc_answer';
 export const METHOD_CANDIDATE = 'wrtc_candidate';
 export const METHOD_RESTART = 'wrtc_restart';
+export const METHOD_RENEGOTIATE = 'wrtc_renegotiate';
 export const METHOD_HANGUP = 'wrtc_hangup';
 /** Every signaling method: a dapp asks for them so the wallet grants calls. */
-export const SIGNALING_METHODS = [METHOD_OFFER, METHOD_ANSWER, METHOD_CANDIDATE, METHOD_RESTART, METHOD_HANGUP] as const;
+export const SIGNALING_METHODS = [METHOD_OFFER, METHOD_ANSWER, METHOD_CANDIDATE, METHOD_RESTART, METHOD_RENEGOTIATE, METHOD_HANGUP] as const;
 /** JSON-RPC error code of a refused signaling message. */
 export const REFUSED_CODE = 5300;
 /** Largest SDP accepted. */
@@ -94,7 +96,7 @@ export interface CandidateInit {
 
 /** One signaling message. */
 export type Signal =
-  | { method: typeof METHOD_OFFER | typeof METHOD_ANSWER | typeof METHOD_RESTART; params: { callId: string; sdp: string; fingerprint: string } }
+  | { method: typeof METHOD_OFFER | typeof METHOD_ANSWER | typeof METHOD_RESTART | typeof METHOD_RENEGOTIATE; params: { callId: string; sdp: string; fingerprint: string } }
   | { method: typeof METHOD_CANDIDATE; params: { callId: string; candidate: CandidateInit | null } }
   | { method: typeof METHOD_HANGUP; params: { callId: string; reason: string } };
 
@@ -109,7 +111,8 @@ export function parseSignal(method: string, params: unknown): Signal {
   switch (method) {
     case METHOD_OFFER:
     case METHOD_ANSWER:
-    case METHOD_RESTART: {
+    case METHOD_RESTART:
+    case METHOD_RENEGOTIATE: {
       if (typeof p.sdp !== 'string') throw malformed('no sdp');
       if (utf8ToBytes(p.sdp).length > MAX_SDP_LEN) throw new SignalingError(`SDP of ${p.sdp.length} bytes exceeds the limit of ${MAX_SDP_LEN}`, 'SdpTooLarge');
       if (typeof p.fingerprint !== 'string') throw malformed('no fingerprint');
@@ -138,6 +141,7 @@ export type CallEvent =
   | { kind: 'rollback'; callId: string }
   | { kind: 'answered'; callId: string; sdp: string; sas: string }
   | { kind: 'restartOffer'; callId: string; sdp: string }
+  | { kind: 'renegotiateOffer'; callId: string; sdp: string }
   | { kind: 'remoteCandidate'; callId: string; candidate: CandidateInit | null }
   | { kind: 'hungUp'; callId: string; reason: string };
 
@@ -156,7 +160,7 @@ function stateName(s: State): string {
     case 'answerDue':
       return 'waiting for our answer';
     case 'established':
-      return s.restart === 'none' ? 'established' : 'restarting ICE';
+      return s.restart === 'none' ? 'established' : 'renegotiating';
   }
 }
 
@@ -217,11 +221,20 @@ export class Call {
   }
 
   restart(sdp: string): void {
+    this.reoffer(sdp, 'ICE restart', METHOD_RESTART);
+  }
+
+  /** A new offer on the established call after a track was added or removed (same fingerprint and SAS). */
+  renegotiate(sdp: string): void {
+    this.reoffer(sdp, 'renegotiation', METHOD_RENEGOTIATE);
+  }
+
+  private reoffer(sdp: string, action: string, method: typeof METHOD_RESTART | typeof METHOD_RENEGOTIATE): void {
     checkSdp(sdp, this.localFingerprint);
     const s = this.state;
-    if (s.name !== 'established' || s.restart !== 'none') throw this.wrong('ICE restart');
+    if (s.name !== 'established' || s.restart !== 'none') throw this.wrong(action);
     s.restart = 'sent';
-    this.outbox.push({ method: METHOD_RESTART, params: { callId: s.callId, sdp, fingerprint: this.localFingerprint } });
+    this.outbox.push({ method, params: { callId: s.callId, sdp, fingerprint: this.localFingerprint } });
   }
 
   hangup(reason: string): void {
@@ -278,14 +291,17 @@ export class Call {
         }
         return;
       }
-      case METHOD_RESTART: {
+      case METHOD_RESTART:
+      case METHOD_RENEGOTIATE: {
         const { callId, sdp, fingerprint } = signal.params;
+        const renegotiate = signal.method === METHOD_RENEGOTIATE;
         if (!sameCall) throw unknownCall();
-        if (s.name !== 'established' || s.restart === 'due') throw this.wrong('ICE restart');
+        if (s.name !== 'established' || s.restart === 'due') throw this.wrong(renegotiate ? 'renegotiation' : 'ICE restart');
         if (s.remote !== fingerprint) throw mismatch(s.remote, fingerprint);
+        // Glare of new offers (restarts, renegotiations): the higher fingerprint's wins.
         if (s.restart === 'sent' && compare(fingerprint, this.localFingerprint) < 0) return;
         s.restart = 'due';
-        this.events.push({ kind: 'restartOffer', callId, sdp });
+        this.events.push({ kind: renegotiate ? 'renegotiateOffer' : 'restartOffer', callId, sdp });
         return;
       }
       case METHOD_CANDIDATE:

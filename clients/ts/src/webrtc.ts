@@ -1,5 +1,6 @@
 /**
- * A WebRTC DataChannel call over a session (browser): drives an RTCPeerConnection
+ * A WebRTC DataChannel call over a session (browser), with media tracks added mid-call
+ * by renegotiation: drives an RTCPeerConnection
  * (host candidates only unless given STUN/TURN servers and a transport policy)
  * with the signaling `Call`, trickles ICE candidates, shows the SAS, and after DTLS
  * checks the certificate the peer actually presented against the authenticated one.
@@ -24,6 +25,10 @@ export interface PeerCallHandlers {
   onRestarted?: (sas: string) => void;
   /** Both sides offered at once and ours lost: we answer the peer's offer instead. */
   onGlare?: () => void;
+  /** A media track of the peer arrived (after its renegotiation). */
+  onTrack?: (track: MediaStreamTrack, streams: readonly MediaStream[]) => void;
+  /** A renegotiation (ours or the peer's, for added tracks) completed; the SAS is unchanged. */
+  onRenegotiated?: (sas: string) => void;
 }
 
 /** Test hooks: what a man in the middle on the signaling path would do. */
@@ -60,7 +65,8 @@ export class PeerCall {
   /** Our candidates gathered before the offer or answer was handed to the Call. */
   private localCandidates: (CandidateInit | null)[] = [];
   private certificateChecked = false;
-  private restarting = false;
+  /** Our new offer on the established call awaiting its answer, if any. */
+  private reoffer?: 'restart' | 'renegotiate';
   private remoteSet = false;
   private queue: Promise<void> = Promise.resolve();
   state: CallState = 'idle';
@@ -89,6 +95,7 @@ export class PeerCall {
       c.sendCandidates();
     };
     c.pc.ondatachannel = (ev) => c.attach(ev.channel);
+    c.pc.ontrack = (ev) => c.handlers.onTrack?.(ev.track, ev.streams);
     c.pc.onconnectionstatechange = () => {
       if (c.pc.connectionState === 'failed') c.setState('failed', 'ICE/DTLS connection failed');
       if (c.pc.connectionState === 'connected') c.verifyCertificate(false);
@@ -126,7 +133,19 @@ export class PeerCall {
     return this.enqueue(async () => {
       await this.pc.setLocalDescription(await this.pc.createOffer({ iceRestart: true }));
       this.call.restart(this.pc.localDescription!.sdp);
-      this.restarting = true;
+      this.reoffer = 'restart';
+      this.flush();
+      this.sendCandidates();
+    });
+  }
+
+  /** Adds a media track to the established call: a new offer over the same signaling (`wrtc_renegotiate`). */
+  addTrack(track: MediaStreamTrack, ...streams: MediaStream[]): Promise<void> {
+    return this.enqueue(async () => {
+      this.pc.addTrack(track, ...streams);
+      await this.pc.setLocalDescription(await this.pc.createOffer());
+      this.call.renegotiate(this.pc.localDescription!.sdp);
+      this.reoffer = 'renegotiate';
       this.flush();
       this.sendCandidates();
     });
@@ -222,6 +241,7 @@ export class PeerCall {
           break;
         case 'incomingOffer':
         case 'restartOffer':
+        case 'renegotiateOffer':
           this.setState('ringing');
           if (ev.kind === 'incomingOffer') this.showSas(ev.sas);
           await this.pc.setRemoteDescription({ type: 'offer', sdp: ev.sdp });
@@ -232,16 +252,16 @@ export class PeerCall {
           this.flush();
           this.sendCandidates();
           if (ev.kind === 'restartOffer') this.handlers.onRestarted?.(this.call.sas ?? '');
+          if (ev.kind === 'renegotiateOffer') this.handlers.onRenegotiated?.(this.call.sas ?? '');
           break;
         case 'answered':
           this.showSas(ev.sas);
           this.setState('connecting');
           await this.pc.setRemoteDescription({ type: 'answer', sdp: ev.sdp });
           await this.remoteReady();
-          if (this.restarting) {
-            this.restarting = false;
-            this.handlers.onRestarted?.(ev.sas);
-          }
+          if (this.reoffer === 'restart') this.handlers.onRestarted?.(ev.sas);
+          if (this.reoffer === 'renegotiate') this.handlers.onRenegotiated?.(ev.sas);
+          this.reoffer = undefined;
           break;
         case 'remoteCandidate':
           if (ev.candidate === null) break;

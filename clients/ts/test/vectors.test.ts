@@ -71,6 +71,40 @@ describe('shared vectors (Rust ⇄ TS)', () => {
     expect(call.pollSignal()).toBeUndefined();
   });
 
+  it('a renegotiation (track added mid-call) goes as in Rust: wrtc_renegotiate, answered, same SAS', () => {
+    const r = v.renegotiation;
+    const [offer, answer, reoffer, reanswer] = r.signals;
+    expect(r.signals.map((s: { method: string }) => s.method)).toEqual(['wrtc_offer', 'wrtc_answer', 'wrtc_renegotiate', 'wrtc_answer']);
+    const key = hexToBytes(r.symKey);
+    // The caller side: the TS Call sends the same renegotiation offer.
+    const dapp = new Call(key, offer.params.fingerprint);
+    dapp.offer(offer.params.callId, offer.params.sdp);
+    dapp.handle(answer.method, answer.params);
+    dapp.renegotiate(reoffer.params.sdp);
+    expect(() => dapp.renegotiate(reoffer.params.sdp)).toThrow('renegotiation not allowed while the call is renegotiating');
+    for (const expected of [offer, reoffer]) {
+      const sent = dapp.pollSignal();
+      expect(sent?.method).toBe(expected.method);
+      expect(JSON.parse(JSON.stringify(sent?.params))).toEqual(expected.params);
+    }
+    // The callee side: the TS Call turns it into a renegotiateOffer and answers alike.
+    const wallet = new Call(key, answer.params.fingerprint);
+    wallet.handle(offer.method, offer.params);
+    wallet.answer(answer.params.sdp);
+    wallet.handle(reoffer.method, reoffer.params);
+    expect(wallet.pollEvent()?.kind).toBe('incomingOffer');
+    expect(wallet.pollEvent()).toEqual({ kind: 'renegotiateOffer', callId: reoffer.params.callId, sdp: reoffer.params.sdp });
+    wallet.answer(reanswer.params.sdp);
+    wallet.pollSignal();
+    expect(JSON.parse(JSON.stringify(wallet.pollSignal()?.params))).toEqual(reanswer.params);
+    dapp.handle(reanswer.method, reanswer.params);
+    expect(dapp.pollEvent()?.kind).toBe('answered');
+    const again = dapp.pollEvent();
+    expect(again?.kind === 'answered' && again.sas).toBe(r.sas);
+    expect(dapp.sas).toBe(r.sas);
+    expect(wallet.sas).toBe(r.sas);
+  });
+
   it('a tampered offer is refused with the same error text as in Rust', () => {
     const t = v.tamperedOffer;
     expect(() => parseSignal(t.method, t.params)).toThrow(t.error);
