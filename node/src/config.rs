@@ -1340,6 +1340,58 @@ mod tests {
     }
 
     #[test]
+    fn turn_settings_come_from_toml_flags_and_files_are_checked_and_the_secret_stays_hidden() {
+        assert!(Config::default().turn.issuer().expect("valid").is_none(), "off by default");
+        let mut config = Config::from_toml(
+            "[turn]\nurls = [\"turn:turn.example.org:3478\"]\nsecret = \"turn-secret-from-toml-01\"\nttl = \"10m\"\n",
+        )
+        .expect("valid");
+        let issuer = config.turn.issuer().expect("valid").expect("configured");
+        let c = issuer.issue("u", 1_000);
+        assert_eq!((c.username.as_str(), c.ttl), ("1600:u", 600));
+        assert_eq!(c.credential, crate::turn::password(b"turn-secret-from-toml-01", "1600:u"));
+        assert!(!format!("{config:?}").contains("from-toml"), "Debug redacts the secret");
+        assert!(!toml::to_string(&config).expect("serializes").contains("from-toml"), "--print-config omits it");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("turn-secret");
+        std::fs::write(&file, "turn-secret-from-a-file-02\n").expect("write");
+        let cli = Cli::parse_from([
+            "heliograph",
+            "--turn-url",
+            "turn:a:3478?transport=udp,turns:a:5349",
+            "--turn-secret-file",
+            file.to_str().expect("utf-8"),
+            "--turn-ttl",
+            "2h",
+        ]);
+        cli.apply(&mut config);
+        assert_eq!(config.turn.urls, ["turn:a:3478?transport=udp", "turns:a:5349"]);
+        assert_eq!(config.turn.secret, None, "the flag's file replaces the TOML secret");
+        let c = config.turn.issuer().expect("valid").expect("configured").issue("u", 0);
+        assert_eq!(c.credential, crate::turn::password(b"turn-secret-from-a-file-02", "7200:u"));
+
+        let check = |edit: &dyn Fn(&mut TurnConfig), needle: &str| {
+            let mut bad = config.clone();
+            edit(&mut bad.turn);
+            let err = bad.validate().expect_err(needle).to_string();
+            assert!(err.contains(needle), "{err}");
+        };
+        check(&|t| t.urls = vec!["http://a".into()], "must start with turn:");
+        check(&|t| t.urls.clear(), "needs at least one turn.urls");
+        check(&|t| t.ttl = Duration::from_secs(5), "between 60s and 24h");
+        check(&|t| t.secret = Some("also-a-long-secret-03".parse().expect("infallible")), "not both");
+        check(
+            &|t| {
+                t.secret_file = None;
+                t.secret = Some("short".parse().expect("infallible"));
+            },
+            "at least 16",
+        );
+        check(&|t| t.secret_file = None, "turn.urls need turn.secret");
+    }
+
+    #[test]
     fn log_format_and_metrics_listener_come_from_toml_and_flags() {
         assert_eq!(Config::default().log_format, LogFormat::Text);
         assert_eq!(Config::default().metrics.addr, None, "unset: /metrics stays on the REST listener");
