@@ -434,7 +434,7 @@ async fn behind_a_proxy_the_operators_public_url_is_the_only_walletconnect_audie
 /// `turn_credentials` hands out TURN REST credentials that the shared secret signs
 /// (recomputed here with HMAC-SHA1, as coturn does), expiring after the TTL; a node
 /// without a TURN secret answers -32002, and under `require_token` a connection
-/// without a token gets -32001.
+/// without a token (a WalletConnect JWT only) gets -32001.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn turn_credentials_are_signed_by_the_shared_secret_and_off_without_one() {
     use hmac::{Hmac, Mac};
@@ -456,7 +456,11 @@ async fn turn_credentials_are_signed_by_the_shared_secret_and_off_without_one() 
     let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).expect("key");
     mac.update(username.as_bytes());
     assert_eq!(result["credential"], STANDARD.encode(mac.finalize().into_bytes()));
-    let bad = client.call("turn_credentials", json!({"user": "root"})).await;
+    // The client cannot pick its TURN user name; params that are not an object are refused.
+    let chosen = client.call("turn_credentials", json!({"user": "root"})).await;
+    let chosen_user = chosen["result"]["username"].as_str().expect("username").split_once(':').expect("user").1;
+    assert_eq!(chosen_user, user, "{chosen}");
+    let bad = client.call("turn_credentials", json!(["root"])).await;
     assert_eq!(bad["error"]["code"], -32602, "{bad}");
     let log = std::fs::read_to_string(dir.path().join("node.log")).expect("node log");
     assert!(!log.is_empty() && !log.contains(secret), "the secret is never logged");
@@ -469,4 +473,13 @@ async fn turn_credentials_are_signed_by_the_shared_secret_and_off_without_one() 
     let off = client.call("turn_credentials", json!({})).await;
     assert_eq!(off["error"]["code"], -32002, "{off}");
     assert!(off["error"]["message"].as_str().expect("message").contains("no TURN credentials"), "{off}");
+    drop(client);
+    node.stop().await;
+
+    // Under require_token a self-signed WalletConnect JWT does not get relayed media.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = TestNode::tcp(dir.path(), &[&args[..], &["--bridge-require-token"]].concat()).await;
+    let mut client = Client::wc(&node, &SigningKey::from_bytes(&[7; 32])).await;
+    let refused = client.call("turn_credentials", json!({})).await;
+    assert_eq!(refused["error"]["code"], -32001, "{refused}");
 }

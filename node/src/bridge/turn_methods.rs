@@ -1,6 +1,6 @@
 //! The `turn_credentials` JSON-RPC method: short-lived credentials for the TURN
 //! server the operator runs (see [`crate::turn`]), so WebRTC calls work across NATs.
-//! It takes no params. The router's rate limits apply; with `bridge.require_token`
+//! It takes no params (unknown keys are ignored). The router's rate limits apply; with `bridge.require_token`
 //! it needs a bridge token, as waku_* methods do (a self-signed WalletConnect JWT
 //! is free to make, relayed media is not). Without a configured TURN server it
 //! answers [`code::NOT_CONFIGURED`]. See docs/bridge.md.
@@ -24,10 +24,9 @@ pub fn call(session: &Session, method: &str, params: Value) -> Result<Value, Rpc
 }
 
 fn credentials(session: &Session, params: Value) -> Result<Value, RpcError> {
-    let params = jsonrpc::params_object(params)?;
-    if let Some(key) = params.keys().next() {
-        return Err(RpcError::params(format!("turn_credentials takes no params, got {key:?}")));
-    }
+    // No params; unknown keys are ignored as everywhere on the bridge (a client cannot
+    // choose its TURN user name).
+    jsonrpc::params_object(params)?;
     if session.hub.config.require_token && session.subject.is_none() {
         return Err(RpcError::new(
             code::UNAUTHORIZED,
