@@ -134,3 +134,26 @@ export async function addCamera(dapp, wallet) {
   await dapp.click('#chat-send');
   await wallet.waitForFunction(() => [...document.querySelectorAll('#chat-log .msg.them')].some((m) => m.textContent === 'Camera on'), null, { timeout: T });
 }
+
+/** Both pages click "Send camera" in the same instant (crossing renegotiations): each page gets the other's video, one code. */
+export async function bothCameras(dapp, wallet) {
+  await Promise.all([dapp, wallet].map((p) => p.evaluate(() => document.getElementById('call-camera').click())));
+  for (const p of [dapp, wallet]) await p.waitForSelector('#chat-card[data-remote-tracks="1"]', { timeout: T });
+  for (const p of [dapp, wallet]) {
+    const deadline = Date.now() + T;
+    let packets = 0;
+    while (Date.now() < deadline) {
+      packets = await p.evaluate(async () => {
+        let n = 0;
+        (await window.heliographCall.connection.getStats()).forEach((r) => {
+          if (r.type === 'inbound-rtp' && r.kind === 'video') n += r.packetsReceived ?? 0;
+        });
+        return n;
+      });
+      if (packets >= 10) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.ok(packets >= 10, `each side receives the other's video: ${packets} inbound-rtp packets`);
+  }
+  assert.equal(await dapp.textContent('#call-sas'), await wallet.textContent('#call-sas'));
+}

@@ -4,7 +4,7 @@
 // renegotiation. A tampered DTLS fingerprint makes the wallet refuse the call.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { addCamera, call, chat, glare, hangup, pairAndApprove, restartIce, sign } from './flow.mjs';
+import { addCamera, bothCameras, call, chat, glare, hangup, pairAndApprove, restartIce, sign } from './flow.mjs';
 import { launchBrowser, openPage, screenshot, serveDist, startNode, waitForPeers } from './harness.mjs';
 
 let browser;
@@ -87,6 +87,21 @@ test('a fake camera track added mid-call: renegotiation over the session, the wa
   } catch (e) {
     e.message += `\n--- node log ---\n${node.log().slice(-3000)}`;
     throw e;
+  } finally {
+    await node.stop();
+  }
+});
+
+test('both pages add a camera at once (crossing renegotiations): each receives the other\'s video', async () => {
+  const node = await startNode();
+  try {
+    await scenario(async (d, w) => {
+      await pairAndApprove(d.page, w.page);
+      await call(d.page, w.page);
+      await bothCameras(d.page, w.page);
+      await chat(d.page, w.page);
+      assert.deepEqual([...d.errors, ...w.errors].filter((e) => !/favicon/.test(e)), [], 'no page errors');
+    }, node.relayUrl, node.relayUrl);
   } finally {
     await node.stop();
   }

@@ -74,6 +74,8 @@ export async function connect(
     relay.onStatus = (s) => (s === 'connected' ? status('relay connected', 'ok') : status('reconnecting…', 'warn'));
     status('relay connected', 'ok');
     ice = iceOptions(relay);
+    // Reported when the call is set up (bind awaits it), not as an unhandled rejection now.
+    ice.catch(() => {});
     return new SessionClient(relay, { metadata, requestTimeoutMs: 120_000 });
   } catch (e) {
     status('relay unreachable', 'bad');

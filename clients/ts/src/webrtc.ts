@@ -253,6 +253,9 @@ export class PeerCall {
           this.sendCandidates();
           if (ev.kind === 'restartOffer') this.handlers.onRestarted?.(this.call.sas ?? '');
           if (ev.kind === 'renegotiateOffer') this.handlers.onRenegotiated?.(this.call.sas ?? '');
+          // A new offer of ours still in flight lost to the peer's (the browser rolled it back):
+          // a track we added goes in this answer when its kind matches the peer's new one.
+          if (ev.kind !== 'incomingOffer') this.reoffer = undefined;
           break;
         case 'answered':
           this.showSas(ev.sas);
