@@ -38,19 +38,27 @@ async function pages(node, body) {
   }
 }
 
-/** The candidate types of the page's selected (succeeded) pair, and its local candidate types gathered. */
-function iceSummary(page) {
-  return page.evaluate(async () => {
-    const stats = await window.heliographCall.connection.getStats();
-    let pair;
-    stats.forEach((r) => {
-      if (r.type === 'transport' && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId);
-    });
-    const local = [];
-    stats.forEach((r) => r.type === 'local-candidate' && local.push(r.candidateType));
-    if (!pair || pair.state !== 'succeeded') return { pair: null, local };
-    return { pair: [stats.get(pair.localCandidateId).candidateType, stats.get(pair.remoteCandidateId).candidateType], local };
-  });
+/**
+ * The candidate types of the page's selected pair once it has succeeded (waiting up to
+ * `waitMs`: the controlled side may report it a moment after the channel opened), and the
+ * types of the local candidates gathered.
+ */
+function iceSummary(page, waitMs) {
+  return page.evaluate(async (waitMs) => {
+    const deadline = performance.now() + waitMs;
+    for (;;) {
+      const stats = await window.heliographCall.connection.getStats();
+      let pair;
+      stats.forEach((r) => {
+        if (r.type === 'transport' && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId);
+      });
+      const local = [];
+      stats.forEach((r) => r.type === 'local-candidate' && local.push(r.candidateType));
+      if (pair?.state === 'succeeded') return { pair: [stats.get(pair.localCandidateId).candidateType, stats.get(pair.remoteCandidateId).candidateType], local };
+      if (performance.now() > deadline) return { pair: null, state: pair?.state ?? 'no selected pair', local };
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }, waitMs);
 }
 
 test('relay-only call through coturn with node-issued TURN credentials: the selected pair is relay/relay', async () => {
@@ -61,7 +69,7 @@ test('relay-only call through coturn with node-issued TURN credentials: the sele
       await call(d.page, w.page);
       await chat(d.page, w.page);
       for (const [name, p] of [['dapp', d.page], ['wallet', w.page]]) {
-        const ice = await iceSummary(p);
+        const ice = await iceSummary(p, 10_000);
         assert.deepEqual(ice.pair, ['relay', 'relay'], `${name}: the selected candidate pair is relay on both ends (${JSON.stringify(ice)})`);
         assert.ok(ice.local.every((t) => t === 'relay'), `${name}: relay policy gathers relay candidates only: ${JSON.stringify(ice.local)}`);
       }
@@ -85,7 +93,7 @@ test('relay-only call with credentials from a secret coturn does not share: no r
       await new Promise((r) => setTimeout(r, 5000));
       for (const [name, p] of [['dapp', d.page], ['wallet', w.page]]) {
         assert.notEqual(await p.getAttribute('#call-state', 'data-state'), 'open', `${name}: the call must not open`);
-        const ice = await iceSummary(p);
+        const ice = await iceSummary(p, 0);
         assert.equal(ice.pair, null, `${name}: no candidate pair succeeded`);
         assert.ok(!ice.local.includes('relay'), `${name}: no relay candidate with a wrong secret: ${JSON.stringify(ice.local)}`);
       }
