@@ -90,7 +90,8 @@ pub async fn pump<S, E>(
     let config = session.hub.config.clone();
     let mut ping = tokio::time::interval(config.ping_interval);
     ping.tick().await;
-    let mut grant_check = tokio::time::interval(GRANT_CHECK);
+    // The token was verified on the upgrade: the first check is one period later.
+    let mut grant_check = tokio::time::interval_at(tokio::time::Instant::now() + GRANT_CHECK, GRANT_CHECK);
     grant_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let timeout = config.write_timeout;
     // Created once: a fresh `cancelled()` future per loop turn would register and
