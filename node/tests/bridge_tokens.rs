@@ -102,7 +102,11 @@ async fn opaque_tokens_survive_a_restart_and_revoking_one_closes_its_sockets_and
     let revoked_at = Instant::now();
     let (code, reason, _) = until_closed(&mut doomed, Duration::from_secs(5)).await;
     assert_eq!((code, reason.as_str()), (1008, "bridge token revoked"));
-    assert!(revoked_at.elapsed() < Duration::from_millis(1500), "closed {:?} after the revocation", revoked_at.elapsed());
+    assert!(
+        revoked_at.elapsed() < Duration::from_millis(1500),
+        "closed {:?} after the revocation",
+        revoked_at.elapsed()
+    );
     let (status, body) = refused(&url(&node, &revoked)).await;
     assert_eq!(status, 401, "{body}");
     let again = node.http.delete(node.url(&format!("/bridge/v1/tokens/{id}"))).send().await.expect("DELETE");
