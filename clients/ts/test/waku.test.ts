@@ -2,7 +2,7 @@
 // subscribe → publish → push with exact bytes and ns timestamp, history paging,
 // unsubscribe, info, and bridge tokens on a node that requires them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BridgeError, WakuClient, type ReceivedMessage } from '../src/index';
+import { BridgeError, RelayClient, WakuClient, type ReceivedMessage } from '../src/index';
 import { startNode, type HeliographNode } from '../../../e2e/lib/node.mjs';
 
 let node: HeliographNode;
@@ -106,6 +106,27 @@ describe('WakuClient', () => {
     } finally {
       rotating.close();
       idle.close();
+    }
+  }, 30_000);
+
+  it('RelayClient re-authenticates on bridge_tokenExpiring and stays connected past the first expiry', async () => {
+    const mint = (ttlSeconds: number) =>
+      locked.restJson('/bridge/v1/tokens', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ttlSeconds, subject: 'ts-relay' }) });
+    const first = await mint(3);
+    const relay = await RelayClient.connect(locked.relayUrl!, { token: first.token, reconnect: false });
+    const expiring = new Promise<number>((resolve) => (relay.onTokenExpiring = resolve));
+    let closed: number | undefined;
+    relay.onClose = (code) => (closed = code);
+    try {
+      expect(await expiring).toBe(first.expiresAt);
+      const fresh = await mint(60);
+      expect(await relay.authenticate(fresh.token)).toEqual({ expiresAt: fresh.expiresAt, subject: 'token:ts-relay' });
+      while (Date.now() / 1000 < first.expiresAt + 1.5) await new Promise((r) => setTimeout(r, 100));
+      await relay.subscribe('ab'.repeat(32));
+      expect(relay.connected).toBe(true);
+      expect(closed).toBeUndefined();
+    } finally {
+      relay.close();
     }
   }, 30_000);
 });
