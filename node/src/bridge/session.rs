@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::hub::Hub;
 use super::hub::registry::{ConnHandle, SEND_QUEUE};
 use super::jsonrpc::{RpcError, code};
-use super::tokens::{Grant, TokenError};
+use super::tokens::{Grant, Lookup, TokenError};
 use super::walletconnect::auth::ClientId;
 use super::walletconnect::mailbox::ConnId;
 use crate::rate_limit::RateLimiter;
@@ -128,12 +128,13 @@ impl Session {
         let Some(grant) = &mut self.grant else { return GrantState::Live };
         if let Some(id) = &grant.token_id {
             match self.hub.tokens.opaque_expiry(id) {
-                None => return GrantState::Revoked,
-                Some(expires) if expires != grant.expires_at => {
+                Lookup::Revoked => return GrantState::Revoked,
+                Lookup::Expires(expires) if expires != grant.expires_at => {
                     grant.expires_at = expires;
                     self.expiry_noticed = false;
                 }
-                Some(_) => {}
+                // Busy: the expiry known so far still holds.
+                Lookup::Expires(_) | Lookup::Busy => {}
             }
         }
         if grant.expires_at <= now {

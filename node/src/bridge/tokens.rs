@@ -15,7 +15,7 @@
 //! A token is passed as `?token=…` or `Authorization: Bearer …` on the upgrade,
 //! or later with `bridge_authenticate` on the open socket. A verified token is a
 //! [`Grant`]: its subject, its expiry and, for an opaque token, its id, which the
-//! socket looks up again every second ([`Tokens::opaque_expiry`]) to see a
+//! socket looks up again every second ([`Tokens::opaque_expiry`], which never waits for a write) to see a
 //! revocation or a refresh.
 //!
 //! Capability tokens are read with [`EdDsaJws`], the compact-JWS parser shared
@@ -121,6 +121,17 @@ pub struct Grant {
     pub token_id: Option<String>,
 }
 
+/// What [`Tokens::opaque_expiry`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Live until these Unix seconds (or expired at them).
+    Expires(u64),
+    /// Revoked (or never issued).
+    Revoked,
+    /// A change is being written: ask again later.
+    Busy,
+}
+
 /// A freshly issued opaque token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issued {
@@ -218,9 +229,16 @@ impl Tokens {
         Ok(Some(expires_at))
     }
 
-    /// The current expiry of opaque token `id`; `None` once it is revoked.
-    pub fn opaque_expiry(&self, id: &str) -> Option<u64> {
-        self.opaque().get(id).map(|e| e.expires)
+    /// The current expiry of opaque token `id`, for a socket's periodic check. It never
+    /// waits: while a change holds the table (it fsyncs under the lock) it answers
+    /// [`Lookup::Busy`], and the socket keeps what it knew until its next check.
+    pub fn opaque_expiry(&self, id: &str) -> Lookup {
+        let opaque = match self.opaque.try_lock() {
+            Ok(opaque) => opaque,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Lookup::Busy,
+        };
+        opaque.get(id).map_or(Lookup::Revoked, |e| Lookup::Expires(e.expires))
     }
 
     /// Verifies a presented token at `now` (Unix seconds).
@@ -316,11 +334,11 @@ mod tests {
         let issued = tokens.issue(10, Some("dapp-1"), NOW).expect("issued");
         assert_eq!(tokens.verify(&issued.token, NOW).expect("live").subject, TokenSubject("token:dapp-1".into()));
         assert_eq!(tokens.refresh(&issued.id, 100, NOW + 5), Ok(Some(NOW + 105)));
-        assert_eq!(tokens.opaque_expiry(&issued.id), Some(NOW + 105));
+        assert_eq!(tokens.opaque_expiry(&issued.id), Lookup::Expires(NOW + 105));
         assert!(tokens.verify(&issued.token, NOW + 50).is_ok(), "refreshed past its first expiry");
         assert_eq!(tokens.revoke(&issued.id), Ok(true));
         assert_eq!(tokens.revoke(&issued.id), Ok(false));
-        assert_eq!(tokens.opaque_expiry(&issued.id), None);
+        assert_eq!(tokens.opaque_expiry(&issued.id), Lookup::Revoked);
         assert_eq!(tokens.verify(&issued.token, NOW + 50), Err(TokenError::Invalid), "revoked");
         for bad in ["", "has space", "x\n", &"a".repeat(65)] {
             assert_eq!(tokens.issue(10, Some(bad), NOW), Err(TokenError::BadSubject), "{bad:?}");
