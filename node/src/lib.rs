@@ -187,6 +187,10 @@ impl Node {
             let seen = config.data_dir.join(bridge::tokens::SEEN_JTI_FILE);
             tokens = tokens.with_seen_file(&seen, waku::time::now_secs()).map_err(bridge::BridgeError::from)?;
         }
+        if config.bridge.enabled {
+            let file = config.data_dir.join(bridge::tokens::TOKEN_FILE);
+            tokens = tokens.with_token_file(&file, waku::time::now_secs()).map_err(bridge::BridgeError::from)?;
+        }
         let bridge_tokens = Arc::new(tokens);
         if config.bridge.enabled {
             let (addr, bridge_tasks) = bridge::spawn(

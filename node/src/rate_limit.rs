@@ -6,7 +6,9 @@
 //! Bounds: at most [`MAX_BUCKETS`] keys. A new key arriving at a full map first
 //! drops the buckets that have refilled (they hold no state a fresh bucket would
 //! not), and is refused if none has: an attacker cycling keys gets refused, it
-//! does not evict the buckets of clients being limited. Keys a remote party can
+//! does not evict the buckets of clients being limited. That sweep walks the
+//! whole map, so it runs at most once per [`SWEEP_INTERVAL`]: new keys between
+//! sweeps are refused at the cost of one lookup, not a walk of 100,000 buckets. Keys a remote party can
 //! choose are small by construction (a `PeerId`, an `IpAddr`, a WalletConnect
 //! `did:key` of at most 73 bytes), so that map stays within about 15 MB; the
 //! longer keys, token subjects of up to 4 KiB, are chosen by the operator who
@@ -25,10 +27,12 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Most buckets kept; full (idle) ones are dropped first.
 const MAX_BUCKETS: usize = 100_000;
+/// Shortest time between two sweeps of a full map.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 struct Bucket {
     tokens: f64,
@@ -38,13 +42,18 @@ struct Bucket {
 /// Token buckets of `per_minute` requests (burst of the same size), one per key.
 pub struct RateLimiter<K> {
     per_minute: u32,
-    buckets: Mutex<HashMap<K, Bucket>>,
+    state: Mutex<State<K>>,
+}
+
+struct State<K> {
+    buckets: HashMap<K, Bucket>,
+    last_sweep: Option<Instant>,
 }
 
 impl<K: Hash + Eq> RateLimiter<K> {
     /// A limiter of `per_minute` requests per key; 0 never limits.
     pub fn new(per_minute: u32) -> Self {
-        RateLimiter { per_minute, buckets: Mutex::new(HashMap::new()) }
+        RateLimiter { per_minute, state: Mutex::new(State { buckets: HashMap::new(), last_sweep: None }) }
     }
 
     /// Takes one request for `key` at `now`; false if over the limit.
@@ -57,8 +66,13 @@ impl<K: Hash + Eq> RateLimiter<K> {
             return true;
         }
         let capacity = f64::from(self.per_minute);
-        let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let state = &mut *self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let buckets = &mut state.buckets;
         if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(key) {
+            if state.last_sweep.is_some_and(|last| now.saturating_duration_since(last) < SWEEP_INTERVAL) {
+                return false;
+            }
+            state.last_sweep = Some(now);
             // Full buckets carry no state worth keeping.
             buckets.retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() * capacity / 60.0 < capacity);
             if buckets.len() >= MAX_BUCKETS {
@@ -84,7 +98,6 @@ impl<K: Hash + Eq> RateLimiter<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn buckets_refill_over_time_and_keys_are_independent() {
@@ -105,9 +118,12 @@ mod tests {
         assert!((0..max).all(|k| limiter.check(&k, start)));
         assert!(!limiter.check(&max, start), "no bucket has refilled: a new key is refused");
         assert!(limiter.check(&0, start), "known keys still get their own bucket");
-        let later = start + Duration::from_secs(2);
+        // Two seconds on, every bucket but key 0's has refilled, but the map was swept
+        // at `start`: new keys wait for the next sweep instead of each walking the map.
+        assert!(!limiter.check(&max, start + Duration::from_secs(2)), "swept less than SWEEP_INTERVAL ago");
+        let later = start + SWEEP_INTERVAL;
         assert!(limiter.check(&max, later), "refilled buckets made room");
-        let len = limiter.buckets.lock().expect("lock").len();
+        let len = limiter.state.lock().expect("lock").buckets.len();
         assert!(len <= 2, "only the buckets still draining are kept: {len}");
     }
 }

@@ -99,9 +99,13 @@ async fn a_rest_api_on_every_interface_needs_the_admin_secret() {
     // Without a secret: minting and admin routes are refused, saying how to configure one.
     let dir = tempfile::tempdir().expect("tempdir");
     let open = TestNode::start_on(&dir.path().join("open"), "0.0.0.0:0", &["--listen", "/ip4/127.0.0.1/tcp/0"]).await;
-    for (method, path) in
-        [(Method::POST, "/bridge/v1/tokens"), (Method::GET, "/admin/v1/peers"), (Method::POST, "/admin/v1/peers")]
-    {
+    for (method, path) in [
+        (Method::POST, "/bridge/v1/tokens"),
+        (Method::DELETE, "/bridge/v1/tokens/0123456789abcdef"),
+        (Method::POST, "/bridge/v1/tokens/0123456789abcdef/refresh"),
+        (Method::GET, "/admin/v1/peers"),
+        (Method::POST, "/admin/v1/peers"),
+    ] {
         let (status, body) = send(&open, method.clone(), path, &[], Some(json!(["/ip4/127.0.0.1/tcp/1"]))).await;
         assert_eq!(status, 403, "{method} {path}: {body}");
         assert!(body.contains("not loopback") && body.contains("rest.admin_token_file"), "{body}");
@@ -130,6 +134,17 @@ async fn a_rest_api_on_every_interface_needs_the_admin_secret() {
     let (status, body) =
         send(&node, Method::POST, "/bridge/v1/tokens", &[("authorization", right.as_str())], Some(json!({}))).await;
     assert_eq!(status, 200, "{body}");
+    // Revoke and refresh are gated like minting.
+    let issued: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let refresh = format!("/bridge/v1/tokens/{}/refresh", issued["id"].as_str().expect("id"));
+    let revoke = format!("/bridge/v1/tokens/{}", issued["id"].as_str().expect("id"));
+    for headers in [vec![], vec![("authorization", wrong.as_str())]] {
+        assert_eq!(send(&node, Method::POST, &refresh, &headers, Some(json!({}))).await.0, 401);
+        assert_eq!(send(&node, Method::DELETE, &revoke, &headers, None).await.0, 401);
+    }
+    let authorized = [("authorization", right.as_str())];
+    assert_eq!(send(&node, Method::POST, &refresh, &authorized, Some(json!({"ttlSeconds": 60}))).await.0, 200);
+    assert_eq!(send(&node, Method::DELETE, &revoke, &authorized, None).await.0, 204);
     assert_eq!(send(&node, Method::GET, "/admin/v1/peers", &[("authorization", right.as_str())], None).await.0, 200);
     // Bound to every interface, an IP literal Host passes; a name still needs listing.
     assert_eq!(send(&node, Method::GET, "/health", &[("host", "10.9.8.7:8645")], None).await.0, 200);

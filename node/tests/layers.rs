@@ -40,7 +40,7 @@ const KNOWN_DEBT: &[(&str, &str)] = &[];
 /// named by the directory. `src/bridge/mod.rs` wires the bridge and is free.
 const BRIDGE_LAYERS: &[&[&str]] = &[
     // leaves: JSON-RPC framing, metrics, client IPs, the seen-jti file, WC wire pieces
-    &["jsonrpc", "metrics", "client_ip", "seen_jti", "walletconnect/auth", "walletconnect/message"],
+    &["jsonrpc", "metrics", "client_ip", "seen_jti", "token_journal", "walletconnect/auth", "walletconnect/message"],
     // bridge access tokens (single-use ids kept by seen_jti)
     &["tokens"],
     // the sans-IO WalletConnect mailbox

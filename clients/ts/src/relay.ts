@@ -7,6 +7,7 @@ import { ed25519 } from '@noble/curves/ed25519';
 import { sha256 } from '@noble/hashes/sha2';
 import { bytesToHex, randomBytes, utf8ToBytes } from './bytes.js';
 import { didKey, signRelayJwt } from './auth.js';
+import { tokenExpiringOf, tokenGrantFromWire, type TokenGrant } from './waku.js';
 
 /** Options of one publish. */
 export interface PublishOptions {
@@ -114,6 +115,8 @@ export class RelayClient implements Transport {
   onStatus: (status: 'connected' | 'reconnecting', detail: string) => void = () => {};
   /** Called when the client gives up the connection for good (after `close()`, or without reconnect). */
   onClose: (code: number, reason: string) => void = () => {};
+  /** Called when the node says the bridge token expires at `expiresAt` (Unix seconds): `authenticate()` with a fresh one. */
+  onTokenExpiring: (expiresAt: number) => void = () => {};
   private pending = new Map<string, Pending>();
   private seen = new Set<string>();
   private topics = new Set<string>();
@@ -216,6 +219,17 @@ export class RelayClient implements Transport {
     return c as TurnCredentials;
   }
 
+  /**
+   * Swaps the bridge token for `token` on the open socket (`bridge_authenticate`),
+   * keeping subscriptions; later reconnects use it too. The node refuses a token of
+   * another subject than the current one.
+   */
+  async authenticate(token: string): Promise<TokenGrant> {
+    const grant = tokenGrantFromWire(await this.call('bridge_authenticate', { token }));
+    this.opts.token = token;
+    return grant;
+  }
+
   /** Closes the socket for good. */
   close(): void {
     this.ended = true;
@@ -251,6 +265,8 @@ export class RelayClient implements Transport {
       return;
     }
     if (typeof msg.method === 'string') {
+      const expiring = tokenExpiringOf(msg);
+      if (expiring !== undefined) this.onTokenExpiring(expiring);
       if (msg.method.endsWith('_subscription')) {
         const rawId = /"id":(\d{16,})/.exec(text)?.[1];
         const ack = rawId ? `{"id":${rawId},"jsonrpc":"2.0","result":true}` : JSON.stringify({ id: msg.id, jsonrpc: '2.0', result: true });

@@ -3,7 +3,10 @@
  * `waku_subscribe` with `waku_subscription` pushes, `waku_unsubscribe`,
  * `waku_publish`, `waku_history` (paged) and `waku_info`. Messages use nwaku's
  * REST JSON: payload and meta in standard base64, timestamps in nanoseconds
- * (a `bigint`, as they exceed 2^53). A bridge token (`?token=`) is passed when given.
+ * (a `bigint`, as they exceed 2^53). A bridge token (`?token=`) is passed when given;
+ * `authenticate()` swaps it on the open socket (`bridge_authenticate`), and
+ * `onTokenExpiring` hears the node's `bridge_tokenExpiring` notice (sent 30 s
+ * before the token expires; the node closes the socket with 1008 at expiry).
  */
 import { fromBase64, toBase64 } from './bytes.js';
 
@@ -67,6 +70,26 @@ export class BridgeError extends Error {
   }
 }
 
+/** What `bridge_authenticate` answers: the new token's expiry (Unix seconds) and subject. */
+export interface TokenGrant {
+  expiresAt: number;
+  subject: string;
+}
+
+/** Parses a `bridge_authenticate` answer. */
+export function tokenGrantFromWire(v: unknown): TokenGrant {
+  const r = v as { expiresAt?: unknown; subject?: unknown };
+  if (typeof r?.expiresAt !== 'number' || typeof r.subject !== 'string') throw new BridgeError('malformed bridge_authenticate answer', -32603);
+  return { expiresAt: r.expiresAt, subject: r.subject };
+}
+
+/** The expiry (Unix seconds) of a `bridge_tokenExpiring` notification, or `undefined` if `msg` is not one. */
+export function tokenExpiringOf(msg: { method?: unknown; params?: unknown }): number | undefined {
+  if (msg.method !== 'bridge_tokenExpiring') return undefined;
+  const at = (msg.params as { expiresAt?: unknown } | undefined)?.expiresAt;
+  return typeof at === 'number' ? at : undefined;
+}
+
 /** Options of a bridge connection. */
 export interface WakuClientOptions {
   /** A bridge token (opaque `hgt_…` or a capability JWT), sent as `?token=`. */
@@ -118,8 +141,10 @@ export class WakuClient {
   private pending = new Map<number, Pending>();
   private handlers = new Map<string, (m: ReceivedMessage) => void>();
   private lastId = 0;
-  /** Called when the socket closes (the client does not reconnect). */
+  /** Called when the socket closes (the client does not reconnect); 1008 `bridge token expired…`/`…revoked` for its token. */
   onClose: (code: number, reason: string) => void = () => {};
+  /** Called when the node says the socket's token expires at `expiresAt` (Unix seconds): `authenticate()` with a fresh one. */
+  onTokenExpiring: (expiresAt: number) => void = () => {};
 
   private constructor(
     private ws: WebSocket,
@@ -208,6 +233,15 @@ export class WakuClient {
     }
   }
 
+  /**
+   * Swaps the socket's bridge token for `token` (opaque or capability) without
+   * reconnecting; subscriptions and requests in flight are kept. The node refuses
+   * a token of another subject than the current one (BridgeError -32001).
+   */
+  async authenticate(token: string): Promise<TokenGrant> {
+    return tokenGrantFromWire(await this.call('bridge_authenticate', JSON.stringify({ token })));
+  }
+
   /** The node's identity, addresses, topics and peer count. */
   async info(): Promise<WakuInfo> {
     return (await this.call('waku_info', '{}')) as WakuInfo;
@@ -236,6 +270,11 @@ export class WakuClient {
     try {
       msg = parseExact(text) as typeof msg;
     } catch {
+      return;
+    }
+    const expiring = tokenExpiringOf(msg);
+    if (expiring !== undefined) {
+      this.onTokenExpiring(expiring);
       return;
     }
     if (msg.method === 'waku_subscription') {

@@ -2,7 +2,7 @@
 // subscribe → publish → push with exact bytes and ns timestamp, history paging,
 // unsubscribe, info, and bridge tokens on a node that requires them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BridgeError, WakuClient, type ReceivedMessage } from '../src/index';
+import { BridgeError, RelayClient, WakuClient, type ReceivedMessage } from '../src/index';
 import { startNode, type HeliographNode } from '../../../e2e/lib/node.mjs';
 
 let node: HeliographNode;
@@ -76,5 +76,57 @@ describe('WakuClient', () => {
       c.close();
     }
     await expect(WakuClient.connect(locked.relayUrl!, { token: 'hgt_not-a-token' })).rejects.toBeInstanceOf(BridgeError);
+  }, 30_000);
+
+  it('hears bridge_tokenExpiring, re-authenticates on the open socket and keeps its subscription; without it the socket closes', async () => {
+    const mint = (ttlSeconds: number, subject: string) =>
+      locked.restJson('/bridge/v1/tokens', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ttlSeconds, subject }) });
+    const first = await mint(3, 'ts-rotator');
+    const rotating = await WakuClient.connect(locked.relayUrl!, { token: first.token });
+    const expiring = new Promise<number>((resolve) => (rotating.onTokenExpiring = resolve));
+    const idle = await WakuClient.connect(locked.relayUrl!, { token: (await mint(3, 'ts-idle')).token });
+    const closed = new Promise<[number, string]>((resolve) => (idle.onClose = (code, reason) => resolve([code, reason])));
+    try {
+      const got: number[] = [];
+      await rotating.subscribe([TOPIC + '-rotation'], (m) => got.push(m.message.payload[0]));
+      expect(await expiring).toBe(first.expiresAt);
+      const fresh = await mint(60, 'ts-rotator');
+      const grant = await rotating.authenticate(fresh.token);
+      expect(grant).toEqual({ expiresAt: fresh.expiresAt, subject: 'token:ts-rotator' });
+      await expect(rotating.authenticate((await mint(60, 'someone-else')).token)).rejects.toMatchObject({ code: -32001 });
+      // Past the first token's expiry the socket still serves and pushes.
+      while (Date.now() / 1000 < first.expiresAt + 1.5) await new Promise((r) => setTimeout(r, 100));
+      await rotating.publish({ payload: new Uint8Array([42]), contentTopic: TOPIC + '-rotation' });
+      const deadline = Date.now() + 5000;
+      while (got.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(got).toEqual([42]);
+      const [code, reason] = await closed;
+      expect(code).toBe(1008);
+      expect(reason).toMatch(/^bridge token expired/);
+    } finally {
+      rotating.close();
+      idle.close();
+    }
+  }, 30_000);
+
+  it('RelayClient re-authenticates on bridge_tokenExpiring and stays connected past the first expiry', async () => {
+    const mint = (ttlSeconds: number) =>
+      locked.restJson('/bridge/v1/tokens', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ttlSeconds, subject: 'ts-relay' }) });
+    const first = await mint(3);
+    const relay = await RelayClient.connect(locked.relayUrl!, { token: first.token, reconnect: false });
+    const expiring = new Promise<number>((resolve) => (relay.onTokenExpiring = resolve));
+    let closed: number | undefined;
+    relay.onClose = (code) => (closed = code);
+    try {
+      expect(await expiring).toBe(first.expiresAt);
+      const fresh = await mint(60);
+      expect(await relay.authenticate(fresh.token)).toEqual({ expiresAt: fresh.expiresAt, subject: 'token:ts-relay' });
+      while (Date.now() / 1000 < first.expiresAt + 1.5) await new Promise((r) => setTimeout(r, 100));
+      await relay.subscribe('ab'.repeat(32));
+      expect(relay.connected).toBe(true);
+      expect(closed).toBeUndefined();
+    } finally {
+      relay.close();
+    }
   }, 30_000);
 });

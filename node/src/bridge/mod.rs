@@ -13,6 +13,7 @@ pub mod router;
 pub mod seen_jti;
 pub mod server;
 pub mod session;
+pub mod token_journal;
 pub mod tokens;
 pub mod topics;
 pub mod turn_methods;

@@ -2,9 +2,10 @@
 //! `Stream` of messages) and its [`Session`], through the [`router`](super::router).
 //! It writes responses and the hub's queued pushes (batched, within the write
 //! timeout), pings, keeps up to [`MAX_PUBLISHES_IN_FLIGHT`] publishes in flight
-//! with their answers in request order, and closes the socket when the consumer
-//! is too slow, the node shuts down or a limit is crossed (then after writing
-//! the answers still due).
+//! with their answers in request order, checks the socket's token every second
+//! (`bridge_tokenExpiring` shortly before it expires; close 1008 once it expired
+//! or was revoked), and closes the socket when the consumer is too slow, the
+//! node shuts down or a limit is crossed (then after writing the answers still due).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +19,16 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::router::{self, Closing, close};
-use super::session::Session;
+use super::session::{GrantState, Session};
+
+/// How often a socket's token is checked: a revocation closes it within this.
+const GRANT_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The `bridge_tokenExpiring` notification.
+fn expiring(expires_at: u64) -> String {
+    serde_json::json!({"jsonrpc": "2.0", "method": "bridge_tokenExpiring", "params": {"expiresAt": expires_at}})
+        .to_string()
+}
 
 /// Most queued frames written with one flush.
 const WRITE_BATCH: usize = 64;
@@ -80,6 +90,9 @@ pub async fn pump<S, E>(
     let config = session.hub.config.clone();
     let mut ping = tokio::time::interval(config.ping_interval);
     ping.tick().await;
+    // The token was verified on the upgrade: the first check is one period later.
+    let mut grant_check = tokio::time::interval_at(tokio::time::Instant::now() + GRANT_CHECK, GRANT_CHECK);
+    grant_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let timeout = config.write_timeout;
     // Created once: a fresh `cancelled()` future per loop turn would register and
     // unregister a waiter on the shared shutdown token for every frame.
@@ -111,6 +124,23 @@ pub async fn pump<S, E>(
                 }
                 // Written: room for the next piece of a backlog.
                 session.stream_backlog();
+            }
+            _ = grant_check.tick(), if session.grant.is_some() => {
+                match session.check_grant(crate::waku::time::now_secs()) {
+                    GrantState::Live => {}
+                    GrantState::Expiring(expires_at) => {
+                        if !write(&mut socket, timeout, Message::Text(expiring(expires_at).into())).await {
+                            break None;
+                        }
+                    }
+                    GrantState::Expired => {
+                        let reason = "bridge token expired: reconnect or bridge_authenticate with a fresh one";
+                        break Some(Closing::new(close::POLICY, "token_expired", reason));
+                    }
+                    GrantState::Revoked => {
+                        break Some(Closing::new(close::POLICY, "token_revoked", "bridge token revoked"));
+                    }
+                }
             }
             _ = ping.tick() => {
                 if !write(&mut socket, timeout, Message::Ping(Default::default())).await {

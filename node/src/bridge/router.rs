@@ -2,18 +2,19 @@
 //! into a [`Reply`] for the pump. It parses the frame, records WalletConnect
 //! acks, applies the session's rate limits (to every frame but acks) and
 //! authorization, hands the request to `waku_methods`, `turn_methods` or
-//! `walletconnect::methods`, and keeps each connection within its budget of
+//! `walletconnect::methods` (and serves `bridge_authenticate` itself), and
+//! keeps each connection within its budget of
 //! bad frames (`bridge.bad_frame_limit`). Publishes are pipelined: a
 //! `waku_publish` is queued in the swarm task and answered when it is relayed,
 //! as [`Reply::later`].
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tracing::debug;
 
 use super::jsonrpc::{self, Incoming, RpcError, code};
-use super::session::{Admission, Session};
+use super::session::{Admission, Session, verify_token};
 use super::turn_methods;
 use super::waku_methods;
 use super::walletconnect::methods as wc_methods;
@@ -22,7 +23,8 @@ use super::walletconnect::methods as wc_methods;
 pub mod close {
     /// The node is shutting down.
     pub const GOING_AWAY: u16 = 1001;
-    /// Policy violation: the consumer is too slow, or sent too many bad frames.
+    /// Policy violation: the consumer is too slow, sent too many bad frames, or its token
+    /// expired or was revoked.
     pub const POLICY: u16 = 1008;
     /// A frame over the size cap.
     pub const TOO_BIG: u16 = 1009;
@@ -169,13 +171,34 @@ async fn route(session: &mut Session, text: &str) -> (Reply, bool) {
 }
 
 async fn dispatch(session: &mut Session, method: &str, params: Value) -> Result<Value, RpcError> {
-    if method.starts_with("waku_") {
+    if method == "bridge_authenticate" {
+        authenticate(session, params).await
+    } else if method.starts_with("waku_") {
         waku_methods::call(session, method, params).await
     } else if method.starts_with("turn_") {
         turn_methods::call(session, method, params)
     } else {
         wc_methods::call(session, method, params).await
     }
+}
+
+/// `bridge_authenticate {token}`: swaps the socket's token for a fresh one (opaque or
+/// capability) without reconnecting; answers the new expiry and subject.
+async fn authenticate(session: &mut Session, params: Value) -> Result<Value, RpcError> {
+    let token = match &params {
+        Value::Object(map) if map.len() == 1 => map.get("token").and_then(Value::as_str),
+        Value::Array(items) if items.len() == 1 => items[0].as_str(),
+        _ => None,
+    }
+    .ok_or_else(|| RpcError::params("bridge_authenticate takes {\"token\": \"…\"}"))?;
+    let now = crate::waku::time::now_secs();
+    let grant = verify_token(session.hub.clone(), token.trim().to_owned(), now)
+        .await
+        .map_err(|e| RpcError::new(code::UNAUTHORIZED, e.to_string()))?;
+    let (expires_at, subject) = (grant.expires_at, grant.subject.0.clone());
+    session.reauthenticate(grant)?;
+    debug!(%subject, expires_at, "bridge socket re-authenticated");
+    Ok(json!({"expiresAt": expires_at, "subject": subject}))
 }
 
 /// The response frame of request `id` to `method`.

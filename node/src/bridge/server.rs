@@ -21,8 +21,8 @@ use tracing::{Instrument, debug, info, info_span};
 use super::client_ip::client_ip;
 use super::hub::Hub;
 use super::pump::pump;
-use super::session::Session;
-use super::tokens::{TokenError, TokenSubject};
+use super::session::{Session, verify_token};
+use super::tokens::TokenError;
 use super::walletconnect::auth;
 use crate::http_server::{self, IpSlot, Limits};
 
@@ -74,11 +74,11 @@ async fn upgrade(
     let presented = query.get("token").map(String::as_str).or_else(|| {
         header(header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
     });
-    let subject = match presented {
+    let grant = match presented {
         // A capability token's id is fsynced to the data dir before it is accepted:
         // off the async workers, so a slow disk does not stall other connections.
         Some(token) => match verify_token(hub.clone(), token.trim().to_owned(), now).await {
-            Ok(subject) => Some(subject.0),
+            Ok(grant) => Some(grant),
             Err(e) => return refuse(hub, StatusCode::UNAUTHORIZED, "token", e.to_string()),
         },
         None if hub.config.require_token && client.is_none() => {
@@ -102,7 +102,7 @@ async fn upgrade(
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .on_upgrade(move |socket| {
-            let (session, queue, pending, kill) = Session::open(hub, client, subject, ip);
+            let (session, queue, pending, kill) = Session::open(hub, client, grant, ip);
             let span = info_span!("bridge_conn", conn = session.conn, %peer, client_ip = %ip);
             async move {
                 debug!("bridge connection open");
@@ -113,15 +113,6 @@ async fn upgrade(
             }
             .instrument(span)
         })
-}
-
-async fn verify_token(hub: Arc<Hub>, token: String, now: u64) -> Result<TokenSubject, TokenError> {
-    match tokio::task::spawn_blocking(move || hub.tokens.verify(&token, now)).await {
-        Ok(verified) => verified,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // The runtime is shutting down: the upgrade is refused anyway.
-        Err(_) => Err(TokenError::Invalid),
-    }
 }
 
 /// Binds the bridge listener; returns the bound address and the serving task.

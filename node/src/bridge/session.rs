@@ -1,5 +1,5 @@
 //! The state of one bridge connection, without a socket: who the client is
-//! (its WalletConnect client id, its access token's subject, its IP), what it
+//! (its WalletConnect client id, its access token's grant, its IP), what it
 //! holds (`waku_*` subscriptions and WalletConnect topics), and its limits
 //! (the subscription cap, the rate limits, the bad-frame budget).
 //! [`Session::open`] registers the connection with the hub; the method modules
@@ -18,12 +18,29 @@ use tokio_util::sync::CancellationToken;
 use super::hub::Hub;
 use super::hub::registry::{ConnHandle, SEND_QUEUE};
 use super::jsonrpc::{RpcError, code};
+use super::tokens::{Grant, Lookup, TokenError};
 use super::walletconnect::auth::ClientId;
 use super::walletconnect::mailbox::ConnId;
 use crate::rate_limit::RateLimiter;
 
 /// Rate-limited requests in a row after which the socket is closed with 1013.
 const MAX_LIMITED_IN_A_ROW: u32 = 20;
+
+/// Seconds before its token expires at which a socket is sent `bridge_tokenExpiring`.
+pub const EXPIRY_NOTICE: u64 = 30;
+
+/// Where a socket's token stands (see [`Session::check_grant`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantState {
+    /// Live (or no token held).
+    Live,
+    /// Expires at these Unix seconds, within [`EXPIRY_NOTICE`]: tell the client, once.
+    Expiring(u64),
+    /// Past its expiry: close the socket.
+    Expired,
+    /// Revoked: close the socket.
+    Revoked,
+}
 
 /// One waku_* subscription of a connection.
 pub struct WakuSubscription {
@@ -52,9 +69,11 @@ pub struct Session {
     pub conn: ConnId,
     /// The verified WalletConnect client, if the socket came with an auth JWT.
     pub client: Option<ClientId>,
-    /// The access token's subject, if the socket came with a token: the operator's grant
-    /// (for `waku_*` under `bridge.require_token`, and for rate limits).
-    pub subject: Option<String>,
+    /// The access token's grant, if the socket came with a token (or authenticated later):
+    /// the operator's grant that admits `waku_*` methods under `bridge.require_token`.
+    pub grant: Option<Grant>,
+    /// Whether the client was told its token expires soon (reset when the expiry moves).
+    expiry_noticed: bool,
     /// Peer IP, for rate limits.
     pub ip: IpAddr,
     /// waku_* subscriptions by id.
@@ -74,7 +93,7 @@ impl Session {
     pub fn open(
         hub: Arc<Hub>,
         client: Option<ClientId>,
-        subject: Option<String>,
+        grant: Option<Grant>,
         ip: IpAddr,
     ) -> (Session, mpsc::Receiver<String>, Arc<AtomicUsize>, CancellationToken) {
         let (tx, rx) = mpsc::channel(SEND_QUEUE);
@@ -85,7 +104,8 @@ impl Session {
             hub,
             conn,
             client,
-            subject,
+            grant,
+            expiry_noticed: false,
             ip,
             waku_subs: HashMap::new(),
             wc_topics: HashSet::new(),
@@ -94,6 +114,54 @@ impl Session {
             bad_frames,
         };
         (session, rx, pending, kill)
+    }
+
+    /// The token subject, if the socket holds a token.
+    pub fn subject(&self) -> Option<&str> {
+        self.grant.as_ref().map(|g| g.subject.0.as_str())
+    }
+
+    /// Where the socket's token stands at `now`: an opaque token's expiry is read
+    /// again (a refresh moves it, a revocation removes it). [`GrantState::Expiring`]
+    /// is returned once per expiry, [`EXPIRY_NOTICE`] seconds before it.
+    pub fn check_grant(&mut self, now: u64) -> GrantState {
+        let Some(grant) = &mut self.grant else { return GrantState::Live };
+        if let Some(id) = &grant.token_id {
+            match self.hub.tokens.opaque_expiry(id) {
+                Lookup::Revoked => return GrantState::Revoked,
+                Lookup::Expires(expires) if expires != grant.expires_at => {
+                    grant.expires_at = expires;
+                    self.expiry_noticed = false;
+                }
+                // Busy: the expiry known so far still holds.
+                Lookup::Expires(_) | Lookup::Busy => {}
+            }
+        }
+        if grant.expires_at <= now {
+            GrantState::Expired
+        } else if grant.expires_at - now <= EXPIRY_NOTICE && !self.expiry_noticed {
+            self.expiry_noticed = true;
+            GrantState::Expiring(grant.expires_at)
+        } else {
+            GrantState::Live
+        }
+    }
+
+    /// Swaps the socket's token for `grant` (`bridge_authenticate`), keeping its
+    /// subscriptions. A socket holding a token may switch only to one of the same
+    /// subject: its rate limits and what it subscribed were granted to that subject.
+    pub fn reauthenticate(&mut self, grant: Grant) -> Result<(), RpcError> {
+        if let Some(old) = &self.grant
+            && old.subject != grant.subject
+        {
+            return Err(RpcError::new(
+                code::UNAUTHORIZED,
+                format!("the token names another subject than this socket's ({}); open a new socket", old.subject.0),
+            ));
+        }
+        self.grant = Some(grant);
+        self.expiry_noticed = false;
+        Ok(())
     }
 
     /// Subscriptions this connection holds.
@@ -127,7 +195,7 @@ impl Session {
     /// methods need an operator grant (an access token); a WalletConnect auth JWT is
     /// self-signed, so it proves only a client key and admits only the relay's `irn_*` methods.
     pub fn authorize(&self, method: &str) -> Result<(), RpcError> {
-        if method.starts_with("waku_") && self.hub.config.require_token && self.subject.is_none() {
+        if method.starts_with("waku_") && self.hub.config.require_token && self.grant.is_none() {
             return Err(RpcError::new(
                 code::UNAUTHORIZED,
                 "waku_* methods need a bridge token (bridge.require_token is on): connect with ?token=… or \
@@ -140,7 +208,7 @@ impl Session {
     /// Checks the per-IP and per-client (WalletConnect client id, else token subject)
     /// rate limits for one request, counting refusals in a row.
     pub fn admit(&mut self) -> Admission {
-        let limit_key = self.client.as_ref().map(|c| c.0.as_str()).or(self.subject.as_deref());
+        let limit_key = self.client.as_ref().map(|c| c.0.as_str()).or(self.subject());
         if !self.hub.allow_request(self.ip, limit_key) {
             self.limited_in_a_row += 1;
             if self.limited_in_a_row >= MAX_LIMITED_IN_A_ROW {
@@ -171,5 +239,15 @@ impl Session {
         let content: Vec<String> = self.waku_subs.into_values().flat_map(|s| s.content_topics).collect();
         let wc: Vec<String> = self.wc_topics.into_iter().collect();
         self.hub.unregister(self.conn, &content, &wc);
+    }
+}
+
+/// Verifies `token` at `now` off the async workers (a capability token's id is fsynced first).
+pub async fn verify_token(hub: Arc<Hub>, token: String, now: u64) -> Result<Grant, TokenError> {
+    match tokio::task::spawn_blocking(move || hub.tokens.verify(&token, now)).await {
+        Ok(verified) => verified,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // The runtime is shutting down: the upgrade is refused anyway.
+        Err(_) => Err(TokenError::Invalid),
     }
 }

@@ -1,14 +1,22 @@
 //! Bridge access tokens. Two kinds:
 //!
 //! - **opaque tokens** issued by the node (`POST /bridge/v1/tokens` on the
-//!   loopback REST API): random 32 bytes, shown once, kept only as their
-//!   sha256, with an expiry; compared in constant time;
+//!   admin-gated REST API): random 32 bytes, shown once, kept only as their
+//!   sha256 with a non-secret id, an expiry and a subject, in
+//!   [`super::token_journal`] (so they survive a restart); compared in
+//!   constant time; revoked (`DELETE /bridge/v1/tokens/{id}`) or given a new
+//!   expiry (`POST /bridge/v1/tokens/{id}/refresh`: the same token lives on,
+//!   so sockets using it keep going) by id;
 //! - **capability tokens**: EdDSA JWTs signed by an operator key listed in
 //!   `bridge.token_keys` (list two keys while rotating), with `exp` at most
 //!   30 days ahead and a single-use `jti` (a replayed `jti` is refused, also
 //!   after a restart: [`super::seen_jti`] keeps them in the data dir).
 //!
-//! A token is passed as `?token=…` or `Authorization: Bearer …` on the upgrade.
+//! A token is passed as `?token=…` or `Authorization: Bearer …` on the upgrade,
+//! or later with `bridge_authenticate` on the open socket. A verified token is a
+//! [`Grant`]: its subject, its expiry and, for an opaque token, its id, which the
+//! socket looks up again every second ([`Tokens::opaque_expiry`], which never waits for a write) to see a
+//! revocation or a refresh.
 //!
 //! Capability tokens are read with [`EdDsaJws`], the compact-JWS parser shared
 //! with the WalletConnect relay-auth JWT, and verified with ed25519-dalek's strict
@@ -25,7 +33,6 @@
 //! unified into one build). It also had three major versions (10 to 12) in the
 //! last 14 months.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -43,6 +50,12 @@ const OPAQUE_PREFIX: &str = "hgt_";
 /// Most live opaque tokens.
 pub const MAX_TOKENS: usize = 10_000;
 use super::seen_jti::{SeenError, SeenJti};
+use super::token_journal::{Entry, JournalError, TokenJournal};
+
+/// File of the live opaque tokens (hashed), in the data dir.
+pub const TOKEN_FILE: &str = "bridge-tokens";
+/// Longest subject of an opaque token, in bytes.
+pub const MAX_SUBJECT: usize = 64;
 
 /// File of the used capability-token ids, in the data dir.
 pub const SEEN_JTI_FILE: &str = "bridge-seen-jti";
@@ -69,11 +82,17 @@ pub enum TokenError {
     #[error("bridge token lives too long: exp is more than 30 days ahead")]
     TooLong,
     /// Too many live tokens.
-    #[error("too many live tokens (at most {MAX_TOKENS}); let some expire")]
+    #[error("too many live tokens (at most {MAX_TOKENS}); let some expire or revoke some")]
     Full,
     /// The used-id record refused it (full, or its file failing).
     #[error("bridge token refused: {0}")]
     Seen(SeenError),
+    /// The token file failed; nothing changed.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// A subject asked for at minting is not 1 to 64 of `A-Z a-z 0-9 . _ : @ -`.
+    #[error("subject must be 1 to {MAX_SUBJECT} characters of A-Z a-z 0-9 . _ : @ -")]
+    BadSubject,
     /// A configured key does not parse.
     #[error("bridge.token_keys entry is not a base64 or hex ed25519 public key: {0}")]
     BadKey(String),
@@ -91,9 +110,50 @@ struct Claims {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenSubject(pub String);
 
+/// What a verified token grants a socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// Who it names: `token:<subject>` for opaque tokens, `cap:<sub>` for capability tokens.
+    pub subject: TokenSubject,
+    /// Unix seconds at which it expires.
+    pub expires_at: u64,
+    /// The id of an opaque token (looked up again to see a revocation or a refresh).
+    pub token_id: Option<String>,
+}
+
+/// What [`Tokens::opaque_expiry`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Live until these Unix seconds (or expired at them).
+    Expires(u64),
+    /// Revoked (or never issued).
+    Revoked,
+    /// A change is being written: ask again later.
+    Busy,
+}
+
+/// A freshly issued opaque token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    /// Its non-secret id, for revoking and refreshing it.
+    pub id: String,
+    /// The token, shown once.
+    pub token: String,
+    /// Unix seconds at which it expires.
+    pub expires_at: u64,
+    /// Who it names.
+    pub subject: String,
+}
+
+fn valid_subject(subject: &str) -> bool {
+    !subject.is_empty()
+        && subject.len() <= MAX_SUBJECT
+        && subject.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_:@".contains(&b))
+}
+
 /// Live tokens and the keys capability tokens are checked with.
 pub struct Tokens {
-    opaque: Mutex<HashMap<[u8; 32], u64>>,
+    opaque: Mutex<TokenJournal>,
     seen_jti: Mutex<SeenJti>,
     keys: Vec<VerifyingKey>,
 }
@@ -110,7 +170,7 @@ impl Tokens {
                 VerifyingKey::from_bytes(&bytes).map_err(|_| TokenError::BadKey(k.clone()))
             })
             .collect::<Result<_, _>>()?;
-        Ok(Tokens { opaque: Mutex::new(HashMap::new()), seen_jti: Mutex::new(SeenJti::in_memory()), keys })
+        Ok(Tokens { opaque: Mutex::new(TokenJournal::in_memory()), seen_jti: Mutex::new(SeenJti::in_memory()), keys })
     }
 
     /// Keeps the used capability-token ids in `path` (loaded at `now`), so a restart does not reopen replays.
@@ -119,21 +179,70 @@ impl Tokens {
         Ok(Tokens { seen_jti: Mutex::new(seen), ..self })
     }
 
-    /// Issues an opaque token valid for `ttl` seconds from `now`; returns it (shown once) and its expiry.
-    pub fn issue(&self, ttl: u64, now: u64) -> Result<(String, u64), TokenError> {
-        let expires = now + ttl.clamp(1, MAX_TOKEN_TTL);
+    /// Keeps the opaque tokens in `path` (loaded at `now`), so they survive a restart.
+    pub fn with_token_file(self, path: &Path, now: u64) -> Result<Tokens, TokenError> {
+        let journal = TokenJournal::open(path, now)?;
+        Ok(Tokens { opaque: Mutex::new(journal), ..self })
+    }
+
+    fn opaque(&self) -> std::sync::MutexGuard<'_, TokenJournal> {
+        self.opaque.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Issues an opaque token valid for `ttl` seconds from `now` (clamped to 1 s .. 30 days),
+    /// naming `subject` (default: its id). Synced to disk before it is returned.
+    pub fn issue(&self, ttl: u64, subject: Option<&str>, now: u64) -> Result<Issued, TokenError> {
+        let expires_at = now + ttl.clamp(1, MAX_TOKEN_TTL);
+        let id = hex::encode(rand::random::<[u8; 8]>());
+        let subject = match subject {
+            Some(s) if valid_subject(s) => s.to_owned(),
+            Some(_) => return Err(TokenError::BadSubject),
+            None => id.clone(),
+        };
         let token = format!("{OPAQUE_PREFIX}{}", URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()));
-        let mut opaque = self.opaque.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        opaque.retain(|_, exp| *exp > now);
+        let mut opaque = self.opaque();
         if opaque.len() >= MAX_TOKENS {
-            return Err(TokenError::Full);
+            opaque.prune(now);
+            if opaque.len() >= MAX_TOKENS {
+                return Err(TokenError::Full);
+            }
         }
-        opaque.insert(Sha256::digest(token.as_bytes()).into(), expires);
-        Ok((token, expires))
+        let hash = Sha256::digest(token.as_bytes()).into();
+        opaque.insert(&id, Entry { hash, expires: expires_at, subject: subject.clone() })?;
+        Ok(Issued { id, token, expires_at, subject })
+    }
+
+    /// Revokes opaque token `id`; false if there is no such live token.
+    pub fn revoke(&self, id: &str) -> Result<bool, TokenError> {
+        Ok(self.opaque().remove(id)?)
+    }
+
+    /// Gives opaque token `id` a new expiry, `ttl` seconds from `now` (clamped as at issue);
+    /// `None` if there is no such live token. Sockets using it see the new expiry within a second.
+    pub fn refresh(&self, id: &str, ttl: u64, now: u64) -> Result<Option<u64>, TokenError> {
+        let mut opaque = self.opaque();
+        if opaque.get(id).is_none_or(|e| e.expires <= now) {
+            return Ok(None);
+        }
+        let expires_at = now + ttl.clamp(1, MAX_TOKEN_TTL);
+        opaque.set_expiry(id, expires_at)?;
+        Ok(Some(expires_at))
+    }
+
+    /// The current expiry of opaque token `id`, for a socket's periodic check. It never
+    /// waits: while a change holds the table (it fsyncs under the lock) it answers
+    /// [`Lookup::Busy`], and the socket keeps what it knew until its next check.
+    pub fn opaque_expiry(&self, id: &str) -> Lookup {
+        let opaque = match self.opaque.try_lock() {
+            Ok(opaque) => opaque,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Lookup::Busy,
+        };
+        opaque.get(id).map_or(Lookup::Revoked, |e| Lookup::Expires(e.expires))
     }
 
     /// Verifies a presented token at `now` (Unix seconds).
-    pub fn verify(&self, token: &str, now: u64) -> Result<TokenSubject, TokenError> {
+    pub fn verify(&self, token: &str, now: u64) -> Result<Grant, TokenError> {
         if token.starts_with(OPAQUE_PREFIX) {
             self.verify_opaque(token, now)
         } else {
@@ -141,21 +250,25 @@ impl Tokens {
         }
     }
 
-    fn verify_opaque(&self, token: &str, now: u64) -> Result<TokenSubject, TokenError> {
+    fn verify_opaque(&self, token: &str, now: u64) -> Result<Grant, TokenError> {
         let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let opaque = self.opaque.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let opaque = self.opaque();
         // Looked up by hash (an attacker cannot aim at a stored hash), then compared in constant time.
-        let (stored, expires) = opaque.get_key_value(&hash).ok_or(TokenError::Invalid)?;
-        if !bool::from(stored.ct_eq(&hash)) {
+        let (id, entry) = opaque.by_hash(&hash).ok_or(TokenError::Invalid)?;
+        if !bool::from(entry.hash.ct_eq(&hash)) {
             return Err(TokenError::Invalid);
         }
-        if *expires <= now {
+        if entry.expires <= now {
             return Err(TokenError::Expired);
         }
-        Ok(TokenSubject(format!("token:{}", hex::encode(&hash[..8]))))
+        Ok(Grant {
+            subject: TokenSubject(format!("token:{}", entry.subject)),
+            expires_at: entry.expires,
+            token_id: Some(id.to_owned()),
+        })
     }
 
-    fn verify_capability(&self, token: &str, now: u64) -> Result<TokenSubject, TokenError> {
+    fn verify_capability(&self, token: &str, now: u64) -> Result<Grant, TokenError> {
         if self.keys.is_empty() {
             return Err(TokenError::Invalid);
         }
@@ -181,7 +294,8 @@ impl Tokens {
             SeenError::Replayed => TokenError::Replayed,
             other => TokenError::Seen(other),
         })?;
-        Ok(TokenSubject(format!("cap:{}", claims.sub.unwrap_or(claims.jti))))
+        let subject = TokenSubject(format!("cap:{}", claims.sub.unwrap_or(claims.jti)));
+        Ok(Grant { subject, expires_at: claims.exp, token_id: None })
     }
 }
 
@@ -202,12 +316,33 @@ mod tests {
     #[test]
     fn opaque_tokens_verify_until_they_expire_and_unknown_ones_do_not() {
         let tokens = Tokens::new(&[]).expect("no keys");
-        let (token, expires) = tokens.issue(60, NOW).expect("issued");
-        assert_eq!(expires, NOW + 60);
-        assert!(tokens.verify(&token, NOW + 59).is_ok());
-        assert!(tokens.verify(&token, NOW + 59).is_ok(), "opaque tokens are reusable until expiry");
-        assert_eq!(tokens.verify(&token, NOW + 60), Err(TokenError::Expired));
+        let issued = tokens.issue(60, None, NOW).expect("issued");
+        let token = issued.token.as_str();
+        assert_eq!(issued.expires_at, NOW + 60);
+        let grant = tokens.verify(token, NOW + 59).expect("live");
+        assert_eq!(grant.token_id.as_deref(), Some(issued.id.as_str()));
+        assert_eq!(grant.subject, TokenSubject(format!("token:{}", issued.id)), "the id is the default subject");
+        assert!(tokens.verify(token, NOW + 59).is_ok(), "opaque tokens are reusable until expiry");
+        assert_eq!(tokens.verify(token, NOW + 60), Err(TokenError::Expired));
         assert_eq!(tokens.verify("hgt_forged", NOW), Err(TokenError::Invalid));
+        assert_eq!(tokens.refresh(&issued.id, 60, NOW + 60), Ok(None), "an expired token is not revived");
+    }
+
+    #[test]
+    fn opaque_tokens_are_refreshed_and_revoked_by_id_and_subjects_are_checked() {
+        let tokens = Tokens::new(&[]).expect("no keys");
+        let issued = tokens.issue(10, Some("dapp-1"), NOW).expect("issued");
+        assert_eq!(tokens.verify(&issued.token, NOW).expect("live").subject, TokenSubject("token:dapp-1".into()));
+        assert_eq!(tokens.refresh(&issued.id, 100, NOW + 5), Ok(Some(NOW + 105)));
+        assert_eq!(tokens.opaque_expiry(&issued.id), Lookup::Expires(NOW + 105));
+        assert!(tokens.verify(&issued.token, NOW + 50).is_ok(), "refreshed past its first expiry");
+        assert_eq!(tokens.revoke(&issued.id), Ok(true));
+        assert_eq!(tokens.revoke(&issued.id), Ok(false));
+        assert_eq!(tokens.opaque_expiry(&issued.id), Lookup::Revoked);
+        assert_eq!(tokens.verify(&issued.token, NOW + 50), Err(TokenError::Invalid), "revoked");
+        for bad in ["", "has space", "x\n", &"a".repeat(65)] {
+            assert_eq!(tokens.issue(10, Some(bad), NOW), Err(TokenError::BadSubject), "{bad:?}");
+        }
     }
 
     #[test]
@@ -216,7 +351,8 @@ mod tests {
         let new = ed25519::Keypair::generate();
         let keys = [hex::encode(old.public().to_bytes()), STANDARD.encode(new.public().to_bytes())];
         let tokens = Tokens::new(&keys).expect("keys");
-        assert!(tokens.verify(&sign_capability(&old, "app", "j1", NOW + 10), NOW).is_ok());
+        let grant = tokens.verify(&sign_capability(&old, "app", "j1", NOW + 10), NOW).expect("old key");
+        assert_eq!(grant, Grant { subject: TokenSubject("cap:app".into()), expires_at: NOW + 10, token_id: None });
         assert!(tokens.verify(&sign_capability(&new, "app", "j2", NOW + 10), NOW).is_ok());
         assert_eq!(tokens.verify(&sign_capability(&new, "app", "j2", NOW + 10), NOW), Err(TokenError::Replayed));
         assert_eq!(tokens.verify(&sign_capability(&new, "app", "j3", NOW), NOW), Err(TokenError::Expired));

@@ -27,7 +27,7 @@ fn credentials(session: &Session, params: Value) -> Result<Value, RpcError> {
     // No params; unknown keys are ignored as everywhere on the bridge (a client cannot
     // choose its TURN user name).
     jsonrpc::params_object(params)?;
-    if session.hub.config.require_token && session.subject.is_none() {
+    if session.hub.config.require_token && session.grant.is_none() {
         return Err(RpcError::new(
             code::UNAUTHORIZED,
             "turn_credentials needs a bridge token (bridge.require_token is on): connect with ?token=… or \
@@ -48,6 +48,6 @@ fn credentials(session: &Session, params: Value) -> Result<Value, RpcError> {
 /// client id), so the TURN server's logs can tell clients apart without naming them, and
 /// without the `:` separator a did:key holds.
 fn user(session: &Session) -> String {
-    let who = session.subject.as_deref().or(session.client.as_ref().map(|c| c.0.as_str())).unwrap_or("anonymous");
+    let who = session.subject().or(session.client.as_ref().map(|c| c.0.as_str())).unwrap_or("anonymous");
     hex::encode(&Sha256::digest(who.as_bytes())[..8])
 }

@@ -117,6 +117,8 @@ fn app(state: AppState, guard: Arc<guard::Guard>, with_metrics: bool) -> Router 
         .route("/filter/v2/subscriptions/{request_id}", get(filter::ping))
         .route("/filter/v2/messages/{content_topic}", get(filter::messages))
         .route("/bridge/v1/tokens", post(bridge_tokens::issue))
+        .route("/bridge/v1/tokens/{id}", delete(bridge_tokens::revoke))
+        .route("/bridge/v1/tokens/{id}/refresh", post(bridge_tokens::refresh))
         .route("/openapi.json", get(openapi::document))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(request_timeout))
