@@ -46,12 +46,8 @@ pub fn node_command(dir: &Path) -> Command {
 #[allow(dead_code)] // Not every test file that includes this module runs scripts this way.
 pub fn run(script: &str, input: &Value) -> Value {
     let dir = ensure_installed();
-    let mut child = node_command(&dir)
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn node");
+    let mut child =
+        node_command(&dir).arg(script).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("spawn node");
     child.stdin.take().expect("stdin piped").write_all(input.to_string().as_bytes()).expect("write to node");
     let out = child.wait_with_output().expect("wait for node");
     assert!(out.status.success(), "{script} failed");
