@@ -52,7 +52,7 @@ impl Audience {
     fn admits(&self, aud: &str, host: Option<&str>) -> Result<(), String> {
         if !self.public_urls.is_empty() {
             let aud = normalise(aud);
-            return match self.public_urls.iter().any(|url| *url == aud) {
+            return match self.public_urls.contains(&aud) {
                 true => Ok(()),
                 false => Err(format!("bridge.public_urls: {}", self.public_urls.join(", "))),
             };
