@@ -144,9 +144,30 @@ class LocalNode:
         self.stop()
         self.start()
 
-    def pause(self):
+    def pause(self, timeout=5):
+        """SIGSTOP; returns once every thread is stopped, as `docker pause` returns once the
+        container is frozen (the signal alone is asynchronous: a busy or loaded machine can
+        still answer a request sent right after it)."""
         self._proc.send_signal(signal.SIGSTOP)
+        deadline = time.monotonic() + timeout
+        while not self._stopped():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"node {self.id} did not stop within {timeout} s of SIGSTOP")
+            time.sleep(0.01)
         self.status = "paused"
+
+    def _stopped(self):
+        """Whether every thread of the process is in the stopped state (`T` in /proc)."""
+        task_dir = f"/proc/{self._proc.pid}/task"
+        try:
+            for task in os.listdir(task_dir):
+                with open(f"{task_dir}/{task}/stat") as stat:
+                    # The state follows the command name, which is in parentheses.
+                    if stat.read().rsplit(")", 1)[1].split()[0] not in ("T", "t"):
+                        return False
+        except FileNotFoundError:
+            return False
+        return True
 
     def unpause(self):
         self._proc.send_signal(signal.SIGCONT)

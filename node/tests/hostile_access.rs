@@ -132,12 +132,18 @@ async fn timestamps_far_from_now_are_refused_on_every_ingress() {
     let reply = call(&mut ws, 1, "waku_publish", json!({"pubsubTopic": topic, "message": message})).await;
     assert_eq!(reply["error"]["code"], -32602, "{reply}");
     assert!(reply["error"]["message"].as_str().is_some_and(|m| m.contains("timestamp")), "{reply}");
-    let reply =
-        call(&mut ws, 2, "waku_publish", json!({"pubsubTopic": topic, "message": at("bridge now", now_ns()).0})).await;
+    let (bridge_now, bridge_payload) = at("bridge now", now_ns());
+    let reply = call(&mut ws, 2, "waku_publish", json!({"pubsubTopic": topic, "message": bridge_now})).await;
     assert!(reply["result"]["hash"].is_string(), "a timestamp of now is published: {reply}");
+    // It reaches the receiver's relay cache asynchronously: drain the cache up to it, so
+    // that only the peer's messages are counted below.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !receiver.take(topic).await.iter().any(|m| m["payload"] == bridge_payload) {
+        assert!(tokio::time::Instant::now() < deadline, "the bridge's message never reached the relay cache");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // From a peer: the far-off ones are dropped at the receiver; the good one after them arrives.
-    receiver.take(topic).await;
     for (name, timestamp) in [("peer max", i64::MAX), ("peer old", now_ns() - hour)] {
         sender.publish_when_meshed(topic, &at(name, timestamp).0).await;
     }

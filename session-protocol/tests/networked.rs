@@ -575,8 +575,7 @@ async fn the_official_sign_client_dapp_works_with_the_rust_wallet() {
     let Some(node) = Node::start().await else { return };
     let js = js_runner::ensure_installed();
     let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new("node");
-    command.current_dir(&js);
+    let command = Command::from(js_runner::node_command(&js));
     let mut dapp = Proc::spawn_command(command, &args(&["signclient_dapp.mjs", &node.relay]), dir.path(), "js-dapp");
     let uri = dapp.expect("uri").await["uri"].as_str().unwrap().to_owned();
     let mut wallet = Proc::spawn("wallet", &wallet_args(&node, dir.path(), &["--uri", &uri]), dir.path(), "wallet");

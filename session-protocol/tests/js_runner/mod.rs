@@ -1,5 +1,7 @@
-//! Runs a script of `tests/js` with Node against the pinned `@walletconnect`
-//! packages (installed by `tests/js/install.sh` = `npm ci` when missing).
+//! Runs a script of `tests/js` against the pinned `@walletconnect` packages
+//! (installed by `tests/js/install.sh` = `npm ci` when missing), on the Node.js
+//! that `tests/js/package.json` pins (the npm `node` package), not the system's
+//! (Debian 12 ships Node 18).
 
 use std::io::Write;
 use std::path::Path;
@@ -23,7 +25,7 @@ pub fn node_available() -> bool {
 /// Installs the pinned packages of `tests/js` when missing; returns the folder.
 pub fn ensure_installed() -> std::path::PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
-    let installed = ["@walletconnect/utils", "@walletconnect/sign-client"]
+    let installed = ["@walletconnect/utils", "@walletconnect/sign-client", "node"]
         .iter()
         .all(|p| dir.join("node_modules").join(p).join("package.json").exists());
     if !installed {
@@ -33,17 +35,19 @@ pub fn ensure_installed() -> std::path::PathBuf {
     dir
 }
 
+/// A command running the pinned Node.js of `tests/js` (call `ensure_installed` first).
+pub fn node_command(dir: &Path) -> Command {
+    let mut command = Command::new(dir.join("node_modules/.bin/node"));
+    command.current_dir(dir);
+    command
+}
+
 /// Runs `script` with `input` on stdin and parses its JSON stdout.
 #[allow(dead_code)] // Not every test file that includes this module runs scripts this way.
 pub fn run(script: &str, input: &Value) -> Value {
     let dir = ensure_installed();
-    let mut child = Command::new("node")
-        .arg(script)
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn node");
+    let mut child =
+        node_command(&dir).arg(script).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("spawn node");
     child.stdin.take().expect("stdin piped").write_all(input.to_string().as_bytes()).expect("write to node");
     let out = child.wait_with_output().expect("wait for node");
     assert!(out.status.success(), "{script} failed");
