@@ -91,7 +91,12 @@ export async function restartIce(dapp, wallet) {
 /** Both pages start the call in the same instant (glare): exactly one yields, one call opens with one code. */
 export async function glare(dapp, wallet) {
   for (const p of [dapp, wallet]) await p.waitForSelector('#call-start:not([disabled])', { timeout: T });
-  await Promise.all([dapp, wallet].map((p) => p.evaluate(() => document.getElementById('call-start').click())));
+  // Both clicks at one agreed instant of the shared clock, not when each page's evaluate
+  // call arrives (on a loaded machine those came tens of ms apart: no glare then).
+  const at = Date.now() + 300;
+  await Promise.all([dapp, wallet].map((p) => p.evaluate((at) => new Promise((resolve) => {
+    setTimeout(() => { document.getElementById('call-start').click(); resolve(); }, Math.max(0, at - Date.now()));
+  }), at)));
   for (const p of [dapp, wallet]) await p.waitForSelector('#call-state[data-state="open"]', { timeout: T });
   const yielded = await Promise.all([dapp, wallet].map((p) => p.getAttribute('#chat-card', 'data-glare')));
   assert.equal(yielded.filter((g) => g === 'lost').length, 1, `exactly one side yields the glare: ${JSON.stringify(yielded)}`);
