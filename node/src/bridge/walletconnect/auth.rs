@@ -147,7 +147,8 @@ mod tests {
         let a = Audience::new(&["wss://relay.example.org/".into(), "wss://other.example/wc".into()]);
         assert_eq!(a.admits("WSS://relay.EXAMPLE.org", Some("10.0.0.5:8090")), Ok(()));
         assert_eq!(a.admits("wss://other.example/wc/", None), Ok(()));
-        let refused = a.admits("wss://other.example/WC", Some("other.example")).unwrap_err();
+        let refused =
+            a.admits("wss://other.example/WC", Some("other.example")).expect_err("an aud of another host is refused");
         assert!(refused.contains("bridge.public_urls"), "{refused}");
         assert!(a.admits("ws://10.0.0.5:8090", Some("10.0.0.5:8090")).is_err());
     }
