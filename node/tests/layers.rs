@@ -39,6 +39,8 @@ const KNOWN_DEBT: &[(&str, &str)] = &[];
 /// their path under `src/bridge/` without `.rs`; a directory's `mod.rs` is
 /// named by the directory. `src/bridge/mod.rs` wires the bridge and is free.
 const BRIDGE_LAYERS: &[&[&str]] = &[
+    // the journal file under seen_jti and token_journal
+    &["journal_file"],
     // leaves: JSON-RPC framing, metrics, client IPs, the seen-jti file, WC wire pieces
     &["jsonrpc", "metrics", "client_ip", "seen_jti", "token_journal", "walletconnect/auth", "walletconnect/message"],
     // bridge access tokens (single-use ids kept by seen_jti)

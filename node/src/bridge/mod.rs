@@ -6,6 +6,7 @@
 pub mod client_ip;
 pub mod fanout;
 pub mod hub;
+pub mod journal_file;
 pub mod jsonrpc;
 pub mod metrics;
 pub mod pump;

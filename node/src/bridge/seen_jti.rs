@@ -6,11 +6,11 @@
 //! Ids are kept as 16 bytes of their sha256, so a line is at most 54 bytes.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+use super::journal_file::{self, JournalFile};
 
 /// Most remembered ids (a capability token lives at most 30 days).
 pub const MAX_SEEN: usize = 100_000;
@@ -47,17 +47,10 @@ fn line(id: &Id, exp: u64) -> String {
     format!("{exp} {}\n", hex::encode(id))
 }
 
-/// The append-only file and how many lines it holds.
-struct Journal {
-    path: PathBuf,
-    file: File,
-    lines: usize,
-}
-
 /// The seen ids, in memory and, if opened with a file, on disk.
 pub struct SeenJti {
     ids: HashMap<Id, u64>,
-    journal: Option<Journal>,
+    journal: Option<JournalFile>,
 }
 
 impl SeenJti {
@@ -70,11 +63,7 @@ impl SeenJti {
     /// rewrites it with those only, and appends to it from then on.
     pub fn open(path: &Path, now: u64) -> Result<SeenJti, SeenError> {
         let io = |e: std::io::Error| SeenError::Io { path: path.to_owned(), message: e.to_string() };
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(io(e)),
-        };
+        let text = journal_file::read(path).map_err(io)?;
         let mut ids = HashMap::new();
         for entry in text.lines() {
             let parsed = entry.split_once(' ').and_then(|(exp, id)| {
@@ -95,18 +84,9 @@ impl SeenJti {
     }
 
     /// Writes the live ids to a new file, syncs it and renames it over `path`.
-    fn rewrite(&self, path: &Path) -> std::io::Result<Journal> {
-        let tmp = path.with_extension("tmp");
-        let mut file = File::create(&tmp)?;
+    fn rewrite(&self, path: &Path) -> std::io::Result<JournalFile> {
         let text: String = self.ids.iter().map(|(id, exp)| line(id, *exp)).collect();
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)?.sync_all()?;
-        }
-        let file = OpenOptions::new().append(true).open(path)?;
-        Ok(Journal { path: path.to_owned(), file, lines: self.ids.len() })
+        JournalFile::rewrite(path, &text, self.ids.len())
     }
 
     /// Records `jti` (valid until `exp`) as used at `now`: on disk first (synced), then in memory.
@@ -122,17 +102,15 @@ impl SeenJti {
             }
         }
         if let Some(journal) = &mut self.journal {
-            let io = |path: &Path, e: std::io::Error| SeenError::Io { path: path.to_owned(), message: e.to_string() };
-            let appended = journal.file.write_all(line(&id, exp).as_bytes()).and_then(|()| journal.file.sync_data());
-            appended.map_err(|e| io(&journal.path, e))?;
-            journal.lines += 1;
+            let appended = journal.append(&line(&id, exp));
+            appended.map_err(|e| SeenError::Io { path: journal.path().to_owned(), message: e.to_string() })?;
         }
         self.ids.insert(id, exp);
         if let Some(journal) = &self.journal
-            && journal.lines >= 2 * MAX_SEEN
+            && journal.lines() >= 2 * MAX_SEEN
         {
             self.ids.retain(|_, e| *e > now);
-            let path = journal.path.clone();
+            let path = journal.path().to_owned();
             // The id is on disk already; a failed compaction keeps appending to the old file.
             if let Ok(compacted) = self.rewrite(&path) {
                 self.journal = Some(compacted);
@@ -144,6 +122,9 @@ impl SeenJti {
 
 #[cfg(test)]
 mod tests {
+    use std::fs::OpenOptions;
+    use std::io::Write;
+
     use super::*;
 
     const NOW: u64 = 1_800_000_000;

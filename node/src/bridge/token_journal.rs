@@ -13,9 +13,9 @@
 //! now and then, need nothing more (the same reasoning as [`super::seen_jti`]).
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use super::journal_file::{self, JournalFile};
 
 /// Why a change was not recorded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -41,19 +41,12 @@ pub struct Entry {
     pub subject: String,
 }
 
-/// The append-only file and how many lines it holds.
-struct Appender {
-    path: PathBuf,
-    file: File,
-    lines: usize,
-}
-
 /// Live opaque tokens by id, with an index by hash; on disk if opened with a file.
 #[derive(Default)]
 pub struct TokenJournal {
     by_id: HashMap<String, Entry>,
     by_hash: HashMap<[u8; 32], String>,
-    journal: Option<Appender>,
+    journal: Option<JournalFile>,
 }
 
 /// Whether `s` can be written on a journal line as one word (ids and subjects are checked by their callers).
@@ -75,11 +68,7 @@ impl TokenJournal {
     /// rewrites it with those only, and appends to it from then on.
     pub fn open(path: &Path, now: u64) -> Result<TokenJournal, JournalError> {
         let io = |e: std::io::Error| JournalError::Io { path: path.to_owned(), message: e.to_string() };
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(io(e)),
-        };
+        let text = journal_file::read(path).map_err(io)?;
         let mut tokens = TokenJournal::default();
         // A torn last line (a crash mid-append) was never acknowledged: it does not parse and is skipped.
         for line in text.lines() {
@@ -186,11 +175,10 @@ impl TokenJournal {
     /// Appends `line` and syncs it; compacts the file when it holds twice the live tokens.
     fn append(&mut self, line: &str) -> Result<(), JournalError> {
         let Some(journal) = &mut self.journal else { return Ok(()) };
-        let appended = journal.file.write_all(line.as_bytes()).and_then(|()| journal.file.sync_data());
-        appended.map_err(|e| JournalError::Io { path: journal.path.clone(), message: e.to_string() })?;
-        journal.lines += 1;
-        if journal.lines >= 2 * self.by_id.len() + 64 {
-            let path = journal.path.clone();
+        let appended = journal.append(line);
+        appended.map_err(|e| JournalError::Io { path: journal.path().to_owned(), message: e.to_string() })?;
+        if journal.lines() >= 2 * self.by_id.len() + 64 {
+            let path = journal.path().to_owned();
             // The change is on disk already; a failed compaction keeps appending to the old file.
             if let Ok(compacted) = self.rewrite(&path) {
                 self.journal = Some(compacted);
@@ -200,23 +188,17 @@ impl TokenJournal {
     }
 
     /// Writes the live tokens to a new file, syncs it and renames it over `path`.
-    fn rewrite(&self, path: &Path) -> std::io::Result<Appender> {
-        let tmp = path.with_extension("tmp");
-        let mut file = File::create(&tmp)?;
+    fn rewrite(&self, path: &Path) -> std::io::Result<JournalFile> {
         let text: String = self.by_id.iter().map(|(id, entry)| add_line(id, entry)).collect();
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)?.sync_all()?;
-        }
-        let file = OpenOptions::new().append(true).open(path)?;
-        Ok(Appender { path: path.to_owned(), file, lines: self.by_id.len() })
+        JournalFile::rewrite(path, &text, self.by_id.len())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs::OpenOptions;
+    use std::io::Write;
+
     use super::*;
 
     const NOW: u64 = 1_800_000_000;
