@@ -249,7 +249,10 @@ async function tsDappOfficialWallet(kind, dappUrl, walletUrl, disconnectBy) {
     assert.equal(connected.value.pairing, pairing);
     assert.deepEqual(connected.value.namespaces, granted);
     assert.deepEqual(connected.value.accounts, granted.eip155.accounts);
-    assert.equal(connected.value.expiry, wallet.sign.session.get(topic).expiry);
+    // The official wallet reads its clock once for the settle it sends and once for the
+    // session it stores (seen 1 s apart, as on extend in lib/rust-dapp-flow.mjs).
+    const stored = wallet.sign.session.get(topic).expiry;
+    assert.ok(Math.abs(connected.value.expiry - stored) <= 1, `dapp took ${connected.value.expiry}, wallet stored ${stored}`);
     assert.equal(connected.value.peerMetadata.name, wallet.name);
     assert.equal(wallet.sign.session.get(topic).peer.metadata.name, 'ts-dapp');
 
